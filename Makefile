@@ -1,0 +1,148 @@
+# znslab — top-level build.
+#
+#   make                 build build/znslab, the static libraries, tests and benches
+#   make test            unit tests (Catch2) + the RSS-bound check; last line "N passed, N failed, N skipped"
+#   make run-churn       the churn experiment on temporal-slab and the four peers, JSON + plots + table
+#   make plot DIR=...    redraw the plots of one result folder (default: results/churn/latest)
+#   make deps            install the Debian packages the project needs (as root), or print the command
+#   make ci              what .ci/run does after installing dependencies
+#   make clean
+#
+# Variables: SANITIZE=asan|tsan (separate build tree build/asan, build/tsan), V=1 (full commands),
+# CXXFLAGS/LDFLAGS are yours to add to; what the project needs is appended with `override`.
+
+CXX      ?= g++
+SANITIZE ?=
+V        ?= 0
+PYTHON   ?= /usr/bin/python3
+
+ifeq ($(SANITIZE),)
+  BUILD := build
+else ifeq ($(SANITIZE),asan)
+  BUILD := build/asan
+  SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else ifeq ($(SANITIZE),tsan)
+  BUILD := build/tsan
+  SANFLAGS := -fsanitize=thread -fno-omit-frame-pointer
+else
+  $(error SANITIZE must be empty, asan or tsan (got '$(SANITIZE)'))
+endif
+
+ifeq ($(V),0)
+  Q := @
+  say = @printf '  %-6s %s\n' $(1) $(2)
+else
+  Q :=
+  say = @true
+endif
+
+CXXFLAGS ?= -O2 -g
+override CXXFLAGS += -std=c++20 -Wall -Wextra -Werror -pthread -I. -MMD -MP $(SANFLAGS)
+ifneq ($(SANITIZE),)
+  override CXXFLAGS += -DZNSLAB_SANITIZE=\"$(SANITIZE)\"
+endif
+override LDFLAGS += -pthread $(SANFLAGS)
+SYSLIBS := -luring -lzbd -lnvme
+
+# --- sources per library (one folder per layer; see DESIGN.md) -------------
+PAGES_SRC   := $(wildcard src/common/*.cpp src/pages/*.cpp)
+SLAB_SRC    := $(wildcard src/slab/*.cpp)
+SEGMENT_SRC := $(wildcard src/segment/*.cpp)
+ZNS_SRC     := $(wildcard zns/*.cpp zns/io/*.cpp)
+HARNESS_SRC := $(wildcard harness/*.cpp harness/*/*.cpp)
+TEST_SRC    := $(wildcard tests/*.cpp)
+BENCH_SRC   := $(wildcard bench/*.cpp)
+
+obj = $(patsubst %.cpp,$(BUILD)/obj/%.o,$(1))
+
+LIB_PAGES   := $(BUILD)/libznspages.a
+LIB_SLAB    := $(BUILD)/libznsslab.a
+LIB_SEGMENT := $(BUILD)/libznssegment.a
+LIB_ZNS     := $(BUILD)/libznszns.a
+# Link order: dependants first.
+LIBS := $(LIB_SEGMENT) $(LIB_SLAB) $(LIB_ZNS) $(LIB_PAGES)
+
+BIN       := $(BUILD)/znslab
+TEST_BIN  := $(BUILD)/tests/znslab_tests
+BENCH_BIN := $(patsubst bench/%.cpp,$(BUILD)/bench/%,$(BENCH_SRC))
+
+.PHONY: all test run-churn plot ci deps clean check-deps
+.DEFAULT_GOAL := all
+
+all: $(BIN) $(TEST_BIN) $(BENCH_BIN)
+
+$(BUILD)/obj/%.o: %.cpp
+	$(call say,CXX,$<)
+	@mkdir -p $(dir $@)
+	$(Q)$(CXX) $(CXXFLAGS) -c $< -o $@
+
+define archive
+$(1): $(call obj,$(2))
+	$$(call say,AR,$$@)
+	@mkdir -p $$(dir $$@)
+	$(Q)rm -f $$@ && ar rcs $$@ $$^
+endef
+$(eval $(call archive,$(LIB_PAGES),$(PAGES_SRC)))
+$(eval $(call archive,$(LIB_SLAB),$(SLAB_SRC)))
+$(eval $(call archive,$(LIB_SEGMENT),$(SEGMENT_SRC)))
+$(eval $(call archive,$(LIB_ZNS),$(ZNS_SRC)))
+
+# The harness objects are linked directly (not archived) so that workloads
+# registering themselves through static registrars are never dropped.
+$(BIN): $(call obj,$(HARNESS_SRC)) $(LIBS)
+	$(call say,LINK,$@)
+	$(Q)$(CXX) $(LDFLAGS) -o $@ $(call obj,$(HARNESS_SRC)) $(LIBS) $(SYSLIBS) -ldl
+
+# Tests link the harness objects too (schema and workload parsing are tested),
+# except its main().
+HARNESS_LIB_OBJ := $(filter-out $(BUILD)/obj/harness/main.o,$(call obj,$(HARNESS_SRC)))
+$(TEST_BIN): $(call obj,$(TEST_SRC)) $(HARNESS_LIB_OBJ) $(LIBS)
+	$(call say,LINK,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CXX) $(LDFLAGS) -o $@ $(call obj,$(TEST_SRC)) $(HARNESS_LIB_OBJ) $(LIBS) $(SYSLIBS) -ldl
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIBS)
+	$(call say,LINK,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CXX) $(LDFLAGS) -o $@ $< $(LIBS) $(SYSLIBS)
+
+# --- dependencies -------------------------------------------------------------
+# Debian packages the project needs: build (liburing-dev libnvme-dev libzbd-dev catch2
+# nlohmann-json3-dev), the I/O baseline (fio), peers (jemalloc, mimalloc, tcmalloc),
+# plots (python3-matplotlib), the guest (qemu-system-x86 busybox-static nvme-cli).
+DEB_PKGS := g++ make liburing-dev libnvme-dev libzbd-dev fio catch2 nlohmann-json3-dev \
+            libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4 python3 python3-matplotlib \
+            qemu-system-x86 busybox-static nvme-cli util-linux
+deps:
+	$(Q)missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	echo "deps: missing Debian packages: $$missing"; \
+	if [ "$$(id -u)" -ne 0 ]; then \
+	  echo "deps: not root; run:  sudo apt-get update && sudo apt-get install -y $$missing"; exit 1; fi; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing
+
+# --- test ---------------------------------------------------------------------
+test: deps
+	$(Q)$(MAKE) --no-print-directory all SANITIZE=$(SANITIZE) V=$(V)
+	$(Q)$(PYTHON) tests/run_tests.py --build $(BUILD) --sanitize "$(SANITIZE)"
+
+# --- experiments --------------------------------------------------------------
+CHURN_ALLOCATORS ?= temporal-slab,glibc,jemalloc,mimalloc,tcmalloc
+run-churn: deps
+	$(Q)$(MAKE) --no-print-directory $(BIN) SANITIZE=$(SANITIZE) V=$(V)
+	$(Q)ts=$$(date -u +%Y%m%dT%H%M%SZ); out=results/churn/$$ts; \
+	$(BIN) compare workloads/churn.json --allocators $(CHURN_ALLOCATORS) --out $$out $(ARGS) && \
+	ln -sfn $$ts results/churn/latest && \
+	$(PYTHON) results/plot.py $$out && echo "results: $$out"
+
+DIR ?= results/churn/latest
+plot:
+	$(Q)$(PYTHON) results/plot.py $(DIR)
+
+ci: test
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,74 @@
+#include "src/common/status.h"
+
+#include <cstring>
+
+namespace znslab {
+
+const char* code_name(Code c) noexcept {
+  switch (c) {
+    case Code::kOk: return "OK";
+    case Code::kInvalidArgument: return "Invalid argument";
+    case Code::kOutOfMemory: return "Out of memory";
+    case Code::kIoError: return "I/O error";
+    case Code::kNotSupported: return "Not supported";
+    case Code::kNotFound: return "Not found";
+    case Code::kCorrupt: return "Corrupt state";
+    case Code::kBusy: return "Busy";
+    case Code::kInvalidHandle: return "Invalid handle";
+    case Code::kStaleHandle: return "Stale handle";
+    case Code::kDoubleFree: return "Double free";
+    case Code::kEpochClosed: return "Epoch closed";
+    case Code::kDomainViolation: return "Epoch domain violation";
+    case Code::kZoneBoundaryError: return "Zone Boundary Error";
+    case Code::kZoneIsFull: return "Zone Is Full";
+    case Code::kZoneIsReadOnly: return "Zone Is Read Only";
+    case Code::kZoneIsOffline: return "Zone Is Offline";
+    case Code::kZoneInvalidWrite: return "Zone Invalid Write";
+    case Code::kTooManyActiveZones: return "Too Many Active Zones";
+    case Code::kTooManyOpenZones: return "Too Many Open Zones";
+    case Code::kInvalidZoneStateTransition: return "Invalid Zone State Transition";
+    case Code::kLbaOutOfRange: return "LBA Out of Range";
+    case Code::kDeviceGone: return "Device gone";
+  }
+  return "Unknown";
+}
+
+Status Status::from_errno(int e, const char* context) noexcept {
+  Code c = Code::kIoError;
+  switch (e) {
+    case ENOMEM: c = Code::kOutOfMemory; break;
+    case EINVAL: c = Code::kInvalidArgument; break;
+    case ENOENT: c = Code::kNotFound; break;
+    case EOPNOTSUPP: c = Code::kNotSupported; break;
+    case ENODEV:
+    case ENXIO: c = Code::kDeviceGone; break;
+    case EBUSY: c = Code::kBusy; break;
+    default: break;
+  }
+  return Status(c, context, e);
+}
+
+std::string Status::to_string() const {
+  std::string s = code_name(code_);
+  if (errno_ != 0) {
+    char buf[128];
+    // GNU strerror_r returns the message pointer.
+    const char* msg = strerror_r(errno_, buf, sizeof buf);
+    s += ": ";
+    s += msg;
+    s += " (errno ";
+    s += std::to_string(errno_);
+    if (context_ && *context_) {
+      s += ", ";
+      s += context_;
+    }
+    s += ")";
+  } else if (context_ && *context_) {
+    s += " (";
+    s += context_;
+    s += ")";
+  }
+  return s;
+}
+
+}  // namespace znslab

@@ -1,0 +1,260 @@
+// The temporal (epoch-based) slab allocator: public API.
+//
+// Layers (mimalloc-style, bottom up): src/pages (OS boundary: arena
+// reservation, madvise) -> size classes, slabs and the slab registry ->
+// epochs -> this API. Behaviour follows seed 002 (the ZNS-Slab changelog):
+//   * size classes 64..768 B, 4 KiB slabs with an allocation bitmap;
+//   * a ring of 16 epochs (ACTIVE/CLOSING) with a 64-bit era counter;
+//   * portable 64-bit handles v1 resolved through a slab registry, with a
+//     24-bit generation for ABA protection;
+//   * empty-slab reclamation "Option C" (immediate) by default.
+//
+// Thread-safety: SlabAllocator is safe for concurrent use by any number of
+// threads; allocate/free/deref are lock-free on the common path, do no
+// syscalls and no heap allocation, and never throw. Epoch management calls
+// (advance/close/label) are safe concurrently but take a cold-path lock.
+// EpochDomain is owned by the thread that created it.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "src/common/status.h"
+
+namespace znslab::slab {
+
+// Size classes (seed 002, "Initial Commit"), bytes.
+inline constexpr std::array<uint32_t, 8> kSizeClasses = {64, 96, 128, 192, 256, 384, 512, 768};
+inline constexpr uint32_t kNumClasses = kSizeClasses.size();
+inline constexpr size_t kSlabBytes = 4096;      // one slab = one 4 KiB page
+inline constexpr size_t kMaxObjectBytes = 768;  // larger requests: kInvalidArgument
+inline constexpr uint32_t kEpochCount = 16;     // the epoch ring
+inline constexpr uint32_t kMaxDomainDepth = 32; // epoch domain nesting limit
+
+// O(1) size -> class index (1-byte-granularity table). Returns kNumClasses
+// for size 0 or size > kMaxObjectBytes.
+uint32_t size_class_of(size_t bytes) noexcept;
+
+// ---- Handles: portable format v1 (seed 002, "Phase 1.5") -----------------
+//   [63:42] slab_id (22 bits)   [41:18] generation (24 bits)
+//   [17:10] slot (8 bits)       [9:2]   size_class (8 bits)
+//   [1:0]   version (2 bits) = 0b01
+struct HandleFields {
+  uint32_t slab_id = 0;     // < 2^22
+  uint32_t generation = 0;  // < 2^24
+  uint32_t slot = 0;        // < 2^8
+  uint32_t size_class = 0;  // < 2^8
+  uint32_t version = 1;     // < 2^2
+};
+inline constexpr uint32_t kHandleVersion = 1;
+constexpr uint64_t handle_pack(const HandleFields& f) noexcept {
+  return (uint64_t(f.slab_id & 0x3FFFFFu) << 42) | (uint64_t(f.generation & 0xFFFFFFu) << 18) |
+         (uint64_t(f.slot & 0xFFu) << 10) | (uint64_t(f.size_class & 0xFFu) << 2) |
+         uint64_t(f.version & 0x3u);
+}
+constexpr HandleFields handle_unpack(uint64_t h) noexcept {
+  return HandleFields{uint32_t(h >> 42) & 0x3FFFFFu, uint32_t(h >> 18) & 0xFFFFFFu,
+                      uint32_t(h >> 10) & 0xFFu, uint32_t(h >> 2) & 0xFFu, uint32_t(h) & 0x3u};
+}
+
+// An opaque handle; 0 is never a valid handle.
+struct Handle {
+  uint64_t raw = 0;
+  friend constexpr bool operator==(Handle, Handle) = default;
+};
+
+struct Allocation {
+  Handle handle;
+  void* ptr = nullptr;   // valid until the handle is freed
+  uint32_t usable = 0;   // slot size of the class, bytes
+};
+
+enum class EpochState : uint8_t { kActive, kClosing };
+const char* epoch_state_name(EpochState s) noexcept;  // "ACTIVE" / "CLOSING"
+
+// When a slab that becomes empty is queued for return to the OS.
+//   kImmediate: at once, whatever its epoch's state (seed 002 "Option C",
+//               the fix; default).
+//   kOnClose:   only when its epoch is CLOSING (the seed's old behaviour;
+//               reproduces the RSS ratchet with an immortal epoch 0).
+//   kOff:       never; empty slabs stay committed for reuse.
+enum class ReclaimPolicy : uint8_t { kImmediate, kOnClose, kOff };
+const char* reclaim_policy_name(ReclaimPolicy p) noexcept;  // "immediate", "on_close", "off"
+Result<ReclaimPolicy> parse_reclaim_policy(std::string_view s) noexcept;
+
+// Bitmap scan mode (seed 002 "Adaptive Bitmap Scanning").
+enum class ScanMode : uint8_t { kSequential = 0, kRandomized = 1 };
+
+struct Options {
+  ReclaimPolicy reclaim = ReclaimPolicy::kImmediate;
+  // Virtual address space reserved for slabs, bytes (MAP_NORESERVE; costs
+  // nothing until touched). Bounded by 2^22 slab ids x 4 KiB = 16 GiB.
+  size_t arena_bytes = size_t(16) << 30;
+  // Slabs of one epoch are carved from chunks of this many bytes, so a
+  // whole epoch's memory returns in large madvise ranges. Power of two,
+  // multiple of kSlabBytes.
+  size_t chunk_bytes = size_t(2) << 20;
+  // madvise(MADV_HUGEPAGE) on chunks (THP in `madvise` mode here).
+  bool use_thp = false;
+  // Pending empty slabs that trigger a batched decommit (0 = only on
+  // epoch_close()/reclaim()).
+  uint32_t reclaim_batch_slabs = 64;
+  // Adaptive bitmap scanning (seed 002): retry-rate threshold and dwell.
+  double scan_retry_threshold = 0.30;
+  uint32_t scan_dwell_checks = 3;
+  bool thread_cache = true;
+};
+
+// ---- Stats snapshots (seed 002 "Phase 2.0 Core Stats API") ----------------
+inline constexpr uint32_t kStatsVersion = 1;
+
+struct GlobalStats {
+  uint32_t version = kStatsVersion;
+  uint64_t committed_bytes = 0;   // slabs currently backed (not reclaimed) x 4 KiB
+  uint64_t live_bytes = 0;        // slot sizes of live objects
+  uint64_t requested_bytes = 0;   // bytes callers asked for, live objects
+  uint64_t live_objects = 0;
+  uint64_t empty_slabs = 0;       // committed slabs with no live object
+  uint64_t total_slabs = 0;       // slab ids in use (committed or reclaimed-awaiting-reuse)
+  uint64_t allocs = 0, frees = 0;
+  uint64_t madvise_calls = 0, madvise_bytes = 0, madvise_failures = 0;
+  uint64_t slow_path_cache_miss = 0;    // a new slab was needed
+  uint64_t slow_path_epoch_closed = 0;  // refused: epoch CLOSING
+  uint64_t slow_path_partial_null = 0;  // no current partial slab
+  uint64_t slow_path_partial_full = 0;  // current partial slab was full
+  uint64_t slabs_recycled = 0;          // empty slabs reused from the cache
+  uint64_t slabs_fresh = 0;             // slabs taken from never-used arena space
+  double recycle_rate_pct = 0;          // 100 x recycled / (recycled + fresh)
+  uint64_t stale_handle_frees = 0, double_frees = 0, invalid_handle_frees = 0;
+  uint64_t stale_derefs = 0;
+  uint64_t scan_cas_attempts = 0, scan_cas_retries = 0;
+  uint64_t scan_adapt_checks = 0, scan_adapt_switches = 0;
+  uint64_t epoch_advances = 0, epoch_closes = 0;
+};
+
+struct ClassStats {
+  uint32_t size_class = 0;     // index
+  uint32_t object_bytes = 0;   // slot size
+  uint32_t slots_per_slab = 0;
+  uint64_t committed_bytes = 0, live_bytes = 0, live_objects = 0;
+  uint64_t empty_slabs = 0, total_slabs = 0;
+  uint64_t slow_path_cache_miss = 0, slow_path_partial_null = 0, slow_path_partial_full = 0;
+  double recycle_rate_pct = 0;
+  ScanMode scan_mode = ScanMode::kSequential;
+  uint64_t scan_adapt_checks = 0, scan_adapt_switches = 0;
+};
+
+struct EpochStats {
+  uint32_t epoch = 0;            // ring index
+  EpochState state = EpochState::kActive;
+  uint64_t era = 0;              // era stamped when last activated
+  uint64_t open_since_ns = 0;    // CLOCK_MONOTONIC ns when activated; 0 never
+  uint64_t live_objects = 0;     // live allocation count
+  uint64_t committed_bytes = 0;
+  uint64_t reclaimable_slabs = 0;  // empty slabs pending return
+  uint64_t domain_refcount = 0;
+  uint64_t rss_before_close = 0, rss_after_close = 0;  // bytes; 0 if never closed
+  std::string label;             // up to 31 chars
+};
+
+// Optional observer for cold-path events (the harness records them in the
+// result timeline). Default methods do nothing. Called without allocator
+// locks held, on the thread that caused the event.
+class EventSink {
+ public:
+  virtual ~EventSink() = default;
+  virtual void on_epoch_close(const EpochStats& /*after*/) {}
+  virtual void on_decommit(uint64_t /*bytes*/, uint64_t /*ranges*/) {}
+};
+
+class SlabAllocator {
+ public:
+  // Errors: kInvalidArgument (bad options), kOutOfMemory (reservation failed).
+  static Result<std::unique_ptr<SlabAllocator>> create(const Options& opts = {},
+                                                       EventSink* sink = nullptr);
+  ~SlabAllocator();
+  SlabAllocator(const SlabAllocator&) = delete;
+  SlabAllocator& operator=(const SlabAllocator&) = delete;
+
+  // Allocates `bytes` (1..768) in ring epoch `epoch` (< 16).
+  // Errors: kInvalidArgument (size/epoch), kEpochClosed (counted),
+  // kOutOfMemory (slab ids or arena exhausted).
+  Result<Allocation> allocate(size_t bytes, uint32_t epoch) noexcept;
+  // Frees a handle. Stale, forged or double-freed handles return
+  // kStaleHandle / kInvalidHandle / kDoubleFree, bump a counter, and touch
+  // no live object.
+  Status free(Handle h) noexcept;
+  // Resolves a live handle to its pointer; kStaleHandle/kInvalidHandle else.
+  Result<void*> deref(Handle h) const noexcept;
+
+  // Epoch ring. epoch_current() is always a ring index in [0, 16).
+  uint32_t epoch_current() const noexcept;
+  // Marks the current epoch CLOSING, activates the next ring slot (ACTIVE,
+  // new era, metadata reset) and returns its index.
+  uint32_t epoch_advance() noexcept;
+  // Marks `epoch` CLOSING, records RSS before/after, and returns its empty
+  // slabs to the OS (batched ranges). Errors: kInvalidArgument.
+  Status epoch_close(uint32_t epoch) noexcept;
+  // Re-activates a CLOSING ring slot without advancing (new era).
+  Status epoch_reopen(uint32_t epoch) noexcept;
+  Status epoch_set_label(uint32_t epoch, std::string_view label) noexcept;
+
+  // Returns pending empty slabs to the OS now (coalesced ranges). Returns
+  // bytes decommitted. Cold path; the harness may call it between phases.
+  uint64_t reclaim() noexcept;
+
+  GlobalStats stats_global() const noexcept;
+  ClassStats stats_class(uint32_t size_class) const noexcept;
+  EpochStats stats_epoch(uint32_t epoch) const noexcept;
+  // JSON document {"schema":"znslab.slab-stats/1","global":{..},"classes":[..],"epochs":[..]}.
+  std::string stats_json() const;
+
+  const Options& options() const noexcept;
+
+  struct Impl;
+ private:
+  explicit SlabAllocator(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+  friend class EpochDomain;
+};
+
+// RAII epoch scope (seed 002 "Phase 3", with the 2025-02-07 fixes): wraps an
+// epoch of the allocator (no implicit advance), increments its domain
+// refcount on enter and decrements on exit; nests up to 32 deep per thread,
+// LIFO enforced; owned by the creating thread (use from another thread, or
+// out-of-order destruction, is refused with kDomainViolation and counted,
+// never corrupts state). With auto_close, exit closes the epoch if its era
+// is unchanged and the refcount reached zero.
+class EpochDomain {
+ public:
+  // Errors (via status()): kDomainViolation when nesting > 32.
+  EpochDomain(SlabAllocator& alloc, uint32_t epoch, bool auto_close = false) noexcept;
+  ~EpochDomain();
+  EpochDomain(const EpochDomain&) = delete;
+  EpochDomain& operator=(const EpochDomain&) = delete;
+
+  Status status() const noexcept { return status_; }
+  uint32_t epoch() const noexcept { return epoch_; }
+  uint64_t era() const noexcept { return era_; }
+  // Allocates in this domain's epoch (checks ownership).
+  Result<Allocation> allocate(size_t bytes) noexcept;
+  // The innermost domain of the calling thread, or nullptr.
+  static EpochDomain* current() noexcept;
+  // Depth of the calling thread's domain stack.
+  static uint32_t depth() noexcept;
+
+ private:
+  SlabAllocator* alloc_;
+  uint32_t epoch_;
+  uint64_t era_ = 0;
+  bool auto_close_;
+  bool entered_ = false;
+  Status status_;
+  unsigned long owner_;  // pthread_t of the creating thread
+};
+
+}  // namespace znslab::slab
