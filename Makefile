@@ -146,3 +146,7 @@ clean:
 	rm -rf build
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# Targets that live beside their code (each file owned by its module).
+-include zns/vm/vm.mk
+-include workloads/zone.mk
