@@ -143,6 +143,8 @@ ResultDoc::ResultDoc(std::string experiment) : t0_ns_(monotonic_ns()) {
   doc_["summary"] = nlohmann::json::object();
 }
 
+uint64_t ResultDoc::elapsed_ns() const noexcept { return monotonic_ns() - t0_ns_; }
+
 void ResultDoc::add_sample(nlohmann::json sample) {
   if (!sample.contains("t_ns")) sample["t_ns"] = monotonic_ns() - t0_ns_;
   doc_["samples"].push_back(std::move(sample));

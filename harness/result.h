@@ -84,6 +84,8 @@ class ResultDoc {
     doc_["latency_ns"][op] = h.to_json();
   }
   nlohmann::json& summary() { return doc_["summary"]; }
+  // ns since the document was created (the time base of samples' t_ns).
+  uint64_t elapsed_ns() const noexcept;
   // Writes pretty JSON (2-space indent) to `path` ("-" = stdout), creating
   // parent folders. Throws RunError naming the path and errno on failure.
   void write(const std::string& path) const;
