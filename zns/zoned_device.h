@@ -134,8 +134,10 @@ class ZonedDevice {
                                                  uint32_t count = UINT32_MAX) = 0;
 
   // Zone management (ZNS spec §4.4 Zone Management Send). open = explicit
-  // open; close: open -> Closed (or Empty if nothing written); finish: ->
-  // Full; reset: -> Empty, write pointer to zone start.
+  // open; close: open -> Closed (QEMU keeps it Closed even when nothing was
+  // written; Empty -> Invalid Zone State Transition); finish: -> Full (also
+  // from Empty); reset: -> Empty, write pointer to zone start. A Full
+  // zone's write_pointer is reported as start + capacity.
   virtual Status open(uint32_t zone) = 0;
   virtual Status close(uint32_t zone) = 0;
   virtual Status finish(uint32_t zone) = 0;
@@ -157,6 +159,22 @@ class ZonedDevice {
 
   // The emulator's backing file; nullopt on real devices.
   virtual std::optional<BackingFile> backing_file() const noexcept { return std::nullopt; }
+
+  // Device reset as at power loss / controller shutdown (QEMU
+  // nvme_zoned_ns_shutdown): every open zone becomes Closed, or Empty when
+  // nothing was written to it. Emulator only; others return kNotSupported.
+  virtual Status power_cycle() { return Status(Code::kNotSupported, "power_cycle"); }
+
+  // Fault injection (zns/fault_device.h): forces a zone to Read Only or
+  // Offline (ZNS spec 1.1 §2.1.1.6/§2.1.1.7: the device does this on media
+  // failure), releasing its open/active resources. Any other state is
+  // kInvalidArgument. Backends that cannot do it return kNotSupported and
+  // the fault wrapper keeps an overlay instead.
+  virtual Status inject_zone_condition(uint32_t zone, ZoneState state) {
+    (void)zone;
+    (void)state;
+    return Status(Code::kNotSupported, "inject_zone_condition");
+  }
 };
 
 // Opens a device by URI (see the header comment). Errors: kInvalidArgument
