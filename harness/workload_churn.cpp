@@ -1,0 +1,519 @@
+// Workload "churn": the RSS-boundedness experiment of seed 002 ("Bounded
+// RSS", "Immediate Empty Slab Reclamation"), made precise in issue 2 §4.
+//
+// Per cycle c (0 <= c < cycles), with T = threads worker threads:
+//   alloc phase  each worker allocates its share of objects_per_cycle
+//                objects (sizes from size_distribution in [min_size,
+//                max_size]) and, with fill, writes every requested byte;
+//   peak sample  (workers parked at a barrier);
+//   free phase   worker t frees the objects of worker (t+1) % T (so T >= 2
+//                means every free is cross-thread) in free_order; then the
+//                cycle's epoch is closed (part of the timed free phase);
+//   idle         idle_ms_before_sample, then the post_free sample.
+// Epochs (temporal-slab): pinned objects live in epoch 0, ACTIVE for the
+// whole run; cycle c allocates in epoch 1 + c % 15, which is (re)opened at
+// the start of the cycle and closed after its frees, so each of the ring
+// slots 1..15 is reused every 15 cycles and never holds a live object when
+// it is reopened. Pinned objects: round(pinned_fraction x objects_per_cycle)
+// indices of cycle 0, chosen up front from `seed`; allocated interleaved in
+// time with cycle 0's other objects (in epoch 0) and freed after the last
+// sample. Peers get exactly the same malloc/free calls per thread.
+//
+// Samples: phase "peak" and "post_free" per cycle, "periodic" every
+// sample_interval_ms from a background thread, "start" and "end".
+// Summary metrics: see DESIGN.md "Metrics" and the README.
+#include <algorithm>
+#include <atomic>
+#include <barrier>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "harness/allocators.h"
+#include "harness/config.h"
+#include "harness/registry.h"
+#include "harness/result.h"
+#include "harness/sampler.h"
+#include "harness/timer.h"
+
+namespace znslab::harness {
+namespace {
+
+using nlohmann::json;
+
+constexpr uint32_t kPinnedEpoch = 0;
+constexpr uint32_t kCycleEpochs = 15;  // ring slots 1..15
+
+inline uint64_t splitmix64(uint64_t& x) noexcept {
+  uint64_t z = (x += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+enum class SizeDist { kUniform, kLogUniform, kSizeClasses };
+enum class FreeOrder { kRandom, kFifo, kLifo };
+
+struct Params {
+  uint64_t cycles, objects, threads, seed, latency_every;
+  uint32_t min_size, max_size, idle_ms, sample_ms, progress_pct;
+  double pinned_fraction;
+  bool fill;
+  SizeDist dist;
+  FreeOrder order;
+};
+
+// Draws object sizes for one (cycle, thread) stream.
+class SizeGen {
+ public:
+  SizeGen(const Params& p, uint64_t cycle, uint64_t thread) : p_(p) {
+    state_ = p.seed * 0x100000001B3ull ^ (cycle + 1) * 0x9E3779B97F4A7C15ull ^ (thread + 1) * 0xD6E8FEB86659FD93ull;
+    static constexpr uint32_t kClasses[] = {64, 96, 128, 192, 256, 384, 512, 768};
+    for (uint32_t c : kClasses)
+      if (c >= p.min_size && c <= p.max_size) classes_[nclasses_++] = c;
+    if (nclasses_ == 0) classes_[nclasses_++] = p.max_size;
+    lmin_ = std::log(double(p.min_size));
+    lspan_ = std::log(double(p.max_size) + 1.0) - lmin_;
+  }
+  uint32_t next() noexcept {
+    uint64_t r = splitmix64(state_);
+    switch (p_.dist) {
+      case SizeDist::kUniform:
+        return p_.min_size + uint32_t(r % (p_.max_size - p_.min_size + 1));
+      case SizeDist::kLogUniform: {
+        double u = double(r >> 11) * (1.0 / 9007199254740992.0);
+        uint32_t s = uint32_t(std::exp(lmin_ + u * lspan_));
+        return std::clamp(s, p_.min_size, p_.max_size);
+      }
+      case SizeDist::kSizeClasses:
+        return classes_[r % nclasses_];
+    }
+    return p_.min_size;
+  }
+
+ private:
+  const Params& p_;
+  uint64_t state_;
+  uint32_t classes_[8] = {};
+  uint32_t nclasses_ = 0;
+  double lmin_ = 0, lspan_ = 0;
+};
+
+struct Worker {
+  uint32_t id = 0;
+  uint64_t lo = 0, hi = 0;            // global object indices [lo, hi)
+  std::vector<Obj> objs;              // this cycle's objects (ptr null: pinned slot)
+  std::vector<Obj> pinned;            // epoch-0 objects, live to the end
+  std::vector<uint32_t> free_perm;    // order in which another worker frees objs
+  LatencyHistogram h_alloc, h_free;
+  uint64_t alloc_failures = 0, free_failures = 0;
+};
+
+class Churn final : public Workload {
+ public:
+  json defaults() const override {
+    return json{{"cycles", 200},
+                {"objects_per_cycle", 100000},
+                {"min_size", 64},
+                {"max_size", 768},
+                {"size_distribution", "uniform"},
+                {"pinned_fraction", 0.2},
+                {"threads", 1},
+                {"fill", true},
+                {"seed", 42},
+                {"idle_ms_before_sample", 5},
+                {"free_order", "random"},
+                {"sample_interval_ms", 100},
+                {"latency_sample_every", 16},
+                {"progress_every_pct", 5},
+                {"slab_reclaim", "immediate"},
+                {"slab_use_thp", false}};
+  }
+
+  void validate(const json& c) const override {
+    check_int_range(c, "cycles", 2, 100000000);
+    check_int_range(c, "objects_per_cycle", 1, 100000000);
+    check_int_range(c, "min_size", 1, 768);
+    check_int_range(c, "max_size", 1, 768);
+    if (cfg_int(c, "max_size") < cfg_int(c, "min_size"))
+      throw_key_error("max_size", "must be >= min_size (" + std::to_string(cfg_int(c, "min_size")) +
+                                      "), got " + std::to_string(cfg_int(c, "max_size")));
+    check_one_of(c, "size_distribution", {"uniform", "log_uniform", "size_classes"});
+    check_number_range(c, "pinned_fraction", 0.0, 1.0);
+    check_int_range(c, "threads", 1, 64);
+    if (cfg_int(c, "objects_per_cycle") < cfg_int(c, "threads"))
+      throw_key_error("objects_per_cycle", "must be >= threads (" + std::to_string(cfg_int(c, "threads")) + ")");
+    check_int_range(c, "seed", 0, INT64_MAX);
+    check_int_range(c, "idle_ms_before_sample", 0, 60000);
+    check_one_of(c, "free_order", {"random", "fifo", "lifo"});
+    check_int_range(c, "sample_interval_ms", 0, 3600000);
+    check_int_range(c, "latency_sample_every", 1, 1000000);
+    check_int_range(c, "progress_every_pct", 1, 100);
+    check_one_of(c, "slab_reclaim", {"immediate", "on_close", "off"});
+  }
+
+  void run(RunContext& ctx) override;
+};
+
+Params params_of(const json& c) {
+  Params p{};
+  p.cycles = cfg_u64(c, "cycles");
+  p.objects = cfg_u64(c, "objects_per_cycle");
+  p.threads = cfg_u64(c, "threads");
+  p.seed = cfg_u64(c, "seed");
+  p.latency_every = cfg_u64(c, "latency_sample_every");
+  p.min_size = uint32_t(cfg_u64(c, "min_size"));
+  p.max_size = uint32_t(cfg_u64(c, "max_size"));
+  p.idle_ms = uint32_t(cfg_u64(c, "idle_ms_before_sample"));
+  p.sample_ms = uint32_t(cfg_u64(c, "sample_interval_ms"));
+  p.progress_pct = uint32_t(cfg_u64(c, "progress_every_pct"));
+  p.pinned_fraction = cfg_double(c, "pinned_fraction");
+  p.fill = cfg_bool(c, "fill");
+  std::string d = cfg_str(c, "size_distribution");
+  p.dist = d == "log_uniform" ? SizeDist::kLogUniform
+           : d == "size_classes" ? SizeDist::kSizeClasses : SizeDist::kUniform;
+  std::string o = cfg_str(c, "free_order");
+  p.order = o == "fifo" ? FreeOrder::kFifo : o == "lifo" ? FreeOrder::kLifo : FreeOrder::kRandom;
+  return p;
+}
+
+double mib(uint64_t b) { return double(b) / (1024.0 * 1024.0); }
+
+void Churn::run(RunContext& ctx) {
+  const Params p = params_of(ctx.config);
+  ResultDoc& doc = *ctx.result;
+  auto alloc = make_allocator(ctx.allocator, ctx.config);
+  doc.set_allocator(alloc->describe());
+  timer_calibration();
+  doc.doc()["timer"] = timer_json();
+  doc.doc()["epoch_plan"] =
+      alloc->has_epochs()
+          ? json("pinned objects in epoch 0 (ACTIVE for the whole run); cycle c allocates in epoch "
+                 "1 + c % 15, reopened at the cycle's start and closed after its frees")
+          : json("none (malloc peer: same malloc/free sequence, no epochs)");
+  Sampler sampler;
+
+  // Pinned indices of cycle 0, chosen up front (partial Fisher-Yates).
+  const uint64_t n = p.objects;
+  const uint64_t npinned = uint64_t(std::llround(p.pinned_fraction * double(n)));
+  std::vector<uint8_t> is_pinned(n, 0);
+  {
+    std::vector<uint32_t> idx(n);
+    for (uint64_t i = 0; i < n; ++i) idx[i] = uint32_t(i);
+    uint64_t st = p.seed ^ 0x5A17ED5EEDull;
+    for (uint64_t i = 0; i < npinned; ++i) {
+      uint64_t j = i + splitmix64(st) % (n - i);
+      std::swap(idx[i], idx[j]);
+      is_pinned[idx[i]] = 1;
+    }
+  }
+
+  const uint32_t T = uint32_t(p.threads);
+  std::vector<Worker> workers(T);
+  for (uint32_t t = 0; t < T; ++t) {
+    Worker& w = workers[t];
+    w.id = t;
+    w.lo = n * t / T;
+    w.hi = n * (t + 1) / T;
+    w.objs.resize(w.hi - w.lo);
+    w.free_perm.resize(w.hi - w.lo);
+    for (uint32_t i = 0; i < w.free_perm.size(); ++i) w.free_perm[i] = i;
+    if (p.order == FreeOrder::kLifo) std::reverse(w.free_perm.begin(), w.free_perm.end());
+    if (p.order == FreeOrder::kRandom) {
+      uint64_t st = p.seed ^ (0xF4EEull + t);
+      for (size_t i = w.free_perm.size(); i > 1; --i)
+        std::swap(w.free_perm[i - 1], w.free_perm[splitmix64(st) % i]);
+    }
+    w.pinned.reserve(size_t(double(w.hi - w.lo) * p.pinned_fraction) + 16);
+  }
+
+  // Phase protocol: main and T workers meet at `sync` four times per cycle:
+  // [start alloc] ... [alloc done] (sample) [start free] ... [free done].
+  std::barrier<> sync(T + 1);
+  std::atomic<bool> stop{false};
+  std::atomic<uint32_t> cur_epoch{1};
+  std::atomic<uint64_t> cur_cycle{0};
+  std::vector<std::thread> threads;
+  for (uint32_t t = 0; t < T; ++t) {
+    threads.emplace_back([&, t] {
+      Worker& me = workers[t];
+      Worker& victim = workers[(t + 1) % T];
+      sampler.attach_thread();
+      uint64_t op = 0;
+      for (;;) {
+        sync.arrive_and_wait();  // start alloc
+        if (stop.load(std::memory_order_acquire)) return;
+        const uint64_t c = cur_cycle.load(std::memory_order_relaxed);
+        const uint32_t e = cur_epoch.load(std::memory_order_relaxed);
+        SizeGen sizes(p, c, t);
+        for (uint64_t i = me.lo; i < me.hi; ++i) {
+          const uint32_t size = sizes.next();
+          const bool pin = c == 0 && is_pinned[i];
+          Obj o;
+          bool ok;
+          if (++op % p.latency_every == 0) {
+            uint64_t a = timer_start();
+            ok = alloc->allocate(size, pin ? kPinnedEpoch : e, o);
+            uint64_t b = timer_stop();
+            me.h_alloc.record(ticks_to_ns(b - a));
+          } else {
+            ok = alloc->allocate(size, pin ? kPinnedEpoch : e, o);
+          }
+          if (!ok) {
+            ++me.alloc_failures;
+            me.objs[i - me.lo] = Obj{};
+            continue;
+          }
+          if (p.fill) std::memset(o.ptr, int(0x5A ^ (c & 0xFF)), size);
+          if (pin) {
+            me.pinned.push_back(o);
+            me.objs[i - me.lo] = Obj{};
+          } else {
+            me.objs[i - me.lo] = o;
+          }
+        }
+        sync.arrive_and_wait();  // alloc done
+        sync.arrive_and_wait();  // start free
+        for (uint32_t k : victim.free_perm) {
+          Obj& o = victim.objs[k];
+          if (!o.ptr) continue;
+          bool ok;
+          if (++op % p.latency_every == 0) {
+            uint64_t a = timer_start();
+            ok = alloc->release(o);
+            uint64_t b = timer_stop();
+            me.h_free.record(ticks_to_ns(b - a));
+          } else {
+            ok = alloc->release(o);
+          }
+          if (!ok) ++me.free_failures;
+          o = Obj{};
+        }
+        sync.arrive_and_wait();  // free done
+      }
+    });
+  }
+
+  auto tally = [&](json& s) {
+    uint64_t live = 0, req = 0, count = 0;
+    for (auto& w : workers) {
+      for (auto& o : w.objs)
+        if (o.ptr) { live += alloc->usable_size(o); req += o.requested; ++count; }
+      for (auto& o : w.pinned) { live += alloc->usable_size(o); req += o.requested; ++count; }
+    }
+    s["objects_live"] = count;
+    s["objects_live_bytes"] = live;
+    s["objects_requested_bytes"] = req;
+  };
+  auto counters_into = [&](json& s) {
+    AllocatorCounters ac;
+    if (alloc->counters(ac)) {
+      s["committed_bytes"] = ac.committed_bytes;
+      s["live_bytes"] = ac.live_bytes;
+      s["requested_bytes"] = ac.requested_bytes;
+      s["empty_slabs"] = ac.empty_slabs;
+      s["madvise_calls"] = ac.madvise_calls;
+      s["madvise_bytes"] = ac.madvise_bytes;
+    } else {
+      s["committed_bytes"] = nullptr;
+      s["live_bytes"] = nullptr;
+      s["requested_bytes"] = nullptr;
+    }
+  };
+  std::mutex periodic_mu;
+  std::vector<json> periodic;
+  PeriodicSampler ps;
+  ps.start(p.sample_ms, [&] {
+    json s = sampler.sample();
+    s["t_ns"] = doc.elapsed_ns();
+    s["phase"] = "periodic";
+    s["cycle"] = cur_cycle.load(std::memory_order_relaxed);
+    counters_into(s);
+    std::lock_guard<std::mutex> g(periodic_mu);
+    periodic.push_back(std::move(s));
+  });
+
+  auto abort_run = [&](const std::string& why) {
+    stop.store(true, std::memory_order_release);
+    sync.arrive_and_wait();  // workers are parked at "start alloc"
+    for (auto& th : threads) th.join();
+    ps.stop();
+    throw RunError(why);
+  };
+
+  {
+    json s = sampler.sample();
+    s["phase"] = "start";
+    s["cycle"] = nullptr;
+    counters_into(s);
+    doc.add_sample(std::move(s));
+  }
+
+  std::vector<uint64_t> peak_rss(p.cycles), post_rss(p.cycles), post_live(p.cycles),
+      post_req(p.cycles), post_committed(p.cycles), peak_committed(p.cycles);
+  bool have_counters = false;
+  uint64_t phase_ns_total = 0, run_peak_rss = 0;
+  const uint64_t t_run0 = monotonic_ns();
+  const uint64_t progress_every = std::max<uint64_t>(1, p.cycles * p.progress_pct / 100);
+  for (uint64_t c = 0; c < p.cycles; ++c) {
+    const uint32_t e = 1 + uint32_t(c % kCycleEpochs);
+    try {
+      alloc->epoch_open(e, "cycle " + std::to_string(c));
+    } catch (const RunError& err) {
+      abort_run(std::string("churn cycle ") + std::to_string(c) + ": " + err.what());
+    }
+    cur_cycle.store(c, std::memory_order_relaxed);
+    cur_epoch.store(e, std::memory_order_relaxed);
+    const uint64_t a0 = monotonic_ns();
+    sync.arrive_and_wait();  // start alloc
+    sync.arrive_and_wait();  // alloc done
+    const uint64_t a1 = monotonic_ns();
+    json pk = sampler.sample();
+    pk["phase"] = "peak";
+    pk["cycle"] = c;
+    pk["epoch"] = alloc->has_epochs() ? json(e) : json(nullptr);
+    pk["alloc_phase_ns"] = a1 - a0;
+    counters_into(pk);
+    tally(pk);
+    peak_rss[c] = pk["rss_bytes"].get<uint64_t>();
+    have_counters = !pk["committed_bytes"].is_null();
+    peak_committed[c] = have_counters ? pk["committed_bytes"].get<uint64_t>() : 0;
+    doc.add_sample(std::move(pk));
+    const uint64_t f0 = monotonic_ns();
+    sync.arrive_and_wait();  // start free
+    sync.arrive_and_wait();  // free done
+    try {
+      alloc->epoch_close(e);
+    } catch (const RunError& err) {
+      abort_run(std::string("churn cycle ") + std::to_string(c) + ": " + err.what());
+    }
+    const uint64_t f1 = monotonic_ns();
+    phase_ns_total += (a1 - a0) + (f1 - f0);
+    uint64_t fails = 0;
+    for (auto& w : workers) fails += w.alloc_failures + w.free_failures;
+    if (fails)
+      abort_run("churn cycle " + std::to_string(c) + ": " + alloc->name() + " reported " +
+                std::to_string(fails) + " failed allocations/frees");
+    if (p.idle_ms) std::this_thread::sleep_for(std::chrono::milliseconds(p.idle_ms));
+    json pf = sampler.sample();
+    pf["phase"] = "post_free";
+    pf["cycle"] = c;
+    pf["epoch"] = alloc->has_epochs() ? json(e) : json(nullptr);
+    pf["free_phase_ns"] = f1 - f0;
+    counters_into(pf);
+    tally(pf);
+    post_rss[c] = pf["rss_bytes"].get<uint64_t>();
+    post_live[c] = pf["objects_live_bytes"].get<uint64_t>();
+    post_req[c] = pf["objects_requested_bytes"].get<uint64_t>();
+    post_committed[c] = have_counters ? pf["committed_bytes"].get<uint64_t>() : 0;
+    doc.add_sample(std::move(pf));
+    run_peak_rss = std::max(run_peak_rss, peak_rss[c]);
+    if (ctx.progress && ((c + 1) % progress_every == 0 || c + 1 == p.cycles)) {
+      std::fprintf(stderr,
+                   "[churn %s] cycle %lu/%lu (%3.0f%%)  rss peak %.1f MiB post-free %.1f MiB",
+                   alloc->name(), (unsigned long)(c + 1), (unsigned long)p.cycles,
+                   100.0 * double(c + 1) / double(p.cycles), mib(peak_rss[c]), mib(post_rss[c]));
+      if (have_counters) std::fprintf(stderr, "  committed %.1f MiB", mib(post_committed[c]));
+      std::fprintf(stderr, "  live %.1f MiB  elapsed %.1f s\n", mib(post_live[c]),
+                   double(monotonic_ns() - t_run0) / 1e9);
+    }
+  }
+  stop.store(true, std::memory_order_release);
+  sync.arrive_and_wait();
+  for (auto& th : threads) th.join();
+  ps.stop();
+  {
+    json s = sampler.sample();
+    s["phase"] = "end";
+    s["cycle"] = nullptr;
+    counters_into(s);
+    tally(s);
+    doc.add_sample(std::move(s));
+  }
+  // Pinned objects die last.
+  uint64_t end_free_failures = 0;
+  for (auto& w : workers)
+    for (auto& o : w.pinned) end_free_failures += !alloc->release(o);
+
+  // Merge periodic samples into the time series (by t_ns).
+  {
+    auto& samples = doc.doc()["samples"];
+    for (auto& s : periodic) samples.push_back(std::move(s));
+    std::stable_sort(samples.begin(), samples.end(), [](const json& a, const json& b) {
+      return a["t_ns"].get<uint64_t>() < b["t_ns"].get<uint64_t>();
+    });
+  }
+
+  LatencyHistogram ha, hf;
+  for (auto& w : workers) {
+    ha.merge(w.h_alloc);
+    hf.merge(w.h_free);
+  }
+  doc.set_latency("alloc", ha);
+  doc.set_latency("free", hf);
+
+  // Summary (DESIGN.md "Metrics").
+  uint64_t s0 = p.cycles / 10;
+  if (p.cycles - s0 < 2) s0 = p.cycles - 2;
+  uint64_t worst = s0, pmin = UINT64_MAX, pmax = 0;
+  double ret_max = 0, ret_min = 1e300, excess_max = -1e300;
+  for (uint64_t c = s0; c < p.cycles; ++c) {
+    if (post_rss[c] > post_rss[worst]) worst = c;
+    pmin = std::min(pmin, post_rss[c]);
+    pmax = std::max(pmax, post_rss[c]);
+    double r = peak_rss[c] ? 100.0 * double(post_rss[c]) / double(peak_rss[c]) : 0.0;
+    ret_max = std::max(ret_max, r);
+    ret_min = std::min(ret_min, r);
+    excess_max = std::max(excess_max, double(post_rss[c]) - double(post_live[c]));
+  }
+  json& s = doc.summary();
+  const uint64_t objects_allocated = p.cycles * n;
+  const double phase_s = double(phase_ns_total) / 1e9;
+  s["ops_per_sec"] = double(2 * objects_allocated) / phase_s;
+  s["ns_per_object"] = double(phase_ns_total) / double(objects_allocated);
+  s["objects_allocated"] = objects_allocated;
+  s["pinned_objects"] = npinned;
+  s["cycles"] = p.cycles;
+  s["steady_state_first_cycle"] = s0;
+  s["steady_state_cycles"] = p.cycles - s0;
+  s["peak_rss_bytes"] = run_peak_rss;
+  s["post_free_rss_bytes"] = post_rss[worst];
+  s["post_free_rss_cycle"] = worst;
+  s["live_bytes_post_free"] = post_live[worst];
+  s["requested_bytes_post_free"] = post_req[worst];
+  s["post_free_rss_min_bytes"] = pmin;
+  s["post_free_rss_excess_max_bytes"] = excess_max;
+  s["rss_stability_pct"] = pmin ? 100.0 * double(pmax - pmin) / double(pmin) : 0.0;
+  s["retention_pct"] = ret_max;
+  s["retention_pct_min"] = ret_min;
+  if (have_counters) {
+    const double first = double(post_committed[s0]), last = double(post_committed[p.cycles - 1]);
+    s["committed_drift_pct"] = first > 0 ? 100.0 * (last - first) / first : (last == 0 ? 0.0 : 100.0);
+    s["committed_post_free_first_bytes"] = post_committed[s0];
+    s["committed_post_free_last_bytes"] = post_committed[p.cycles - 1];
+    s["peak_committed_bytes"] = *std::max_element(peak_committed.begin(), peak_committed.end());
+  } else {
+    s["committed_drift_pct"] = nullptr;
+    s["committed_post_free_first_bytes"] = nullptr;
+    s["committed_post_free_last_bytes"] = nullptr;
+    s["peak_committed_bytes"] = nullptr;
+  }
+  s["phase_seconds"] = phase_s;
+  s["elapsed_seconds"] = double(monotonic_ns() - t_run0) / 1e9;
+  s["end_free_errors"] = end_free_failures;
+  doc.doc()["allocator_stats"] = alloc->final_stats();
+  doc.doc()["perf"] = sampler.perf_info();
+  if (end_free_failures)
+    throw RunError("churn: " + std::to_string(end_free_failures) + " pinned frees failed on " +
+                   alloc->name());
+}
+
+Registrar reg{WorkloadInfo{"churn",
+                           "RSS under alloc/fill/free cycles with pinned long-lived objects (seed 002)",
+                           [] { return std::make_unique<Churn>(); }}};
+
+}  // namespace
+}  // namespace znslab::harness
