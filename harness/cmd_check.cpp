@@ -1,0 +1,98 @@
+// `znslab check RESULT.json --bounds FILE`: evaluates bounds (harness/bounds.h)
+// on one result document; exits 1 naming each violated bound with its figures.
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <string>
+
+#include "harness/bounds.h"
+#include "harness/registry.h"
+
+namespace znslab::harness {
+namespace {
+
+using nlohmann::json;
+
+const char* kCheckHelp =
+    "usage: znslab check RESULT.json --bounds FILE [--quiet]\n"
+    "\n"
+    "Checks one result document (schema znslab.result/1) against the bounds in\n"
+    "FILE (schema znslab.bounds/1, e.g. ci/rss_bounds.json). Each bound names a\n"
+    "metric (a dotted path such as summary.committed_drift_pct, or a field of every\n"
+    "steady-state post_free sample with \"over\": \"steady_post_free\") and a max\n"
+    "and/or min, either a number or {\"scale\": a, \"metric\": path, \"plus\": b}.\n"
+    "Prints PASS/FAIL/N/A per bound with the figures.\n"
+    "\n"
+    "  --quiet   print only violations\n"
+    "\n"
+    "Exit status: 0 all applicable bounds hold, 1 a bound is violated,\n"
+    "2 usage error or unreadable/malformed file.\n";
+
+json read_json(const std::string& path, const char* what) {
+  std::ifstream f(path);
+  if (!f) throw ConfigError(std::string(what) + " " + path + ": cannot open: " + std::strerror(errno));
+  try {
+    return json::parse(f);
+  } catch (const json::parse_error& e) {
+    throw ConfigError(std::string(what) + " " + path + ": invalid JSON: " + e.what());
+  }
+}
+
+int check_main(int argc, char** argv) {
+  std::string result_path, bounds_path;
+  bool quiet = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "-h" || a == "--help") {
+      std::fputs(kCheckHelp, stdout);
+      return 0;
+    } else if (a == "--bounds") {
+      if (i + 1 >= argc) throw UsageError("--bounds needs a value");
+      bounds_path = argv[++i];
+    } else if (a.rfind("--bounds=", 0) == 0) {
+      bounds_path = a.substr(9);
+    } else if (a == "--quiet" || a == "-q") {
+      quiet = true;
+    } else if (!a.empty() && a[0] == '-') {
+      throw UsageError("unknown option " + a);
+    } else if (result_path.empty()) {
+      result_path = a;
+    } else {
+      throw UsageError("more than one result file");
+    }
+  }
+  if (result_path.empty()) throw UsageError("missing RESULT.json");
+  if (bounds_path.empty()) throw UsageError("missing --bounds FILE");
+  json result = read_json(result_path, "result");
+  json bounds = read_json(bounds_path, "bounds file");
+  if (result.value("schema", "") != "znslab.result/1")
+    throw ConfigError("result " + result_path + ": schema is not znslab.result/1");
+  std::vector<BoundOutcome> outs;
+  try {
+    outs = evaluate_bounds(result, bounds);
+  } catch (const ConfigError& e) {
+    throw ConfigError(bounds_path + ": " + e.what());
+  }
+  int failed = 0, passed = 0;
+  for (const auto& o : outs) {
+    const char* tag = o.state == BoundOutcome::State::kPass   ? "PASS"
+                      : o.state == BoundOutcome::State::kFail ? "FAIL"
+                                                              : "N/A ";
+    if (o.state == BoundOutcome::State::kFail) ++failed;
+    if (o.state == BoundOutcome::State::kPass) ++passed;
+    if (!quiet || o.state == BoundOutcome::State::kFail)
+      std::printf("%s %s: %s\n", tag, o.name.c_str(), o.message.c_str());
+  }
+  std::string alloc = result.contains("allocator") && result["allocator"].is_object()
+                          ? result["allocator"].value("name", "?") : "?";
+  std::printf("check %s (%s on %s): %d bound(s) held, %d violated\n", result_path.c_str(),
+              result.value("experiment", "?").c_str(), alloc.c_str(), passed, failed);
+  return failed ? 1 : 0;
+}
+
+Registrar reg{Command{"check", "check a result JSON against bounds (CI gate); non-zero on violation",
+                      check_main}};
+
+}  // namespace
+}  // namespace znslab::harness
