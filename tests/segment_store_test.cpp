@@ -15,6 +15,7 @@
 
 #include "src/segment/zoned_store.h"
 #include "tests/skip.h"
+#include "zns/fault_device.h"
 #include "zns/zoned_device.h"
 
 using namespace znslab;
@@ -247,4 +248,56 @@ TEST_CASE("Reopening formats the device: the store does not claim durability", "
   auto after = (*dev)->report_zones(0, UINT32_MAX);
   REQUIRE(after.is_ok());
   for (auto& z : *after) CHECK(z.state == zns::ZoneState::kEmpty);
+}
+
+TEST_CASE("Injected I/O errors are reported and lose no acknowledged segment", "[segment-store]") {
+  auto path = GENERATE(ReadPath::kMmap, ReadPath::kDevice);
+  TempDir d;
+  zns::FaultDevice dev(open_emu(d, "zones=16&zone_size=1M&max_open=6&max_active=6"));
+  ZonedStoreOptions o;
+  o.read_path = path;  // kDevice: GC reads go through the faulty device too
+  o.cache_bytes = 0;
+  auto st = ZonedSegmentStore::open(dev, o);
+  REQUIRE(st.is_ok());
+  std::mt19937_64 rng(99);
+  std::vector<Live> live;
+  std::vector<uint8_t> buf;
+  uint64_t n = 0, put_errors = 0;
+  dev.fail_nth_io(23, /*repeat=*/true);
+  for (uint32_t round = 0; round < 40; ++round) {
+    for (size_t i = 0; i < live.size();) {
+      if (live[i].death <= round) {
+        REQUIRE((*st)->remove(live[i].key).is_ok());
+        live[i] = live.back();
+        live.pop_back();
+      } else {
+        ++i;
+      }
+    }
+    for (int k = 0; k < 48; ++k) {
+      uint32_t cls = uint32_t(rng() % 4);
+      size_t len = 1 + rng() % (96 << 10);
+      fill(buf, n, len);
+      auto key = (*st)->put(buf.data(), len, cls);
+      if (!key) {
+        ++put_errors;
+        CHECK(key.status().code() == Code::kIoError);  // reported, with the device's code
+      } else {
+        live.push_back(Live{*key, n, len, round + (1u << cls)});
+      }
+      ++n;
+    }
+    if (round % 8 == 7) {
+      dev.fail_nth_io(0);
+      verify_all(**st, live);
+      dev.fail_nth_io(23, true);
+    }
+  }
+  dev.fail_nth_io(0);
+  verify_all(**st, live);
+  CHECK(dev.injected_failures() > 0);
+  CHECK(put_errors > 0);
+  CHECK((*st)->counters().device_errors == dev.injected_failures());
+  CHECK((*st)->counters().segments_live == live.size());
+  CHECK((*st)->counters().gc_runs > 0);
 }
