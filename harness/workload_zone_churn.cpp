@@ -17,6 +17,8 @@
 // `default_device` parameters (removed afterwards).
 //
 // Summary (units in names): write_amplification (device/host bytes),
+// write_amplification_after_1x (the same over the bytes written after the
+// first device capacity, i.e. once the device had filled: steady state),
 // host_bytes_written, device_bytes_written, gc_copied_bytes, gc_copies,
 // gc_runs, zone_resets, zone_finishes, zone_opens, utilisation_at_reset
 // (mean live fraction of a zone when reset, 0..1), throughput_mib_s (host
@@ -168,6 +170,9 @@ class ZoneChurn : public Workload {
     const double read_fraction = cfg_double(c, "read_fraction");
     uint64_t records = 0, deletes = 0, read_errors = 0, epochs = 0, written = 0;
     double live_sum = 0;
+    // Counters when the first device capacity had been written (steady-state WA after it).
+    uint64_t host_at_1c = 0, dev_at_1c = 0;
+    bool have_1c = false;
     uint64_t next_progress = target_bytes / 10;
     const uint64_t t0 = monotonic_ns();
 
@@ -236,6 +241,11 @@ class ZoneChurn : public Workload {
         }
       }
       live_sum += double(st.counters().live_bytes);
+      if (!have_1c && st.counters().host_bytes_written >= capacity) {
+        host_at_1c = st.counters().host_bytes_written;
+        dev_at_1c = st.counters().device_bytes_written;
+        have_1c = true;
+      }
       ++epochs;
       sample();
     }
@@ -246,6 +256,10 @@ class ZoneChurn : public Workload {
     s["placement"] = placement_name(o.placement);
     s["gc"] = gc_policy_name(o.gc);
     s["write_amplification"] = k.write_amplification();
+    s["write_amplification_after_1x"] =
+        have_1c && k.host_bytes_written > host_at_1c
+            ? double(k.device_bytes_written - dev_at_1c) / double(k.host_bytes_written - host_at_1c)
+            : k.write_amplification();
     s["host_bytes_written"] = k.host_bytes_written;
     s["payload_bytes_written"] = k.payload_bytes;
     s["device_bytes_written"] = k.device_bytes_written;
