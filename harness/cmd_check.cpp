@@ -8,6 +8,7 @@
 
 #include "harness/bounds.h"
 #include "harness/registry.h"
+#include "harness/schema.h"
 
 namespace znslab::harness {
 namespace {
@@ -66,11 +67,20 @@ int check_main(int argc, char** argv) {
   if (bounds_path.empty()) throw UsageError("missing --bounds FILE");
   json result = read_json(result_path, "result");
   json bounds = read_json(bounds_path, "bounds file");
-  if (result.value("schema", "") != "znslab.result/1")
+  if (!result.is_object() || result.value("schema", "") != "znslab.result/1")
     throw ConfigError("result " + result_path + ": schema is not znslab.result/1");
   std::vector<BoundOutcome> outs;
+  // The document itself must conform before its figures are trusted.
+  auto schema_errs = result_schema_errors(result);
+  if (!schema_errs.empty()) {
+    BoundOutcome o;
+    o.name = "schema znslab.result/1";
+    o.state = BoundOutcome::State::kFail;
+    o.message = std::to_string(schema_errs.size()) + " violation(s), first: " + schema_errs[0];
+    outs.push_back(o);
+  }
   try {
-    outs = evaluate_bounds(result, bounds);
+    for (auto& o : evaluate_bounds(result, bounds)) outs.push_back(std::move(o));
   } catch (const ConfigError& e) {
     throw ConfigError(bounds_path + ": " + e.what());
   }

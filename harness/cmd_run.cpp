@@ -12,6 +12,7 @@
 #include "harness/peers.h"
 #include "harness/registry.h"
 #include "harness/result.h"
+#include "harness/runner.h"
 
 namespace znslab::harness {
 namespace {
@@ -46,6 +47,13 @@ std::string timestamp_compact() {
   for (char c : s)
     if (c != '-' && c != ':') o += c;
   return o;  // 20261121T140500Z
+}
+
+// Writes `doc` like ResultDoc::write ("-" = stdout).
+void write_result(const nlohmann::json& doc, const std::string& out) {
+  ResultDoc w("");
+  w.doc() = doc;
+  w.write(out);
 }
 
 int run_main(int argc, char** argv) {
@@ -99,27 +107,36 @@ int run_main(int argc, char** argv) {
     out = "results/" + wc.workload + "/" + timestamp_compact() + "-" +
           (allocator.empty() ? std::string(kDefaultAllocator) : allocator) + ".json";
 
-  ResultDoc doc(wc.workload);
-  doc.set_config(wc.config);
-  doc.doc()["workload_file"] = wc.file.empty() ? nlohmann::json(nullptr) : nlohmann::json(wc.file);
   std::vector<std::string> cmd{"znslab"};
   for (int i = 0; i < argc; ++i) cmd.push_back(argv[i]);
-  doc.doc()["command"] = cmd;
-
-  auto wl = wc.info->make();
-  RunContext ctx;
-  ctx.config = wc.config;
-  ctx.allocator = allocator;
-  ctx.device_uri = device;
-  ctx.progress = !quiet;
-  ctx.result = &doc;
-  wl->run(ctx);
-  doc.doc()["finished_at"] = utc_now_iso8601();
-  doc.write(out);
+  nlohmann::json doc = run_workload(wc, allocator, device, !quiet, cmd);
+  write_result(doc, out);
   if (!quiet && out != "-") std::fprintf(stderr, "result: %s\n", out.c_str());
   return 0;
 }
 
+}  // namespace
+
+nlohmann::json run_workload(const WorkloadConfig& wc, const std::string& allocator,
+                            const std::string& device_uri, bool progress,
+                            const nlohmann::json& command) {
+  ResultDoc doc(wc.workload);
+  doc.set_config(wc.config);
+  doc.doc()["workload_file"] = wc.file.empty() ? nlohmann::json(nullptr) : nlohmann::json(wc.file);
+  doc.doc()["command"] = command;
+  auto wl = wc.info->make();
+  RunContext ctx;
+  ctx.config = wc.config;
+  ctx.allocator = allocator;
+  ctx.device_uri = device_uri;
+  ctx.progress = progress;
+  ctx.result = &doc;
+  wl->run(ctx);
+  doc.doc()["finished_at"] = utc_now_iso8601();
+  return doc.doc();
+}
+
+namespace {
 Registrar reg{Command{"run", "run one workload on one allocator, write one result JSON", run_main}};
 
 }  // namespace

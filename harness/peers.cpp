@@ -174,6 +174,9 @@ nlohmann::json malloc_identity(const std::string& allocator) {
     id["version_source"] = "gnu_get_libc_version()";
     id["package"] = "libc6";
     id["package_version"] = debian_package_version("libc6");
+#ifdef ZNSLAB_SANITIZE
+    id["note"] = "SANITIZE=" ZNSLAB_SANITIZE " build: malloc/free are intercepted by the sanitizer runtime";
+#endif
     return id;
   }
   const PeerLibrary* l = peer_library(allocator);

@@ -479,6 +479,9 @@ void Churn::run(RunContext& ctx) {
   s["cycles"] = p.cycles;
   s["steady_state_first_cycle"] = s0;
   s["steady_state_cycles"] = p.cycles - s0;
+  // Peak RSS over every sample of the run (peak, post_free, periodic, end).
+  for (const auto& smp : doc.doc()["samples"])
+    if (smp.contains("rss_bytes")) run_peak_rss = std::max(run_peak_rss, smp["rss_bytes"].get<uint64_t>());
   s["peak_rss_bytes"] = run_peak_rss;
   s["post_free_rss_bytes"] = post_rss[worst];
   s["post_free_rss_cycle"] = worst;

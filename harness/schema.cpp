@@ -1,0 +1,140 @@
+#include "harness/schema.h"
+
+#include "harness/result.h"
+
+namespace znslab::harness {
+namespace {
+
+using nlohmann::json;
+
+enum class T { kString, kUint, kNumber, kBool, kObject, kArray, kNumberOrNull, kObjectOrNull, kUintOrNull };
+
+const char* tname(T t) {
+  switch (t) {
+    case T::kString: return "a string";
+    case T::kUint: return "an unsigned integer";
+    case T::kNumber: return "a number";
+    case T::kBool: return "a boolean";
+    case T::kObject: return "an object";
+    case T::kArray: return "an array";
+    case T::kNumberOrNull: return "a number or null";
+    case T::kObjectOrNull: return "an object or null";
+    case T::kUintOrNull: return "an unsigned integer or null";
+  }
+  return "?";
+}
+
+bool is(const json& v, T t) {
+  switch (t) {
+    case T::kString: return v.is_string();
+    case T::kUint: return v.is_number_unsigned() || (v.is_number_integer() && v.get<int64_t>() >= 0);
+    case T::kNumber: return v.is_number();
+    case T::kBool: return v.is_boolean();
+    case T::kObject: return v.is_object();
+    case T::kArray: return v.is_array();
+    case T::kNumberOrNull: return v.is_number() || v.is_null();
+    case T::kObjectOrNull: return v.is_object() || v.is_null();
+    case T::kUintOrNull: return v.is_null() || is(v, T::kUint);
+  }
+  return false;
+}
+
+struct Checker {
+  std::vector<std::string> errs;
+  const json* need(const json& obj, const std::string& path, const char* key, T t) {
+    if (!obj.is_object() || !obj.contains(key)) {
+      errs.push_back(path + key + ": missing (expected " + tname(t) + ")");
+      return nullptr;
+    }
+    const json& v = obj[key];
+    if (!is(v, t)) {
+      std::string got = v.dump();
+      if (got.size() > 40) got = got.substr(0, 37) + "...";
+      errs.push_back(path + key + ": expected " + tname(t) + ", got " + got);
+      return nullptr;
+    }
+    return &v;
+  }
+};
+
+}  // namespace
+
+std::vector<std::string> result_schema_errors(const json& doc) {
+  Checker c;
+  if (!doc.is_object()) return {"document: expected an object"};
+  if (auto* s = c.need(doc, "", "schema", T::kString); s && *s != kResultSchema)
+    c.errs.push_back("schema: expected \"" + std::string(kResultSchema) + "\", got " + s->dump());
+  const json* exp = c.need(doc, "", "experiment", T::kString);
+  c.need(doc, "", "started_at", T::kString);
+  c.need(doc, "", "git_rev", T::kString);
+  if (auto* h = c.need(doc, "", "host", T::kObject)) {
+    c.need(*h, "host.", "kernel", T::kString);
+    c.need(*h, "host.", "cpus", T::kUint);
+    c.need(*h, "host.", "memory_bytes", T::kUint);
+    c.need(*h, "host.", "thp_mode", T::kString);
+    c.need(*h, "host.", "page_size", T::kUint);
+  }
+  if (auto* cfg = c.need(doc, "", "config", T::kObject)) c.need(*cfg, "config.", "workload", T::kString);
+  const json* alloc = c.need(doc, "", "allocator", T::kObjectOrNull);
+  if (alloc && alloc->is_object()) {
+    c.need(*alloc, "allocator.", "name", T::kString);
+    c.need(*alloc, "allocator.", "version", T::kString);
+  }
+  c.need(doc, "", "device", T::kObjectOrNull);
+  if (auto* samples = c.need(doc, "", "samples", T::kArray)) {
+    size_t i = 0;
+    uint64_t last_t = 0;
+    for (const auto& s : *samples) {
+      std::string p = "samples[" + std::to_string(i++) + "].";
+      if (!s.is_object()) {
+        c.errs.push_back(p + ": expected an object");
+        continue;
+      }
+      if (auto* t = c.need(s, p, "t_ns", T::kUint)) {
+        if (t->get<uint64_t>() < last_t) c.errs.push_back(p + "t_ns: samples are not in time order");
+        last_t = t->get<uint64_t>();
+      }
+      c.need(s, p, "phase", T::kString);
+      if (s.contains("rss_bytes")) c.need(s, p, "rss_bytes", T::kUint);
+      for (const char* k : {"committed_bytes", "live_bytes", "requested_bytes", "anon_rss_bytes",
+                            "perf_minor_faults", "perf_major_faults"})
+        if (s.contains(k)) c.need(s, p, k, T::kUintOrNull);
+    }
+  }
+  if (auto* lat = c.need(doc, "", "latency_ns", T::kObject)) {
+    for (auto& [op, h] : lat->items()) {
+      std::string p = "latency_ns." + op + ".";
+      if (!h.is_object()) {
+        c.errs.push_back("latency_ns." + op + ": expected an object");
+        continue;
+      }
+      double prev = -1;
+      for (const char* k : {"p50", "p90", "p99", "p999", "max"}) {
+        if (auto* v = c.need(h, p, k, T::kNumber)) {
+          if (v->get<double>() < prev) c.errs.push_back(p + k + ": smaller than the previous percentile");
+          prev = v->get<double>();
+        }
+      }
+    }
+    const std::string e = exp ? exp->get<std::string>() : "";
+    if (e == "churn" || e == "alternating") {
+      c.need(*lat, "latency_ns.", "alloc", T::kObject);
+      c.need(*lat, "latency_ns.", "free", T::kObject);
+    }
+  }
+  if (auto* sum = c.need(doc, "", "summary", T::kObject)) {
+    c.need(*sum, "summary.", "ops_per_sec", T::kNumber);
+    if (exp && *exp == "churn") {
+      for (const char* k : {"peak_rss_bytes", "post_free_rss_bytes", "live_bytes_post_free",
+                            "requested_bytes_post_free", "steady_state_first_cycle", "cycles"})
+        c.need(*sum, "summary.", k, T::kUint);
+      for (const char* k : {"rss_stability_pct", "retention_pct", "ns_per_object"})
+        c.need(*sum, "summary.", k, T::kNumber);
+      const bool counters = alloc && alloc->is_object() && alloc->value("counters", false);
+      c.need(*sum, "summary.", "committed_drift_pct", counters ? T::kNumber : T::kNumberOrNull);
+    }
+  }
+  return c.errs;
+}
+
+}  // namespace znslab::harness
