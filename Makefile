@@ -132,9 +132,9 @@ CHURN_ALLOCATORS ?= temporal-slab,glibc,jemalloc,mimalloc,tcmalloc
 run-churn: deps
 	$(Q)$(MAKE) --no-print-directory $(BIN) SANITIZE=$(SANITIZE) V=$(V)
 	$(Q)ts=$$(date -u +%Y%m%dT%H%M%SZ); out=results/churn/$$ts; \
-	$(BIN) compare workloads/churn.json --allocators $(CHURN_ALLOCATORS) --out $$out $(ARGS) && \
+	$(BIN) compare workloads/churn.json --allocators $(CHURN_ALLOCATORS) --out $$out $(ARGS); rc=$$?; \
 	ln -sfn $$ts results/churn/latest && \
-	$(PYTHON) results/plot.py $$out && echo "results: $$out"
+	$(PYTHON) results/plot.py $$out && echo "results: $$out (results/churn/latest)"; exit $$rc
 
 DIR ?= results/churn/latest
 plot:

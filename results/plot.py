@@ -1,0 +1,214 @@
+#!/usr/bin/python3
+"""Plots one result folder written by `znslab compare` (or any folder of
+znslab.result/1 JSON files, one per allocator).
+
+    /usr/bin/python3 results/plot.py results/churn/latest     (make plot DIR=...)
+
+churn results:
+  rss.png        RSS per cycle for each allocator: after the cycle's frees
+                 (post_free, solid) and at the cycle's peak (dashed); the
+                 live bytes of the pinned objects (dotted) for reference.
+  committed.png  the allocator's committed bytes per cycle (peak and
+                 post_free) next to its live bytes; only allocators that
+                 expose the counter (temporal-slab) appear.
+  timeline.png   RSS against time from every sample (periodic included).
+alternating results:
+  latency.png    alloc and free latency percentiles (p50, p90, p99, p99.9)
+                 per allocator, log scale, and throughput.
+
+Uses matplotlib (Debian python3-matplotlib); run it with /usr/bin/python3.
+Exit status 0 when at least one plot was written, 1 otherwise.
+"""
+import glob
+import json
+import os
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+ORDER = ["temporal-slab", "glibc", "jemalloc", "mimalloc", "tcmalloc"]
+MIB = 1024.0 * 1024.0
+
+
+def load(folder):
+    docs = {}
+    for path in sorted(glob.glob(os.path.join(folder, "*.json"))):
+        if os.path.basename(path) == "summary.json":
+            continue
+        try:
+            with open(path) as f:
+                d = json.load(f)
+        except (OSError, ValueError) as e:
+            print(f"plot: skipping {path}: {e}", file=sys.stderr)
+            continue
+        if d.get("schema") != "znslab.result/1":
+            continue
+        name = (d.get("allocator") or {}).get("name") or os.path.splitext(os.path.basename(path))[0]
+        docs[name] = d
+    return dict(sorted(docs.items(), key=lambda kv: (ORDER.index(kv[0]) if kv[0] in ORDER else 99, kv[0])))
+
+
+def per_cycle(doc, phase, field):
+    xs, ys = [], []
+    for s in doc.get("samples", []):
+        if s.get("phase") == phase and s.get("cycle") is not None and s.get(field) is not None:
+            xs.append(s["cycle"])
+            ys.append(s[field] / MIB)
+    return xs, ys
+
+
+def title_of(docs, what):
+    any_doc = next(iter(docs.values()))
+    c = any_doc.get("config", {})
+    keys = ["cycles", "objects_per_cycle", "threads", "pinned_fraction", "min_size", "max_size"]
+    params = ", ".join(f"{k}={c[k]}" for k in keys if k in c)
+    return f"{any_doc.get('experiment')}: {what}\n{params}"
+
+
+def steady_start(doc):
+    return (doc.get("summary") or {}).get("steady_state_first_cycle")
+
+
+def plot_churn(docs, folder):
+    written = []
+    colors = {}
+    fig, ax = plt.subplots(figsize=(11, 6))
+    for i, (name, d) in enumerate(docs.items()):
+        x, y = per_cycle(d, "post_free", "rss_bytes")
+        (line,) = ax.plot(x, y, label=f"{name} RSS after frees", linewidth=1.6)
+        colors[name] = line.get_color()
+        x, y = per_cycle(d, "peak", "rss_bytes")
+        ax.plot(x, y, "--", color=colors[name], linewidth=0.9, alpha=0.7, label=f"{name} RSS at peak")
+    for name, d in docs.items():
+        x, y = per_cycle(d, "post_free", "objects_live_bytes")
+        if x:
+            ax.plot(x, y, ":", color="black", linewidth=1.2, label=f"live bytes after frees ({name})")
+            break
+    s0 = next((steady_start(d) for d in docs.values() if steady_start(d) is not None), None)
+    if s0:
+        ax.axvline(s0, color="grey", linewidth=0.8)
+        ax.text(s0, ax.get_ylim()[1] * 0.98, " steady state", va="top", fontsize=8, color="grey")
+    ax.set_xlabel("cycle")
+    ax.set_ylabel("RSS (MiB)")
+    ax.set_ylim(bottom=0)
+    ax.set_title(title_of(docs, "RSS per cycle (/proc/self/statm)"))
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, ncol=2, loc="center right")
+    fig.tight_layout()
+    out = os.path.join(folder, "rss.png")
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    written.append(out)
+
+    fig, ax = plt.subplots(figsize=(11, 6))
+    have = False
+    for name, d in docs.items():
+        x, y = per_cycle(d, "post_free", "committed_bytes")
+        if not x:
+            continue
+        have = True
+        c = colors.get(name)
+        ax.plot(x, y, color=c, linewidth=1.6, label=f"{name} committed after frees")
+        x, y = per_cycle(d, "peak", "committed_bytes")
+        ax.plot(x, y, "--", color=c, linewidth=0.9, alpha=0.7, label=f"{name} committed at peak")
+        x, y = per_cycle(d, "post_free", "live_bytes")
+        ax.plot(x, y, ":", color="black", linewidth=1.2, label=f"{name} live bytes after frees")
+        drift = (d.get("summary") or {}).get("committed_drift_pct")
+        if drift is not None:
+            ax.text(0.01, 0.97, f"{name}: committed drift {drift:.2f} %", transform=ax.transAxes,
+                    va="top", fontsize=9)
+    no_counter = [n for n, d in docs.items() if not per_cycle(d, "post_free", "committed_bytes")[0]]
+    if no_counter:
+        ax.text(0.01, 0.90, "no committed-bytes counter: " + ", ".join(no_counter), transform=ax.transAxes,
+                va="top", fontsize=8, color="grey")
+    ax.set_xlabel("cycle")
+    ax.set_ylabel("bytes (MiB)")
+    ax.set_ylim(bottom=0)
+    ax.set_title(title_of(docs, "allocator committed bytes per cycle"))
+    ax.grid(True, alpha=0.3)
+    if have:
+        ax.legend(fontsize=8, loc="center right")
+    fig.tight_layout()
+    out = os.path.join(folder, "committed.png")
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    written.append(out)
+
+    fig, ax = plt.subplots(figsize=(11, 5))
+    for name, d in docs.items():
+        pts = [(s["t_ns"] / 1e9, s["rss_bytes"] / MIB) for s in d.get("samples", []) if s.get("rss_bytes") is not None]
+        if pts:
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], color=colors.get(name), linewidth=0.8, label=name)
+    ax.set_xlabel("time since start of run (s)")
+    ax.set_ylabel("RSS (MiB)")
+    ax.set_ylim(bottom=0)
+    ax.set_title(title_of(docs, "RSS over time (every sample)"))
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    out = os.path.join(folder, "timeline.png")
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    written.append(out)
+    return written
+
+
+def plot_latency(docs, folder):
+    qs = [("p50", "p50"), ("p90", "p90"), ("p99", "p99"), ("p999", "p99.9")]
+    names = list(docs)
+    fig, axes = plt.subplots(1, 3, figsize=(14, 5))
+    for ax, op in zip(axes[:2], ["alloc", "free"]):
+        width = 0.8 / len(qs)
+        for j, (k, label) in enumerate(qs):
+            vals = [((docs[n].get("latency_ns") or {}).get(op) or {}).get(k, 0) for n in names]
+            ax.bar([i + j * width for i in range(len(names))], vals, width, label=label)
+        ax.set_xticks([i + 0.4 - width / 2 for i in range(len(names))])
+        ax.set_xticklabels(names, rotation=20, fontsize=8)
+        ax.set_yscale("log")
+        ax.set_ylabel("ns (timer overhead included)")
+        ax.set_title(f"{op} latency")
+        ax.grid(True, axis="y", alpha=0.3)
+        ax.legend(fontsize=8)
+    ops = [(docs[n].get("summary") or {}).get("ops_per_sec", 0) / 1e6 for n in names]
+    axes[2].bar(names, ops)
+    axes[2].set_ylabel("Mops/s (alloc + free)")
+    axes[2].set_title("throughput (batch pass)")
+    axes[2].tick_params(axis="x", rotation=20, labelsize=8)
+    fig.suptitle(title_of(docs, "latency and throughput").replace("\n", "  "))
+    fig.tight_layout()
+    out = os.path.join(folder, "latency.png")
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return [out]
+
+
+def main():
+    if len(sys.argv) != 2 or sys.argv[1] in ("-h", "--help"):
+        print(__doc__)
+        return 0 if len(sys.argv) == 2 else 2
+    folder = sys.argv[1]
+    if not os.path.isdir(folder):
+        print(f"plot: {folder}: not a folder", file=sys.stderr)
+        return 1
+    docs = load(folder)
+    if not docs:
+        print(f"plot: {folder}: no znslab.result/1 JSON files", file=sys.stderr)
+        return 1
+    experiments = {d.get("experiment") for d in docs.values()}
+    written = []
+    if "churn" in experiments:
+        written += plot_churn({n: d for n, d in docs.items() if d.get("experiment") == "churn"}, folder)
+    if experiments & {"alternating"} or not written:
+        lat = {n: d for n, d in docs.items() if d.get("latency_ns")}
+        if lat and "churn" not in experiments:
+            written += plot_latency(lat, folder)
+    for w in written:
+        print(f"plot: wrote {w}")
+    return 0 if written else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
