@@ -123,6 +123,7 @@ int zone_diff_main(int argc, char** argv) {
   }
   if (r.mismatches > r.recorded.size())
     std::printf("(%zu more mismatches not shown)\n", r.mismatches - r.recorded.size());
+  for (const auto& [rule, n] : r.documented_by_rule) std::printf("documented difference x%zu: %s\n", n, rule.c_str());
   std::printf("mismatches %zu, documented differences %zu, commands that failed on A %zu\n", r.mismatches,
               r.documented_differences, r.failures_expected);
 
@@ -137,6 +138,7 @@ int zone_diff_main(int argc, char** argv) {
     j["comparison"] = mode;
     j["mismatches"] = r.mismatches;
     j["documented_differences"] = r.documented_differences;
+    j["documented_by_rule"] = r.documented_by_rule;
     j["failed_commands"] = r.failures_expected;
     j["error"] = r.setup_error;
     j["recorded"] = nlohmann::json::array();

@@ -96,6 +96,8 @@ class ZbdDevice final : public RealZonedDevice {
     in.backend = "zbd";
     in.path = path;
     in.model = zi.vendor_id;
+    // null_blk has documented semantic differences (zns/zone_trace.h Quirks).
+    if (name.rfind("nullb", 0) == 0) in.model = "null_blk";
     in.zone_count = nz;
     in.zone_size = zi.zone_size;
     in.zone_capacity = zones[0].capacity;

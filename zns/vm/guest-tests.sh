@@ -1,0 +1,96 @@
+#!/bin/sh
+# Runs inside the guest (cwd /znslab, results under /results/<device>/):
+# for each of zbd:/dev/nvme0n1, nvme:/dev/ng0n1, zbd:/dev/nullb0
+#   1. the conformance suite (ZNS_TEST_DEV=URI znslab_tests "[zns-conformance]")
+#   2. the differential trace against a same-geometry emu: device in /tmp
+#   3. workloads/zone-write.json (znslab run)
+#   4. fio --zonemode=zbd as the baseline with the same block size and depth
+# Parameters come from the kernel command line (set by zns/vm/run.sh):
+#   znslab.diff_ops=N znslab.seed=S znslab.zw=BS,QD,ZONES,BYTES,MODE
+set -u
+DIFF_OPS=2000; SEED=1; ZW=131072,8,4,67108864,write
+for a in $(cat /proc/cmdline); do
+  case $a in
+    znslab.diff_ops=*) DIFF_OPS=${a#*=} ;;
+    znslab.seed=*) SEED=${a#*=} ;;
+    znslab.zw=*) ZW=${a#*=} ;;
+  esac
+done
+BS=$(echo "$ZW" | cut -d, -f1); QD=$(echo "$ZW" | cut -d, -f2); ZONES=$(echo "$ZW" | cut -d, -f3)
+BYTES=$(echo "$ZW" | cut -d, -f4); MODE=$(echo "$ZW" | cut -d, -f5)
+EMU_GEOM="zones=32&zone_size=64M&zone_cap=62M&max_open=14&max_active=14&lba=4096"
+BIN=/znslab/build/znslab
+TESTS=/znslab/build/tests/znslab_tests
+say() { echo "[guest] $*"; }
+now() { cut -d' ' -f1 /proc/uptime; }
+
+# step NAME DIR SECONDS CMD...: runs CMD with a time limit, output to DIR/NAME.log
+step() {
+  s_name=$1; s_dir=$2; s_secs=$3; shift 3
+  s_t0=$(now)
+  timeout "$s_secs" "$@" > "$s_dir/$s_name.log" 2>&1
+  s_rc=$?
+  s_t1=$(now)
+  echo "$s_rc" > "$s_dir/$s_name.rc"
+  say "$(basename "$s_dir") $s_name: exit $s_rc ($(awk -v a="$s_t0" -v b="$s_t1" 'BEGIN {printf "%.1f", b - a}') s)"
+  if [ "$s_rc" -ne 0 ]; then tail -n 15 "$s_dir/$s_name.log" | sed 's/^/    | /'; fi
+  return 0
+}
+
+reset_all() { blkzone reset "/dev/$1" >/dev/null 2>&1 || say "WARNING: blkzone reset /dev/$1 failed"; }
+
+for spec in nvme0n1=zbd:/dev/nvme0n1 ng0n1=nvme:/dev/ng0n1 nullb0=zbd:/dev/nullb0; do
+  name=${spec%%=*}; uri=${spec#*=}
+  blk=$name; [ "$name" = ng0n1 ] && blk=nvme0n1
+  out=/results/$name; mkdir -p "$out"
+  if [ "$name" = ng0n1 ] && [ ! -c /dev/ng0n1 ] || [ "$name" != ng0n1 ] && [ ! -b "/dev/$name" ]; then
+    say "ERROR: /dev/$name is missing"; echo missing > "$out/missing"; continue
+  fi
+  reset_all "$blk"
+  ZNS_TEST_DEV=$uri step conformance "$out" 120 "$TESTS" "[zns-conformance]" -r xml -o "$out/conformance.xml"
+  rm -f "/tmp/emu-$name.img"
+  step zone-diff "$out" 90 "$BIN" zone-diff --quiet --seed "$SEED" --ops "$DIFF_OPS" --device "$uri" \
+    --device "emu:/tmp/emu-$name.img?$EMU_GEOM" --json "$out/zone-diff.json"
+  rm -f "/tmp/emu-$name.img"
+  cat "$out/zone-diff.log" | tail -n 1 | sed "s/^/[guest] $name zone-diff: /"
+  reset_all "$blk"
+  if [ -f /znslab/workloads/zone-write.json ]; then
+    step zone-write "$out" 60 "$BIN" run /znslab/workloads/zone-write.json --device "$uri" --quiet \
+      --set total_bytes="$BYTES" --out "$out/zone-write.json"
+  else
+    say "ERROR: workloads/zone-write.json missing"; echo "no workloads/zone-write.json" > "$out/zone-write.log"; echo 1 > "$out/zone-write.rc"
+  fi
+  # fio baseline: one job per zone written concurrently, the workload's
+  # queue depth spread over them (one write per zone in flight when QD <= zones).
+  reset_all "$blk"
+  per_job=$((BYTES / ZONES)); depth=$((QD / ZONES)); [ "$depth" -lt 1 ] && depth=1
+  sched=/sys/block/$blk/queue/scheduler
+  old=$(sed 's/.*\[\(.*\)\].*/\1/' "$sched")
+  if [ "$name" = ng0n1 ]; then
+    echo "fio --ioengine=io_uring_cmd --cmd_type=nvme --filename=/dev/ng0n1" > "$out/fio.cmd"
+    step fio "$out" 60 fio --name=zw --filename=/dev/ng0n1 --ioengine=io_uring_cmd --cmd_type=nvme \
+      --zonemode=zbd --rw=write --bs="$BS" --iodepth="$depth" --numjobs="$ZONES" --size=64M --io_size="$per_job" \
+      --offset_increment=64M --group_reporting --output-format=json --output="$out/fio.json"
+    if [ "$(cat "$out/fio.rc")" != 0 ]; then
+      say "fio io_uring_cmd on /dev/ng0n1 failed; baseline falls back to io_uring on /dev/nvme0n1"
+      reset_all "$blk"
+      echo "fio --ioengine=io_uring --filename=/dev/nvme0n1 (io_uring_cmd failed)" > "$out/fio.cmd"
+      echo mq-deadline > "$sched" 2>/dev/null
+      step fio "$out" 60 fio --name=zw --filename=/dev/nvme0n1 --direct=1 --ioengine=io_uring \
+        --zonemode=zbd --rw=write --bs="$BS" --iodepth="$depth" --numjobs="$ZONES" --size=64M --io_size="$per_job" \
+        --offset_increment=64M --group_reporting --output-format=json --output="$out/fio.json"
+      echo "$old" > "$sched" 2>/dev/null
+    fi
+  else
+    # fio's zbd mode keeps several writes of one zone in flight only with a
+    # zone-write-locking scheduler: use mq-deadline for the baseline.
+    echo "fio --ioengine=io_uring --direct=1 --filename=/dev/$blk (scheduler mq-deadline)" > "$out/fio.cmd"
+    echo mq-deadline > "$sched" 2>/dev/null
+    step fio "$out" 60 fio --name=zw --filename="/dev/$blk" --direct=1 --ioengine=io_uring \
+      --zonemode=zbd --rw=write --bs="$BS" --iodepth="$depth" --numjobs="$ZONES" --size=64M --io_size="$per_job" \
+      --offset_increment=64M --group_reporting --output-format=json --output="$out/fio.json"
+    echo "$old" > "$sched" 2>/dev/null
+  fi
+  reset_all "$blk"
+done
+say "guest tests finished"

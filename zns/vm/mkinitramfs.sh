@@ -1,0 +1,69 @@
+#!/bin/sh
+# Build the guest's initramfs (uncompressed newc cpio: the kernel unpacks it
+# faster under TCG than it decompresses one).
+#
+# usage: zns/vm/mkinitramfs.sh VMDIR BUILD_DIR OUT.cpio
+# Contents: busybox-static as /bin/*, /init (zns/vm/guest-init.sh), the
+# modules nvme, nvme-core, null_blk, configfs and their dependencies with a
+# modules.dep made by `busybox depmod` (the host has no kmod), the project's
+# build/znslab and build/tests/znslab_tests, workloads/, fio, blkzone and
+# nvme-cli with the shared libraries ldd names.
+set -eu
+VMDIR=${1:?usage: mkinitramfs.sh VMDIR BUILD_DIR OUT.cpio}
+BUILD=${2:?}
+OUT=${3:?}
+HERE=$(cd "$(dirname "$0")" && pwd)
+die() { echo "vm: mkinitramfs: $*" >&2; exit 1; }
+kver=$(cat "$VMDIR/kernel/version") || die "no kernel in $VMDIR/kernel (run fetch-kernel.sh)"
+KROOT=$VMDIR/kernel/root/lib/modules/$kver
+R=$VMDIR/initramfs
+rm -rf "$R"
+mkdir -p "$R/bin" "$R/sbin" "$R/usr/bin" "$R/usr/sbin" "$R/lib" "$R/lib64" "$R/proc" "$R/sys" "$R/dev" \
+         "$R/tmp" "$R/results" "$R/znslab/build/tests" "$R/znslab/vm" "$R/etc"
+
+BB=$(command -v busybox) || die "busybox not found (Debian package busybox-static)"
+file_is_static() { ! ldd "$1" >/dev/null 2>&1; }
+file_is_static "$BB" || die "$BB is not static (install busybox-static)"
+cp "$BB" "$R/bin/busybox"
+
+# Modules (paths relative to lib/modules/VERSION/kernel).
+MODS="drivers/nvme/host/nvme.ko drivers/nvme/host/nvme-core.ko block/t10-pi.ko lib/crc-t10dif.ko
+      crypto/crct10dif_common.ko crypto/crct10dif_generic.ko arch/x86/crypto/crct10dif-pclmul.ko
+      lib/crc64-rocksoft.ko crypto/crc64_rocksoft_generic.ko lib/crc64.ko
+      drivers/block/null_blk/null_blk.ko fs/configfs/configfs.ko"
+for m in $MODS; do
+  src=$KROOT/kernel/$m
+  [ -f "$src" ] || die "module $m missing from linux-image $kver"
+  mkdir -p "$R/lib/modules/$kver/kernel/$(dirname "$m")"
+  cp "$src" "$R/lib/modules/$kver/kernel/$m"
+done
+cp "$KROOT"/modules.order "$KROOT"/modules.builtin "$R/lib/modules/$kver/" 2>/dev/null || true
+busybox depmod -b "$R" "$kver" || die "busybox depmod failed"
+
+# Executables with their shared libraries (paths kept as on the host).
+copy_with_libs() {
+  bin=$1; dest=$2
+  cp -L "$bin" "$R$dest"
+  ldd "$bin" 2>/dev/null | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^\//) print $i }' | while read -r lib; do
+    [ -e "$R$lib" ] && continue
+    mkdir -p "$R$(dirname "$lib")"
+    cp -L "$lib" "$R$lib"
+  done
+}
+for t in fio blkzone nvme; do
+  p=$(command -v $t) || die "$t not found (Debian packages fio, util-linux, nvme-cli)"
+  copy_with_libs "$p" "/usr/bin/$t"
+done
+[ -x "$BUILD/znslab" ] || die "$BUILD/znslab missing (make first)"
+[ -x "$BUILD/tests/znslab_tests" ] || die "$BUILD/tests/znslab_tests missing (make first)"
+copy_with_libs "$BUILD/znslab" /znslab/build/znslab
+copy_with_libs "$BUILD/tests/znslab_tests" /znslab/build/tests/znslab_tests
+cp -r workloads "$R/znslab/workloads"
+cp "$HERE/guest-init.sh" "$R/init"
+cp "$HERE/guest-tests.sh" "$R/znslab/vm/guest-tests.sh"
+chmod +x "$R/init" "$R/znslab/vm/guest-tests.sh"
+echo "root:x:0:0:root:/:/bin/sh" > "$R/etc/passwd"
+
+( cd "$R" && find . | busybox cpio -o -H newc ) > "$OUT.tmp" 2>/dev/null || die "cpio failed"
+mv "$OUT.tmp" "$OUT"
+echo "vm: initramfs $OUT ($(du -m "$OUT" | cut -f1) MiB)"
