@@ -162,9 +162,9 @@ Status EmuDevice::finish(uint32_t zone) {
 
 Status EmuDevice::punch(uint32_t zone) {
   const uint64_t off = data_offset_ + uint64_t(zone) * info_.zone_size;
-  if (::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off_t(off), off_t(info_.zone_size)) == 0) {
-    return Status::ok();
-  }
+  const int mode = prealloc_ ? (FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE)
+                             : (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE);
+  if (::fallocate(fd_, mode, off_t(off), off_t(info_.zone_size)) == 0) return Status::ok();
   // Filesystem without hole punching: write zeros over the written extent.
   const uint64_t len = zones_[zone].wp ? zones_[zone].wp : info_.zone_capacity;
   std::vector<uint8_t> zeros(std::min<uint64_t>(len, 1 << 20), 0);

@@ -2,7 +2,10 @@
 //
 // URI: emu:PATH?zones=N&zone_size=64M&zone_cap=62M&max_open=14&max_active=14&lba=4096
 //   optional: max_io=512K (MDTS; reads/writes are split to it), zasl=512K
-//   (zone append size limit), direct=auto|0|1 (O_DIRECT), qd=128 (ring depth).
+//   (zone append size limit), direct=auto|0|1 (O_DIRECT), qd=128 (ring depth),
+//   prealloc=0|1 (creation only: allocate the whole data region with
+//   fallocate so writes never allocate blocks; resets then zero in place.
+//   Default 0: sparse file, resets punch holes).
 // Defaults when creating: zones=16, zone_size=64M, zone_cap=zone_size,
 // lba=4096, max_open=0 and max_active=0 (no limit: QEMU's defaults),
 // max_io=512K (QEMU mdts=7 with 4 KiB pages), zasl=max_io.
@@ -65,6 +68,7 @@ class EmuDevice final : public ZonedDevice {
   Status inject_zone_condition(uint32_t zone, ZoneState state) override;
 
   bool direct_io() const noexcept { return direct_; }
+  bool preallocated() const noexcept { return prealloc_; }
 
  private:
   EmuDevice() = default;
@@ -105,6 +109,7 @@ class EmuDevice final : public ZonedDevice {
   int fd_ = -1;                     // buffered, holds the flock; backing_file()
   int data_fd_ = -1;                // O_DIRECT when possible; all data I/O
   bool direct_ = false;
+  bool prealloc_ = false;           // reset zeroes in place instead of punching holes
   uint64_t data_offset_ = 0;
   void* map_ = nullptr;
   size_t map_bytes_ = 0;

@@ -10,6 +10,9 @@ inline constexpr char kEmuMagic[8] = {'Z', 'N', 'S', 'E', 'M', 'U', '0', '1'};
 inline constexpr uint32_t kEmuVersion = 1;
 inline constexpr uint64_t kEmuZoneTableOffset = 4096;  // bytes from file start
 inline constexpr uint64_t kEmuDataAlign = 1 << 20;     // data_offset alignment
+// Data region allocated at creation (fallocate); reset keeps the blocks
+// (FALLOC_FL_ZERO_RANGE) instead of punching holes.
+inline constexpr uint32_t kEmuFlagPrealloc = 1;
 
 // Page 0 of the file. Geometry in bytes.
 struct EmuHeader {
@@ -21,7 +24,7 @@ struct EmuHeader {
   uint32_t lba_bytes;
   uint32_t max_open;
   uint32_t max_active;
-  uint32_t reserved0;
+  uint32_t flags;          // kEmuFlagPrealloc
   uint64_t data_offset;
   uint64_t imp_open_seq;   // next sequence number for an implicit open
   uint64_t power_cycles;   // power_cycle() calls over the device's life

@@ -36,6 +36,7 @@ struct EmuParams {
   uint64_t max_io = 512 * 1024;
   std::optional<uint64_t> zasl;
   int direct = -1;  // -1 auto
+  int prealloc = -1;  // -1: not given
   uint64_t qd = 128;
 };
 
@@ -43,7 +44,7 @@ struct EmuParams {
 
 static Status parse_params(const DeviceUri& u, EmuParams& p, std::string* error) {
   static const char* kKnown =
-      "zones, zone_size, zone_cap, max_open, max_active, lba, max_io, zasl, direct, qd";
+      "zones, zone_size, zone_cap, max_open, max_active, lba, max_io, zasl, direct, prealloc, qd";
   for (const auto& [k, v] : u.params) {
     auto bad_value = [&](const char* what) {
       return fail(error, Code::kInvalidArgument, "emu URI",
@@ -54,6 +55,12 @@ static Status parse_params(const DeviceUri& u, EmuParams& p, std::string* error)
       else if (v == "0" || v == "false") p.direct = 0;
       else if (v == "1" || v == "true") p.direct = 1;
       else return bad_value("expected auto, 0 or 1");
+      continue;
+    }
+    if (k == "prealloc") {
+      if (v == "0" || v == "false") p.prealloc = 0;
+      else if (v == "1" || v == "true") p.prealloc = 1;
+      else return bad_value("expected 0 or 1");
       continue;
     }
     auto n = parse_size(v);
@@ -163,6 +170,18 @@ Result<std::unique_ptr<EmuDevice>> EmuDevice::open_spec(std::string_view spec, s
       return fail(error, s.code(), "emu ftruncate",
                   "emu: cannot size " + path + ": " + s.to_string(), s.sys_errno());
     }
+    if (p.prealloc == 1) {
+      // Allocate every data block now (unwritten extents read as zeros):
+      // writes then never allocate, as on a file fio lays out.
+      if (::fallocate(fd, 0, off_t(h.data_offset), off_t(zones * zsize)) != 0) {
+        int e = errno;
+        ::unlink(path.c_str());
+        return fail(error, e == EOPNOTSUPP ? Code::kNotSupported : Code::kIoError, "emu fallocate",
+                    "emu: prealloc=1 but cannot allocate " + std::to_string(zones * zsize) + " bytes for " +
+                        path + ": " + errno_text(e), e);
+      }
+      h.flags |= kEmuFlagPrealloc;
+    }
   } else {
     ssize_t n = ::pread(fd, &h, sizeof h, 0);
     if (n != ssize_t(sizeof h) || std::memcmp(h.magic, kEmuMagic, sizeof h.magic) != 0) {
@@ -198,6 +217,11 @@ Result<std::unique_ptr<EmuDevice>> EmuDevice::open_spec(std::string_view spec, s
     cmp("lba", p.lba, h.lba_bytes);
     cmp("max_open", p.max_open, h.max_open);
     cmp("max_active", p.max_active, h.max_active);
+    if (p.prealloc >= 0 && bool(p.prealloc) != bool(h.flags & kEmuFlagPrealloc)) {
+      if (!diff.empty()) diff += ", ";
+      diff += std::string("prealloc=") + ((h.flags & kEmuFlagPrealloc) ? "1" : "0") + " (URI asks " +
+              std::to_string(p.prealloc) + ")";
+    }
     if (!diff.empty()) {
       return fail(error, Code::kInvalidArgument, "emu geometry",
                   "emu: " + path + " was created with a different geometry: " + diff +
@@ -225,6 +249,7 @@ Result<std::unique_ptr<EmuDevice>> EmuDevice::open_spec(std::string_view spec, s
   }
   d->hdr_->opens++;
   d->data_offset_ = h.data_offset;
+  d->prealloc_ = (h.flags & kEmuFlagPrealloc) != 0;
 
   DeviceInfo& i = d->info_;
   i.backend = "emu";
