@@ -77,10 +77,9 @@ uint64_t Sampler::rss_bytes() const {
   return uint64_t(resident) * uint64_t(sysconf(_SC_PAGESIZE));
 }
 
-nlohmann::json Sampler::sample() const {
-  nlohmann::json s;
-  s["rss_bytes"] = rss_bytes();
-  nlohmann::json anon = nullptr, huge = nullptr, pss = nullptr;
+void Sampler::sample_into(ProcSample& out) const {
+  out = ProcSample{};
+  out.rss_bytes = rss_bytes();
   int fd = open("/proc/self/smaps_rollup", O_RDONLY | O_CLOEXEC);
   if (fd >= 0) {
     char buf[4096];
@@ -90,18 +89,15 @@ nlohmann::json Sampler::sample() const {
       buf[n] = 0;
       int64_t a = smaps_kb(buf, "\nAnonymous:"), h = smaps_kb(buf, "\nAnonHugePages:"),
               p = smaps_kb(buf, "\nPss:");
-      if (a >= 0) anon = uint64_t(a) * 1024;
-      if (h >= 0) huge = uint64_t(h) * 1024;
-      if (p >= 0) pss = uint64_t(p) * 1024;
+      if (a >= 0) out.anon_rss_bytes = a * 1024;
+      if (h >= 0) out.anon_huge_bytes = h * 1024;
+      if (p >= 0) out.pss_bytes = p * 1024;
     }
   }
-  s["anon_rss_bytes"] = anon;
-  s["anon_huge_bytes"] = huge;
-  s["pss_bytes"] = pss;
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
-  s["minor_faults"] = uint64_t(ru.ru_minflt);
-  s["major_faults"] = uint64_t(ru.ru_majflt);
+  out.minor_faults = uint64_t(ru.ru_minflt);
+  out.major_faults = uint64_t(ru.ru_majflt);
   std::lock_guard<std::mutex> g(mu_);
   if (perf_ok_ && !perf_fds_.empty()) {
     uint64_t mn = 0, mj = 0;
@@ -110,12 +106,28 @@ nlohmann::json Sampler::sample() const {
       if (read(perf_fds_[i], &v, sizeof v) == sizeof v) mn += v;
       if (read(perf_fds_[i + 1], &v, sizeof v) == sizeof v) mj += v;
     }
-    s["perf_minor_faults"] = mn;
-    s["perf_major_faults"] = mj;
-  } else {
-    s["perf_minor_faults"] = nullptr;
-    s["perf_major_faults"] = nullptr;
+    out.perf_minor_faults = int64_t(mn);
+    out.perf_major_faults = int64_t(mj);
   }
+}
+
+void ProcSample::to_json(nlohmann::json& s) const {
+  auto opt = [](int64_t v) { return v < 0 ? nlohmann::json(nullptr) : nlohmann::json(uint64_t(v)); };
+  s["rss_bytes"] = rss_bytes;
+  s["anon_rss_bytes"] = opt(anon_rss_bytes);
+  s["anon_huge_bytes"] = opt(anon_huge_bytes);
+  s["pss_bytes"] = opt(pss_bytes);
+  s["minor_faults"] = minor_faults;
+  s["major_faults"] = major_faults;
+  s["perf_minor_faults"] = opt(perf_minor_faults);
+  s["perf_major_faults"] = opt(perf_major_faults);
+}
+
+nlohmann::json Sampler::sample() const {
+  ProcSample p;
+  sample_into(p);
+  nlohmann::json s;
+  p.to_json(s);
   return s;
 }
 

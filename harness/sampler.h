@@ -32,6 +32,17 @@
 
 namespace znslab::harness {
 
+// One process sample as plain values (no heap allocation to take one):
+// -1 marks a field that could not be read (null in JSON).
+struct ProcSample {
+  uint64_t rss_bytes = 0;
+  int64_t anon_rss_bytes = -1, anon_huge_bytes = -1, pss_bytes = -1;
+  uint64_t minor_faults = 0, major_faults = 0;
+  int64_t perf_minor_faults = -1, perf_major_faults = -1;
+  // Adds the fields above to `j` (names as listed in the file comment).
+  void to_json(nlohmann::json& j) const;
+};
+
 class Sampler {
  public:
   Sampler();  // attaches the calling thread
@@ -44,6 +55,8 @@ class Sampler {
   void attach_thread();
   // One sample of the process (fields above).
   nlohmann::json sample() const;
+  // The same without touching the heap (a stack buffer for smaps_rollup).
+  void sample_into(ProcSample& out) const;
   // statm only (bytes): cheap enough for progress lines.
   uint64_t rss_bytes() const;
   // {"available": bool, "reason": str|null, "threads": n, "counters": [...]}

@@ -102,6 +102,64 @@ class SizeGen {
   double lmin_ = 0, lspan_ = 0;
 };
 
+enum class Phase : uint8_t { kStart, kPeak, kPostFree, kPeriodic, kEnd };
+const char* phase_name(Phase p) {
+  switch (p) {
+    case Phase::kStart: return "start";
+    case Phase::kPeak: return "peak";
+    case Phase::kPostFree: return "post_free";
+    case Phase::kPeriodic: return "periodic";
+    case Phase::kEnd: return "end";
+  }
+  return "?";
+}
+constexpr size_t kPeriodicCapacity = 1 << 15;
+
+// One sample as plain values (see the README for the JSON fields).
+struct CycleSample {
+  uint64_t t_ns = 0;
+  Phase phase = Phase::kPeriodic;
+  int64_t cycle = -1;       // -1: not in a cycle (null)
+  int32_t epoch = -1;       // -1: none (null)
+  uint64_t phase_ns = 0;    // alloc phase (peak) or free phase (post_free)
+  ProcSample proc;
+  bool have_counters = false;
+  AllocatorCounters ac;
+  bool have_tally = false;
+  uint64_t objects_live = 0, objects_live_bytes = 0, objects_requested_bytes = 0;
+
+  json to_json(bool has_epochs) const {
+    json s;
+    s["t_ns"] = t_ns;
+    s["phase"] = phase_name(phase);
+    s["cycle"] = cycle < 0 ? json(nullptr) : json(cycle);
+    if (phase == Phase::kPeak || phase == Phase::kPostFree)
+      s["epoch"] = has_epochs && epoch >= 0 ? json(epoch) : json(nullptr);
+    if (phase == Phase::kPeak) s["alloc_phase_ns"] = phase_ns;
+    if (phase == Phase::kPostFree) s["free_phase_ns"] = phase_ns;
+    proc.to_json(s);
+    if (have_counters) {
+      s["committed_bytes"] = ac.committed_bytes;
+      s["live_bytes"] = ac.live_bytes;
+      s["requested_bytes"] = ac.requested_bytes;
+      s["live_objects"] = ac.live_objects;
+      s["empty_slabs"] = ac.empty_slabs;
+      s["madvise_calls"] = ac.madvise_calls;
+      s["madvise_bytes"] = ac.madvise_bytes;
+    } else {
+      s["committed_bytes"] = nullptr;
+      s["live_bytes"] = nullptr;
+      s["requested_bytes"] = nullptr;
+    }
+    if (have_tally) {
+      s["objects_live"] = objects_live;
+      s["objects_live_bytes"] = objects_live_bytes;
+      s["objects_requested_bytes"] = objects_requested_bytes;
+    }
+    return s;
+  }
+};
+
 struct Worker {
   uint32_t id = 0;
   uint64_t lo = 0, hi = 0;            // global object indices [lo, hi)
@@ -297,43 +355,42 @@ void Churn::run(RunContext& ctx) {
     });
   }
 
-  auto tally = [&](json& s) {
-    uint64_t live = 0, req = 0, count = 0;
-    for (auto& w : workers) {
-      for (auto& o : w.objs)
-        if (o.ptr) { live += alloc->usable_size(o); req += o.requested; ++count; }
-      for (auto& o : w.pinned) { live += alloc->usable_size(o); req += o.requested; ++count; }
-    }
-    s["objects_live"] = count;
-    s["objects_live_bytes"] = live;
-    s["objects_requested_bytes"] = req;
-  };
-  auto counters_into = [&](json& s) {
-    AllocatorCounters ac;
-    if (alloc->counters(ac)) {
-      s["committed_bytes"] = ac.committed_bytes;
-      s["live_bytes"] = ac.live_bytes;
-      s["requested_bytes"] = ac.requested_bytes;
-      s["empty_slabs"] = ac.empty_slabs;
-      s["madvise_calls"] = ac.madvise_calls;
-      s["madvise_bytes"] = ac.madvise_bytes;
-    } else {
-      s["committed_bytes"] = nullptr;
-      s["live_bytes"] = nullptr;
-      s["requested_bytes"] = nullptr;
-    }
-  };
+  // Samples are kept as plain structs in storage sized up front and turned
+  // into JSON after the last measurement, so the harness's own memory does
+  // not grow with the run (it would show up as RSS drift).
+  std::vector<CycleSample> cs(2 * p.cycles + 2);  // value-initialised: touched now
+  size_t ncs = 0;
   std::mutex periodic_mu;
-  std::vector<json> periodic;
+  std::vector<CycleSample> periodic;
+  periodic.reserve(kPeriodicCapacity);
+  uint64_t periodic_dropped = 0;
+
+  auto take = [&](CycleSample& s, Phase ph, int64_t cycle, bool with_tally) {
+    s.t_ns = doc.elapsed_ns();
+    s.phase = ph;
+    s.cycle = cycle;
+    sampler.sample_into(s.proc);
+    s.have_counters = alloc->counters(s.ac);
+    s.have_tally = with_tally;
+    if (with_tally) {
+      uint64_t live = 0, req = 0, count = 0;
+      for (auto& w : workers) {
+        for (auto& o : w.objs)
+          if (o.ptr) { live += alloc->usable_size(o); req += o.requested; ++count; }
+        for (auto& o : w.pinned) { live += alloc->usable_size(o); req += o.requested; ++count; }
+      }
+      s.objects_live = count;
+      s.objects_live_bytes = live;
+      s.objects_requested_bytes = req;
+    }
+  };
   PeriodicSampler ps;
   ps.start(p.sample_ms, [&] {
-    json s = sampler.sample();
-    s["t_ns"] = doc.elapsed_ns();
-    s["phase"] = "periodic";
-    s["cycle"] = cur_cycle.load(std::memory_order_relaxed);
-    counters_into(s);
+    CycleSample s;
+    take(s, Phase::kPeriodic, int64_t(cur_cycle.load(std::memory_order_relaxed)), false);
     std::lock_guard<std::mutex> g(periodic_mu);
-    periodic.push_back(std::move(s));
+    if (periodic.size() < kPeriodicCapacity) periodic.push_back(s);
+    else ++periodic_dropped;
   });
 
   auto abort_run = [&](const std::string& why) {
@@ -344,18 +401,12 @@ void Churn::run(RunContext& ctx) {
     throw RunError(why);
   };
 
-  {
-    json s = sampler.sample();
-    s["phase"] = "start";
-    s["cycle"] = nullptr;
-    counters_into(s);
-    doc.add_sample(std::move(s));
-  }
+  // Baseline: harness arrays allocated, no workload object yet.
+  take(cs[ncs++], Phase::kStart, -1, true);
+  const uint64_t baseline_rss = cs[0].proc.rss_bytes;
 
-  std::vector<uint64_t> peak_rss(p.cycles), post_rss(p.cycles), post_live(p.cycles),
-      post_req(p.cycles), post_committed(p.cycles), peak_committed(p.cycles);
-  bool have_counters = false;
-  uint64_t phase_ns_total = 0, run_peak_rss = 0;
+  std::vector<size_t> peak_at(p.cycles), post_at(p.cycles);
+  uint64_t phase_ns_total = 0, live_mismatch_cycles = 0;
   const uint64_t t_run0 = monotonic_ns();
   const uint64_t progress_every = std::max<uint64_t>(1, p.cycles * p.progress_pct / 100);
   for (uint64_t c = 0; c < p.cycles; ++c) {
@@ -371,17 +422,11 @@ void Churn::run(RunContext& ctx) {
     sync.arrive_and_wait();  // start alloc
     sync.arrive_and_wait();  // alloc done
     const uint64_t a1 = monotonic_ns();
-    json pk = sampler.sample();
-    pk["phase"] = "peak";
-    pk["cycle"] = c;
-    pk["epoch"] = alloc->has_epochs() ? json(e) : json(nullptr);
-    pk["alloc_phase_ns"] = a1 - a0;
-    counters_into(pk);
-    tally(pk);
-    peak_rss[c] = pk["rss_bytes"].get<uint64_t>();
-    have_counters = !pk["committed_bytes"].is_null();
-    peak_committed[c] = have_counters ? pk["committed_bytes"].get<uint64_t>() : 0;
-    doc.add_sample(std::move(pk));
+    CycleSample& pk = cs[ncs];
+    peak_at[c] = ncs++;
+    take(pk, Phase::kPeak, int64_t(c), true);
+    pk.epoch = alloc->has_epochs() ? int32_t(e) : -1;
+    pk.phase_ns = a1 - a0;
     const uint64_t f0 = monotonic_ns();
     sync.arrive_and_wait();  // start free
     sync.arrive_and_wait();  // free done
@@ -398,26 +443,20 @@ void Churn::run(RunContext& ctx) {
       abort_run("churn cycle " + std::to_string(c) + ": " + alloc->name() + " reported " +
                 std::to_string(fails) + " failed allocations/frees");
     if (p.idle_ms) std::this_thread::sleep_for(std::chrono::milliseconds(p.idle_ms));
-    json pf = sampler.sample();
-    pf["phase"] = "post_free";
-    pf["cycle"] = c;
-    pf["epoch"] = alloc->has_epochs() ? json(e) : json(nullptr);
-    pf["free_phase_ns"] = f1 - f0;
-    counters_into(pf);
-    tally(pf);
-    post_rss[c] = pf["rss_bytes"].get<uint64_t>();
-    post_live[c] = pf["objects_live_bytes"].get<uint64_t>();
-    post_req[c] = pf["objects_requested_bytes"].get<uint64_t>();
-    post_committed[c] = have_counters ? pf["committed_bytes"].get<uint64_t>() : 0;
-    doc.add_sample(std::move(pf));
-    run_peak_rss = std::max(run_peak_rss, peak_rss[c]);
+    CycleSample& pf = cs[ncs];
+    post_at[c] = ncs++;
+    take(pf, Phase::kPostFree, int64_t(c), true);
+    pf.epoch = alloc->has_epochs() ? int32_t(e) : -1;
+    pf.phase_ns = f1 - f0;
+    if (pf.have_counters && (pf.ac.live_bytes != pf.objects_live_bytes || pk.ac.live_bytes != pk.objects_live_bytes))
+      ++live_mismatch_cycles;
     if (ctx.progress && ((c + 1) % progress_every == 0 || c + 1 == p.cycles)) {
       std::fprintf(stderr,
                    "[churn %s] cycle %lu/%lu (%3.0f%%)  rss peak %.1f MiB post-free %.1f MiB",
                    alloc->name(), (unsigned long)(c + 1), (unsigned long)p.cycles,
-                   100.0 * double(c + 1) / double(p.cycles), mib(peak_rss[c]), mib(post_rss[c]));
-      if (have_counters) std::fprintf(stderr, "  committed %.1f MiB", mib(post_committed[c]));
-      std::fprintf(stderr, "  live %.1f MiB  elapsed %.1f s\n", mib(post_live[c]),
+                   100.0 * double(c + 1) / double(p.cycles), mib(pk.proc.rss_bytes), mib(pf.proc.rss_bytes));
+      if (pf.have_counters) std::fprintf(stderr, "  committed %.1f MiB", mib(pf.ac.committed_bytes));
+      std::fprintf(stderr, "  live %.1f MiB  elapsed %.1f s\n", mib(pf.objects_live_bytes),
                    double(monotonic_ns() - t_run0) / 1e9);
     }
   }
@@ -425,26 +464,21 @@ void Churn::run(RunContext& ctx) {
   sync.arrive_and_wait();
   for (auto& th : threads) th.join();
   ps.stop();
-  {
-    json s = sampler.sample();
-    s["phase"] = "end";
-    s["cycle"] = nullptr;
-    counters_into(s);
-    tally(s);
-    doc.add_sample(std::move(s));
-  }
+  take(cs[ncs++], Phase::kEnd, -1, true);
+  const double elapsed_s = double(monotonic_ns() - t_run0) / 1e9;
   // Pinned objects die last.
   uint64_t end_free_failures = 0;
   for (auto& w : workers)
     for (auto& o : w.pinned) end_free_failures += !alloc->release(o);
 
-  // Merge periodic samples into the time series (by t_ns).
+  // ---- JSON: the time series, merged by t_ns ---------------------------------
+  const bool has_epochs = alloc->has_epochs();
   {
-    auto& samples = doc.doc()["samples"];
-    for (auto& s : periodic) samples.push_back(std::move(s));
-    std::stable_sort(samples.begin(), samples.end(), [](const json& a, const json& b) {
-      return a["t_ns"].get<uint64_t>() < b["t_ns"].get<uint64_t>();
-    });
+    std::vector<const CycleSample*> all;
+    for (size_t i = 0; i < ncs; ++i) all.push_back(&cs[i]);
+    for (auto& s : periodic) all.push_back(&s);
+    std::stable_sort(all.begin(), all.end(), [](auto* a, auto* b) { return a->t_ns < b->t_ns; });
+    for (const CycleSample* s : all) doc.add_sample(s->to_json(has_epochs));
   }
 
   LatencyHistogram ha, hf;
@@ -455,23 +489,31 @@ void Churn::run(RunContext& ctx) {
   doc.set_latency("alloc", ha);
   doc.set_latency("free", hf);
 
-  // Summary (DESIGN.md "Metrics").
+  // ---- Summary (DESIGN.md "Metrics") -----------------------------------------
   uint64_t s0 = p.cycles / 10;
   if (p.cycles - s0 < 2) s0 = p.cycles - 2;
+  auto post = [&](uint64_t c) -> const CycleSample& { return cs[post_at[c]]; };
+  auto peak = [&](uint64_t c) -> const CycleSample& { return cs[peak_at[c]]; };
   uint64_t worst = s0, pmin = UINT64_MAX, pmax = 0;
   double ret_max = 0, ret_min = 1e300, excess_max = -1e300;
   for (uint64_t c = s0; c < p.cycles; ++c) {
-    if (post_rss[c] > post_rss[worst]) worst = c;
-    pmin = std::min(pmin, post_rss[c]);
-    pmax = std::max(pmax, post_rss[c]);
-    double r = peak_rss[c] ? 100.0 * double(post_rss[c]) / double(peak_rss[c]) : 0.0;
-    ret_max = std::max(ret_max, r);
-    ret_min = std::min(ret_min, r);
-    excess_max = std::max(excess_max, double(post_rss[c]) - double(post_live[c]));
+    const uint64_t r = post(c).proc.rss_bytes, pr = peak(c).proc.rss_bytes;
+    if (r > post(worst).proc.rss_bytes) worst = c;
+    pmin = std::min(pmin, r);
+    pmax = std::max(pmax, r);
+    const double ret = pr ? 100.0 * double(r) / double(pr) : 0.0;
+    ret_max = std::max(ret_max, ret);
+    ret_min = std::min(ret_min, ret);
+    excess_max = std::max(excess_max, double(r) - double(post(c).objects_live_bytes));
   }
+  uint64_t run_peak_rss = 0;
+  for (size_t i = 0; i < ncs; ++i) run_peak_rss = std::max(run_peak_rss, cs[i].proc.rss_bytes);
+  for (auto& s : periodic) run_peak_rss = std::max(run_peak_rss, s.proc.rss_bytes);
+
   json& s = doc.summary();
   const uint64_t objects_allocated = p.cycles * n;
   const double phase_s = double(phase_ns_total) / 1e9;
+  const CycleSample& w = post(worst);
   s["ops_per_sec"] = double(2 * objects_allocated) / phase_s;
   s["ns_per_object"] = double(phase_ns_total) / double(objects_allocated);
   s["objects_allocated"] = objects_allocated;
@@ -479,33 +521,39 @@ void Churn::run(RunContext& ctx) {
   s["cycles"] = p.cycles;
   s["steady_state_first_cycle"] = s0;
   s["steady_state_cycles"] = p.cycles - s0;
-  // Peak RSS over every sample of the run (peak, post_free, periodic, end).
-  for (const auto& smp : doc.doc()["samples"])
-    if (smp.contains("rss_bytes")) run_peak_rss = std::max(run_peak_rss, smp["rss_bytes"].get<uint64_t>());
   s["peak_rss_bytes"] = run_peak_rss;
-  s["post_free_rss_bytes"] = post_rss[worst];
+  s["post_free_rss_bytes"] = w.proc.rss_bytes;
   s["post_free_rss_cycle"] = worst;
-  s["live_bytes_post_free"] = post_live[worst];
-  s["requested_bytes_post_free"] = post_req[worst];
+  s["live_bytes_post_free"] = w.objects_live_bytes;
+  s["requested_bytes_post_free"] = w.objects_requested_bytes;
   s["post_free_rss_min_bytes"] = pmin;
   s["post_free_rss_excess_max_bytes"] = excess_max;
+  s["post_free_anon_rss_bytes"] = w.proc.anon_rss_bytes < 0 ? json(nullptr) : json(w.proc.anon_rss_bytes);
+  s["baseline_rss_bytes"] = baseline_rss;
+  s["post_free_rss_above_baseline_bytes"] = int64_t(w.proc.rss_bytes) - int64_t(baseline_rss);
   s["rss_stability_pct"] = pmin ? 100.0 * double(pmax - pmin) / double(pmin) : 0.0;
   s["retention_pct"] = ret_max;
   s["retention_pct_min"] = ret_min;
+  const bool have_counters = post(s0).have_counters;
   if (have_counters) {
-    const double first = double(post_committed[s0]), last = double(post_committed[p.cycles - 1]);
+    const double first = double(post(s0).ac.committed_bytes), last = double(post(p.cycles - 1).ac.committed_bytes);
     s["committed_drift_pct"] = first > 0 ? 100.0 * (last - first) / first : (last == 0 ? 0.0 : 100.0);
-    s["committed_post_free_first_bytes"] = post_committed[s0];
-    s["committed_post_free_last_bytes"] = post_committed[p.cycles - 1];
-    s["peak_committed_bytes"] = *std::max_element(peak_committed.begin(), peak_committed.end());
+    s["committed_post_free_first_bytes"] = post(s0).ac.committed_bytes;
+    s["committed_post_free_last_bytes"] = post(p.cycles - 1).ac.committed_bytes;
+    uint64_t pc = 0, pfc = 0;
+    for (uint64_t c = 0; c < p.cycles; ++c) pc = std::max(pc, peak(c).ac.committed_bytes);
+    for (uint64_t c = s0; c < p.cycles; ++c) pfc = std::max(pfc, post(c).ac.committed_bytes);
+    s["peak_committed_bytes"] = pc;
+    s["post_free_committed_max_bytes"] = pfc;
+    s["live_bytes_counter_mismatch_cycles"] = live_mismatch_cycles;
   } else {
-    s["committed_drift_pct"] = nullptr;
-    s["committed_post_free_first_bytes"] = nullptr;
-    s["committed_post_free_last_bytes"] = nullptr;
-    s["peak_committed_bytes"] = nullptr;
+    for (const char* k : {"committed_drift_pct", "committed_post_free_first_bytes", "committed_post_free_last_bytes",
+                          "peak_committed_bytes", "post_free_committed_max_bytes", "live_bytes_counter_mismatch_cycles"})
+      s[k] = nullptr;
   }
   s["phase_seconds"] = phase_s;
-  s["elapsed_seconds"] = double(monotonic_ns() - t_run0) / 1e9;
+  s["elapsed_seconds"] = elapsed_s;
+  s["periodic_samples_dropped"] = periodic_dropped;
   s["end_free_errors"] = end_free_failures;
   doc.doc()["allocator_stats"] = alloc->final_stats();
   doc.doc()["perf"] = sampler.perf_info();
