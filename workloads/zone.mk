@@ -19,3 +19,22 @@ run-zone-churn: deps
 	ln -sfn $$ts results/zone-churn/latest && \
 	$(PYTHON) results/plot_zone_churn.py $$out && echo "results: $$out"
 # ---- end run-zone-churn --------------------------------------------------------
+
+# ---- run-zone-write (zoned storage tier; issue 3) ------------------------------
+# Sequential zone writes through the emulator's io_uring path vs fio's io_uring
+# throughput on the same filesystem (128 KiB, QD 8 by default; medians of
+# `repeats` alternating runs). Result JSON in results/zone-write/<UTC time>.json
+# and a one-line summary.
+#   make run-zone-write [ZW_DEVICE=emu:/path?zones=64&zone_size=64M&prealloc=1] [ZW_ARGS="--set mode=append"]
+ZW_DEVICE ?=
+ZW_ARGS ?=
+.PHONY: run-zone-write
+run-zone-write: deps
+	$(Q)$(MAKE) --no-print-directory $(BIN) SANITIZE=$(SANITIZE) V=$(V)
+	$(Q)ts=$$(date -u +%Y%m%dT%H%M%SZ); out=results/zone-write/$$ts.json; \
+	$(BIN) run workloads/zone-write.json $(if $(ZW_DEVICE),--device '$(ZW_DEVICE)') $(ZW_ARGS) --out $$out && \
+	$(PYTHON) -c "import json,sys; d=json.load(open(sys.argv[1])); s=d['summary']; \
+	print('zone-write: %.0f MiB/s, %.0f IOPS, %.2f us CPU/IO, fio %s MiB/s, ratio %s' % (s['throughput_mib_s'], s['iops'], s['cpu_us_per_io'], \
+	('%.0f' % d['fio']['throughput_mib_s']) if 'throughput_mib_s' in d.get('fio', {}) else 'n/a', \
+	('%.2f' % s['fio_ratio']) if 'fio_ratio' in s else 'n/a'))" $$out && echo "results: $$out"
+# ---- end run-zone-write --------------------------------------------------------
