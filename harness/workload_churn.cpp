@@ -173,8 +173,8 @@ struct Worker {
 class Churn final : public Workload {
  public:
   json defaults() const override {
-    return json{{"cycles", 200},
-                {"objects_per_cycle", 100000},
+    return json{{"cycles", 150},
+                {"objects_per_cycle", 64000},
                 {"min_size", 64},
                 {"max_size", 768},
                 {"size_distribution", "uniform"},

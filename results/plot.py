@@ -87,6 +87,11 @@ def plot_churn(docs, folder):
         if x:
             ax.plot(x, y, ":", color="black", linewidth=1.2, label=f"live bytes after frees ({name})")
             break
+    base = next(((d.get("summary") or {}).get("baseline_rss_bytes") for d in docs.values()
+                 if (d.get("summary") or {}).get("baseline_rss_bytes") is not None), None)
+    if base:
+        ax.axhline(base / MIB, color="grey", linestyle="-.", linewidth=0.8,
+                   label="process RSS before the first allocation")
     s0 = next((steady_start(d) for d in docs.values() if steady_start(d) is not None), None)
     if s0:
         ax.axvline(s0, color="grey", linewidth=0.8)
