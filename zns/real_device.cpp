@@ -143,7 +143,25 @@ Result<uint64_t> RealZonedDevice::append(uint32_t zone, const void* buf, size_t 
 Status RealZonedDevice::read(uint32_t zone, uint64_t offset, void* buf, size_t len) {
   Status s = check_io(IoOp::kRead, zone, offset, buf, len);
   if (!s) return s;
-  return run_sync(IoOp::kRead, zone, offset, buf, len, nullptr);
+  s = run_sync(IoOp::kRead, zone, offset, buf, len, nullptr);
+  if (s.is_ok() && zero_fill_beyond_wp()) s = zero_beyond_wp(zone, offset, buf, len);
+  return s;
+}
+
+Status RealZonedDevice::zero_beyond_wp(uint32_t zone, uint64_t offset, void* buf, size_t len) {
+  const uint64_t end = offset + len;
+  const int64_t cached = wp_[zone].load(std::memory_order_relaxed);
+  if (cached >= 0 && end <= uint64_t(cached)) return Status::ok();
+  auto z = do_report(zone, 1);
+  if (!z) return z.status();
+  if (z->empty()) return Status(Code::kIoError, "report_zones returned no zone", EIO);
+  const Zone& zz = (*z)[0];
+  if (zz.state == ZoneState::kReadOnly || zz.state == ZoneState::kOffline) return Status::ok();
+  const uint64_t wp = zz.write_pointer - zz.start;
+  if (wp >= end) return Status::ok();
+  const uint64_t from = std::max(wp, offset);
+  std::memset(static_cast<uint8_t*>(buf) + (from - offset), 0, end - from);
+  return Status::ok();
 }
 
 // ---- asynchronous path --------------------------------------------------------
@@ -259,6 +277,8 @@ void RealZonedDevice::dispatch_locked() {
 
 void RealZonedDevice::complete_locked(uint32_t id) {
   AsyncOp& op = ops_[id];
+  if (op.req.op == IoOp::kRead && op.err.is_ok() && zero_fill_beyond_wp())
+    op.err = zero_beyond_wp(op.req.zone, op.req.offset, op.req.buf, op.req.len);
   IoCompletion c;
   c.user_data = op.req.user_data;
   c.status = op.err;

@@ -69,6 +69,10 @@ class RealZonedDevice : public ZonedDevice {
                               uint64_t* landed) = 0;
   // Options for the engines this device creates (big_entries for nvme:).
   virtual io::EngineOptions engine_options(unsigned queue_depth) const = 0;
+  // True when the device may return something other than zeros for blocks
+  // beyond the write pointer (null_blk returns 0xff): reads are then
+  // zero-filled past the write pointer to keep the ZonedDevice contract.
+  virtual bool zero_fill_beyond_wp() const noexcept { return false; }
 
   DeviceInfo info_;
 
@@ -95,6 +99,9 @@ class RealZonedDevice : public ZonedDevice {
   // Write pointer (zone-relative) for an emulated append; refreshes from a
   // report when unknown.
   Result<uint64_t> cached_wp(uint32_t zone);
+  // Zero the part of a successful read at `offset` that lies beyond the
+  // zone's write pointer (a zone report when the cached one is lower).
+  Status zero_beyond_wp(uint32_t zone, uint64_t offset, void* buf, size_t len);
 
   // Async path (amu_ held).
   void dispatch_locked();

@@ -158,6 +158,9 @@ class ZbdDevice final : public RealZonedDevice {
   }
 
   bool native_append() const noexcept override { return false; }
+  // The block layer passes whatever the device returns for blocks beyond
+  // the write pointer (null_blk: 0xff); the contract says zeros.
+  bool zero_fill_beyond_wp() const noexcept override { return true; }
 
   Status queue_piece(io::UringEngine& eng, IoOp op, uint32_t zone, uint64_t offset, void* buf,
                      size_t len, uint64_t tag) override {

@@ -125,8 +125,6 @@ TraceOp TraceGenerator::next(const std::vector<Zone>& ref) {
     uint64_t b = below(span);
     if (below(2) == 0 && wp / lba < span) b = below(wp / lba + 1);
     op.offset = b * lba;
-    const uint64_t valid_end = std::min<uint64_t>(wp, cap);
-    op.valid_len = uint32_t(valid_end > op.offset ? std::min<uint64_t>(valid_end - op.offset, op.len) : 0);
   }
   return op;
 }
@@ -134,7 +132,6 @@ TraceOp TraceGenerator::next(const std::vector<Zone>& ref) {
 Quirks quirks_for(const DeviceInfo& d) noexcept {
   Quirks q;
   if (d.model == "null_blk") {
-    q.read_beyond_wp_pattern = true;
     q.null_blk_zone_rules = true;
   }
   return q;
@@ -179,10 +176,7 @@ OpOutcome apply(ZonedDevice& dev, const TraceOp& op, uint8_t* buf) {
     case OpKind::kRead:
       std::memset(buf, 0xa5, op.len);
       oc.status = dev.read(op.zone, op.offset, buf, op.len);
-      if (oc.status.is_ok()) {
-        oc.data_hash = fnv1a(buf, op.len);
-        oc.valid_hash = fnv1a(buf, op.valid_len);
-      }
+      if (oc.status.is_ok()) oc.data_hash = fnv1a(buf, op.len);
       break;
   }
   return oc;
@@ -216,16 +210,12 @@ const char* documented_rule(const TraceOp& op, const OpOutcome& oa, const OpOutc
                             const std::vector<Zone>& za, const std::vector<Zone>& zb,
                             const std::vector<uint32_t>& zdiff, const Quirks& qa, const Quirks& qb, Fix* fix) {
   const bool ok_a = oa.status.is_ok(), ok_b = ob.status.is_ok();
-  // R1: null_blk reads 0xff beyond the write pointer; the written part matches.
-  if (op.kind == OpKind::kRead && ok_a && ok_b && zdiff.empty() && oa.landed == ob.landed &&
-      (qa.read_beyond_wp_pattern || qb.read_beyond_wp_pattern) && oa.valid_hash == ob.valid_hash)
-    return "null_blk: bytes read beyond the write pointer are 0xff, not zeros";
   if (zdiff.size() != 1) return nullptr;
   const uint32_t z = zdiff[0];
   const Zone& x = za[z];
   const Zone& y = zb[z];
   const bool same_wp = x.write_pointer - x.start == y.write_pointer - y.start;
-  // R2: ZBC close: a zone closed with its WP at the zone start becomes EMPTY.
+  // R1: ZBC close: a zone closed with its WP at the zone start becomes EMPTY.
   if (op.kind == OpKind::kClose && op.zone == z && ok_a && ok_b && same_wp && x.write_pointer == x.start) {
     if ((qa.null_blk_zone_rules && x.state == ZoneState::kEmpty && y.state == ZoneState::kClosed) ||
         (qb.null_blk_zone_rules && y.state == ZoneState::kEmpty && x.state == ZoneState::kClosed)) {
@@ -233,7 +223,7 @@ const char* documented_rule(const TraceOp& op, const OpOutcome& oa, const OpOutc
       return "null_blk: close with the write pointer at the zone start leaves the zone EMPTY (ZBC)";
     }
   }
-  // R3: a command failing with Too Many Active Zones: NVMe (QEMU) has
+  // R2: a command failing with Too Many Active Zones: NVMe (QEMU) has
   // already closed an implicitly opened zone to make room; null_blk checks
   // the active limit first and leaves it open.
   if (!ok_a && !ok_b && same_wp) {
@@ -246,7 +236,7 @@ const char* documented_rule(const TraceOp& op, const OpOutcome& oa, const OpOutc
       return "null_blk: a command refused for the active limit does not close an implicitly open zone first";
     }
   }
-  // R4: Finish of an EMPTY zone: NVMe (QEMU) needs no resource; null_blk
+  // R3: Finish of an EMPTY zone: NVMe (QEMU) needs no resource; null_blk
   // refuses it when the active/open limit is reached.
   if (op.kind == OpKind::kFinish && op.zone == z && ok_a != ok_b) {
     auto limit = [](Code c) { return c == Code::kTooManyActiveZones || c == Code::kTooManyOpenZones; };

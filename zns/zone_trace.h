@@ -48,7 +48,6 @@ struct TraceOp {
   uint64_t offset = 0;
   uint32_t len = 0;
   uint64_t data_seed = 0;  // pattern of written data
-  uint32_t valid_len = 0;  // read: bytes below the reference's write pointer when drawn
   std::string note;
 };
 // "write zone 3 offset 8192 len 4096 (at wp)"
@@ -59,16 +58,12 @@ struct OpOutcome {
   Status status;
   uint64_t landed = 0;     // append: zone-relative offset
   uint64_t data_hash = 0;   // read: FNV-1a of the bytes read
-  uint64_t valid_hash = 0;  // read: FNV-1a of the first op.valid_len bytes (written data)
 };
 
 // Known, documented semantic differences of a device (README "documented
 // differences"); each one is accounted for by its own rule in run_diff and
 // counted in documented_differences, never by loosening the comparison.
 struct Quirks {
-  // null_blk fills bytes read beyond the write pointer with 0xff (NVMe and
-  // the emulator return zeros): only the written part of a read is compared.
-  bool read_beyond_wp_pattern = false;
   // null_blk's zone resource rules (drivers/block/null_blk/zoned.c), each
   // a rule in run_diff, after which the zone is re-aligned on one device:
   //  - ZBC close: closing an open zone whose write pointer is at the zone

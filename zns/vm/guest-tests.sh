@@ -1,7 +1,8 @@
 #!/bin/sh
 # Runs inside the guest (cwd /znslab, results under /results/<device>/):
 # for each of zbd:/dev/nvme0n1, nvme:/dev/ng0n1, zbd:/dev/nullb0
-#   1. the conformance suite (ZNS_TEST_DEV=URI znslab_tests "[zns-conformance]")
+#   1. the conformance suite and the real-backend test
+#      (ZNS_TEST_DEV=URI znslab_tests "[zns-conformance],[zns-real]")
 #   2. the differential trace against a same-geometry emu: device in /tmp
 #   3. workloads/zone-write.json (znslab run)
 #   4. fio --zonemode=zbd as the baseline with the same block size and depth
@@ -47,7 +48,7 @@ for spec in nvme0n1=zbd:/dev/nvme0n1 ng0n1=nvme:/dev/ng0n1 nullb0=zbd:/dev/nullb
     say "ERROR: /dev/$name is missing"; echo missing > "$out/missing"; continue
   fi
   reset_all "$blk"
-  ZNS_TEST_DEV=$uri step conformance "$out" 120 "$TESTS" "[zns-conformance]" -r xml -o "$out/conformance.xml"
+  ZNS_TEST_DEV=$uri step conformance "$out" 120 "$TESTS" "[zns-conformance],[zns-real]" -r xml -o "$out/conformance.xml"
   rm -f "/tmp/emu-$name.img"
   step zone-diff "$out" 90 "$BIN" zone-diff --quiet --seed "$SEED" --ops "$DIFF_OPS" --device "$uri" \
     --device "emu:/tmp/emu-$name.img?$EMU_GEOM" --json "$out/zone-diff.json"
