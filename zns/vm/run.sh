@@ -8,7 +8,7 @@
 # usage: zns/vm/run.sh BUILD_DIR
 # Environment: VM_ACCEL=tcg|kvm (default tcg: KVM fails nested on the CI
 # host), VM_TIMEOUT (s, whole guest run, default 270), VM_DIFF_OPS (default
-# 2000), VM_SEED (1), VM_ZW_BYTES (bytes zone-write and fio write per device,
+# 3000), VM_SEED (1), VM_ZW_BYTES (bytes zone-write and fio write per device,
 # default 64 MiB), VM_MEM (3G).
 # Exit status: 0 when every device passed (see summarize.py), 1 otherwise.
 set -eu
@@ -17,7 +17,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 VMDIR=$BUILD/vm
 ACCEL=${VM_ACCEL:-tcg}
 LIMIT=${VM_TIMEOUT:-270}
-DIFF_OPS=${VM_DIFF_OPS:-2000}
+DIFF_OPS=${VM_DIFF_OPS:-3000}
 SEED=${VM_SEED:-1}
 ZW_BYTES=${VM_ZW_BYTES:-67108864}
 MEM=${VM_MEM:-3G}
@@ -89,6 +89,10 @@ src=$?
 set -e
 echo "vm-test: $(($(date +%s) - t_start)) s in all; summary $OUT/summary.json"
 if [ "$src" -ne 0 ] || [ "$qrc" -ne 0 ]; then
+  if [ -f "$OUT/guest/dmesg.txt" ]; then
+    echo "vm-test: guest kernel log (last 20 lines of $OUT/guest/dmesg.txt):" >&2
+    tail -n 20 "$OUT/guest/dmesg.txt" >&2
+  fi
   echo "vm-test: FAILED (see $OUT/console.log and $OUT/guest/<device>/*.log)" >&2
   exit 1
 fi
