@@ -46,7 +46,7 @@ bool contains(const std::string& s, const std::string& part) { return s.find(par
 // The allocator in-process runs use: temporal-slab when linked, else glibc.
 std::string in_process_allocator() { return find_allocator("temporal-slab") ? "temporal-slab" : "glibc"; }
 
-std::string self_dir() {
+[[maybe_unused]] std::string self_dir() {
   char buf[4096];
   ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
   if (n <= 0) return "";
