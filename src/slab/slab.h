@@ -26,6 +26,9 @@
 #include "src/common/status.h"
 
 namespace znslab::slab {
+namespace detail {
+struct DomainStack;  // per-thread stack of epoch domains (epoch.cpp)
+}
 
 // Size classes (seed 002, "Initial Commit"), bytes.
 inline constexpr std::array<uint32_t, 8> kSizeClasses = {64, 96, 128, 192, 256, 384, 512, 768};
@@ -134,6 +137,11 @@ struct GlobalStats {
   uint64_t scan_cas_attempts = 0, scan_cas_retries = 0;
   uint64_t scan_adapt_checks = 0, scan_adapt_switches = 0;
   uint64_t epoch_advances = 0, epoch_closes = 0;
+  // Added by the slab engineer (additive):
+  uint64_t pending_slabs = 0;      // detached empty slabs still committed (awaiting reuse or decommit)
+  uint64_t chunks_returned = 0;    // whole chunks decommitted and returned to the free-chunk pool
+  uint64_t decommit_ranges = 0;    // coalesced madvise(MADV_DONTNEED) ranges over slab memory
+  uint64_t domain_violations = 0;  // EpochDomain misuse refused (depth > 32, wrong thread, not LIFO)
 };
 
 struct ClassStats {
@@ -215,6 +223,14 @@ class SlabAllocator {
 
   const Options& options() const noexcept;
 
+  // Cold consistency check for tests and debugging (takes the arena lock;
+  // call when no allocate/free is in flight). For every attached slab:
+  // free slots + allocated slots == capacity, no bit outside the capacity;
+  // per class: sum over slabs of allocated slots == live_objects; globally:
+  // committed_bytes == (attached + pending slabs) x 4 KiB. Errors: kCorrupt
+  // naming the first violated invariant.
+  Status verify() const noexcept;
+
   struct Impl;
  private:
   explicit SlabAllocator(std::unique_ptr<Impl> impl);
@@ -255,6 +271,8 @@ class EpochDomain {
   bool entered_ = false;
   Status status_;
   unsigned long owner_;  // pthread_t of the creating thread
+  std::shared_ptr<detail::DomainStack> stack_;  // the owner's stack (kept alive for refusals)
+  uint32_t slot_ = 0;                           // index in the owner's stack
 };
 
 }  // namespace znslab::slab

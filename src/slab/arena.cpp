@@ -1,0 +1,271 @@
+// Arena layer of the temporal slab allocator: chunks and slabs carved from
+// one pages::Reservation, the off-page slab registry, and batched, coalesced
+// decommit (seed 002 "Immediate Empty Slab Reclamation", without its
+// one-mmap-per-slab layout).
+//
+// Chunk life cycle (all under arena_mu):
+//   fresh (never used) --assign--> owned by an epoch (on its chunk list)
+//     --all slabs detached + decommit pass--> decommitted whole (one madvise
+//     for the slabs, one for their metadata), incarnation++, free pool
+//     --assign--> owned by any epoch.
+// Slab bits per chunk: unused (not attached) and backed (committed).
+// Invariants: used + popcount(unused) == spc for an owned chunk;
+// unused_backed == popcount(unused & backed); committed_slabs == sum of
+// popcount(backed) over all chunks.
+#include <bit>
+#include <cstring>
+
+#include "src/slab/slab_internal.h"
+
+namespace znslab::slab {
+
+using namespace detail;
+
+namespace {
+size_t round_up(size_t v, size_t a) { return (v + a - 1) & ~(a - 1); }
+}  // namespace
+
+Status SlabAllocator::Impl::init_arena() {
+  n_slabs = uint32_t(opts.arena_bytes / kSlabBytes);
+  n_chunks = uint32_t(opts.arena_bytes / opts.chunk_bytes);
+  spc = uint32_t(opts.chunk_bytes / kSlabBytes);
+  auto a = pages::Reservation::reserve(opts.arena_bytes, std::max<size_t>(opts.chunk_bytes, pages::page_size()));
+  if (!a) return a.status();
+  arena = std::move(*a);
+  const size_t ps = pages::page_size();
+  const size_t slab_meta_bytes = round_up(size_t(n_slabs) * sizeof(SlabMeta), ps);
+  const size_t chunk_meta_bytes = round_up(size_t(n_chunks) * sizeof(ChunkMeta), ps);
+  const size_t bits_bytes = round_up(size_t((n_slabs + 63) / 64) * 8, ps);
+  auto m = pages::Reservation::reserve(slab_meta_bytes + chunk_meta_bytes + 2 * bits_bytes, ps);
+  if (!m) return m.status();
+  meta = std::move(*m);
+  uint8_t* p = meta.base();
+  slabs = reinterpret_cast<SlabMeta*>(p);
+  chunks = reinterpret_cast<ChunkMeta*>(p + slab_meta_bytes);
+  unused_bits = reinterpret_cast<uint64_t*>(p + slab_meta_bytes + chunk_meta_bytes);
+  backed_bits = reinterpret_cast<uint64_t*>(p + slab_meta_bytes + chunk_meta_bytes + bits_bytes);
+  return Status::ok();
+}
+
+namespace {
+inline bool test_bit(const uint64_t* b, uint32_t i) { return (b[i >> 6] >> (i & 63)) & 1; }
+inline void set_bit(uint64_t* b, uint32_t i) { b[i >> 6] |= uint64_t(1) << (i & 63); }
+inline void clear_bit(uint64_t* b, uint32_t i) { b[i >> 6] &= ~(uint64_t(1) << (i & 63)); }
+
+// First slab index i in [lo, hi) with want(i); kNone if none. Word-at-a-time.
+template <typename F>
+uint32_t find_first(uint32_t lo, uint32_t hi, F word_of) {
+  for (uint32_t i = lo; i < hi;) {
+    uint32_t w = i >> 6, off = i & 63;
+    uint64_t v = word_of(w) >> off;
+    uint32_t span = std::min<uint32_t>(64 - off, hi - i);
+    if (span < 64) v &= (uint64_t(1) << span) - 1;
+    if (v) return i + uint32_t(std::countr_zero(v));
+    i += span;
+  }
+  return kNone;
+}
+}  // namespace
+
+void SlabAllocator::Impl::push_detached(uint32_t id) noexcept {
+  pending_slabs.fetch_add(1, std::memory_order_relaxed);
+  uint32_t h = det_head.load(std::memory_order_relaxed);
+  do {
+    slabs[id].next_det.store(h, std::memory_order_relaxed);
+  } while (!det_head.compare_exchange_weak(h, id, std::memory_order_release,
+                                           std::memory_order_relaxed));
+}
+
+namespace {
+// arena_mu held: detached slabs become unused (still backed, i.e. warm).
+void absorb_detached(SlabAllocator::Impl& im) noexcept {
+  uint32_t id = im.det_head.exchange(kNone, std::memory_order_acquire);
+  while (id != kNone) {
+    SlabMeta& m = im.slabs[id];
+    uint32_t next = m.next_det.load(std::memory_order_relaxed);
+    uint32_t t = m.tag.load(std::memory_order_relaxed);
+    m.tag.store(t & ~kTagAttached, std::memory_order_release);
+    ChunkMeta& ch = im.chunks[id / im.spc];
+    set_bit(im.unused_bits, id);
+    ch.used--;
+    if (test_bit(im.backed_bits, id)) ch.unused_backed++;
+    if (!(ch.flags & kChunkDirty)) {
+      ch.flags |= kChunkDirty;
+      ch.dirty_next_p1 = im.dirty_p1;
+      im.dirty_p1 = id / im.spc + 1;
+    }
+    id = next;
+  }
+}
+
+void list_remove(SlabAllocator::Impl& im, uint32_t ci) {
+  ChunkMeta& ch = im.chunks[ci];
+  uint32_t& head = im.epoch_chunks_p1[ch.epoch_p1 - 1];
+  if (ch.prev_p1) im.chunks[ch.prev_p1 - 1].next_p1 = ch.next_p1;
+  else head = ch.next_p1;
+  if (ch.next_p1) im.chunks[ch.next_p1 - 1].prev_p1 = ch.prev_p1;
+  ch.next_p1 = ch.prev_p1 = 0;
+  ch.epoch_p1 = 0;
+}
+
+void list_push_front(SlabAllocator::Impl& im, uint32_t ci, uint32_t epoch) {
+  ChunkMeta& ch = im.chunks[ci];
+  uint32_t& head = im.epoch_chunks_p1[epoch];
+  ch.epoch_p1 = epoch + 1;
+  ch.prev_p1 = 0;
+  ch.next_p1 = head;
+  if (head) im.chunks[head - 1].prev_p1 = ci + 1;
+  head = ci + 1;
+}
+
+bool do_decommit(SlabAllocator::Impl& im, void* addr, size_t bytes) {
+  im.madvise_calls.fetch_add(1, std::memory_order_relaxed);
+  Status s = pages::decommit(addr, bytes);
+  if (!s) {
+    im.madvise_failures.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  im.madvise_bytes.fetch_add(bytes, std::memory_order_relaxed);
+  return true;
+}
+}  // namespace
+
+Result<uint32_t> SlabAllocator::Impl::acquire_slab(uint32_t epoch, bool* warm, uint32_t* inc) noexcept {
+  std::lock_guard<std::mutex> g(arena_mu);
+  if (det_head.load(std::memory_order_relaxed) != kNone) absorb_detached(*this);
+  // 1. A warm slab of this epoch's chunks, else any unused one of them.
+  uint32_t pick = kNone;
+  for (int pass = 0; pass < 2 && pick == kNone; ++pass) {
+    for (uint32_t ci_p1 = epoch_chunks_p1[epoch]; ci_p1; ci_p1 = chunks[ci_p1 - 1].next_p1) {
+      ChunkMeta& ch = chunks[ci_p1 - 1];
+      if (ch.used == spc) continue;
+      if (pass == 0 && ch.unused_backed == 0) continue;
+      uint32_t lo = (ci_p1 - 1) * spc, hi = lo + spc;
+      if (pass == 0)
+        pick = find_first(lo, hi, [&](uint32_t w) { return unused_bits[w] & backed_bits[w]; });
+      else
+        pick = find_first(lo, hi, [&](uint32_t w) { return unused_bits[w]; });
+      if (pick != kNone) break;
+    }
+  }
+  // 2. A chunk from the free pool, else a fresh one.
+  if (pick == kNone) {
+    uint32_t ci;
+    if (pool_p1) {
+      ci = pool_p1 - 1;
+      pool_p1 = chunks[ci].next_p1;
+    } else if (fresh_chunk < n_chunks) {
+      ci = fresh_chunk++;
+      hwm_slabs.store(fresh_chunk * spc, std::memory_order_release);
+    } else {
+      return Status(Code::kOutOfMemory, "slab arena exhausted (Options::arena_bytes)");
+    }
+    ChunkMeta& ch = chunks[ci];
+    ch.used = 0;
+    ch.unused_backed = 0;
+    ch.backed = 0;
+    list_push_front(*this, ci, epoch);
+    for (uint32_t i = ci * spc; i < (ci + 1) * spc; ++i) set_bit(unused_bits, i);
+    if (opts.use_thp && !(ch.flags & kChunkThp)) {
+      // MADV_HUGEPAGE persists across MADV_DONTNEED: advise once per chunk.
+      madvise_calls.fetch_add(1, std::memory_order_relaxed);
+      if (pages::advise_hugepage(slab_addr(ci * spc), opts.chunk_bytes, true))
+        ch.flags |= kChunkThp;
+      else
+        madvise_failures.fetch_add(1, std::memory_order_relaxed);
+    }
+    pick = ci * spc;
+  }
+  ChunkMeta& ch = chunks[pick / spc];
+  clear_bit(unused_bits, pick);
+  ch.used++;
+  *warm = test_bit(backed_bits, pick);
+  *inc = ch.inc;
+  if (*warm) {
+    ch.unused_backed--;
+    pending_slabs.fetch_sub(1, std::memory_order_relaxed);
+  } else {
+    set_bit(backed_bits, pick);
+    ch.backed++;
+    committed_slabs.fetch_add(1, std::memory_order_relaxed);
+    epochs[ch.epoch_p1 - 1].committed_slabs.fetch_add(1, std::memory_order_relaxed);
+  }
+  return pick;
+}
+
+ReclaimResult SlabAllocator::Impl::decommit_pending(bool whole_chunks_only) noexcept {
+  ReclaimResult r;
+  std::lock_guard<std::mutex> g(arena_mu);
+  absorb_detached(*this);
+  uint32_t keep_dirty = 0;
+  const size_t ps = pages::page_size();
+  const size_t chunk_meta_bytes = size_t(spc) * sizeof(SlabMeta);
+  while (dirty_p1) {
+    const uint32_t ci = dirty_p1 - 1;
+    ChunkMeta& ch = chunks[ci];
+    dirty_p1 = ch.dirty_next_p1;
+    ch.flags &= uint8_t(~kChunkDirty);
+    const uint32_t lo = ci * spc, hi = lo + spc;
+    EpochSlot& ep = epochs[ch.epoch_p1 - 1];
+    if (ch.used == 0) {
+      // The whole chunk goes back in one call and returns to the pool.
+      if (ch.backed) {
+        if (do_decommit(*this, slab_addr(lo), opts.chunk_bytes)) {
+          r.bytes += uint64_t(ch.backed) * kSlabBytes;
+          r.ranges++;
+        }
+      }
+      // Its metadata too (sequences restart; the incarnation changes).
+      if (chunk_meta_bytes % ps == 0) do_decommit(*this, &slabs[lo], chunk_meta_bytes);
+      committed_slabs.fetch_sub(ch.backed, std::memory_order_relaxed);
+      pending_slabs.fetch_sub(ch.unused_backed, std::memory_order_relaxed);
+      ep.committed_slabs.fetch_sub(ch.backed, std::memory_order_relaxed);
+      for (uint32_t i = lo; i < hi; ++i) {
+        clear_bit(backed_bits, i);
+        clear_bit(unused_bits, i);
+      }
+      ch.backed = ch.unused_backed = 0;
+      // Tags now read 0 (not attached) where the metadata was decommitted;
+      // re-attached slabs carry the new incarnation.
+      ch.inc++;
+      list_remove(*this, ci);
+      ch.next_p1 = pool_p1;
+      pool_p1 = ci + 1;
+      chunks_returned.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    if (whole_chunks_only || ch.unused_backed == 0) {
+      if (ch.unused_backed) {  // keep it dirty for a later full pass
+        ch.flags |= kChunkDirty;
+        ch.dirty_next_p1 = keep_dirty;
+        keep_dirty = ci + 1;
+      }
+      continue;
+    }
+    // Coalesce runs of unused & backed slabs into one madvise each.
+    uint32_t i = lo;
+    while (i < hi) {
+      uint32_t s = find_first(i, hi, [&](uint32_t w) { return unused_bits[w] & backed_bits[w]; });
+      if (s == kNone) break;
+      uint32_t e = find_first(s, hi, [&](uint32_t w) { return ~(unused_bits[w] & backed_bits[w]); });
+      if (e == kNone) e = hi;
+      const uint32_t n = e - s;
+      if (do_decommit(*this, slab_addr(s), size_t(n) * kSlabBytes)) {
+        for (uint32_t k = s; k < e; ++k) clear_bit(backed_bits, k);
+        ch.backed -= n;
+        ch.unused_backed -= n;
+        committed_slabs.fetch_sub(n, std::memory_order_relaxed);
+        pending_slabs.fetch_sub(n, std::memory_order_relaxed);
+        ep.committed_slabs.fetch_sub(n, std::memory_order_relaxed);
+        r.bytes += uint64_t(n) * kSlabBytes;
+        r.ranges++;
+      }
+      i = e;
+    }
+  }
+  dirty_p1 = keep_dirty;
+  decommit_ranges.fetch_add(r.ranges, std::memory_order_relaxed);
+  return r;
+}
+
+}  // namespace znslab::slab

@@ -1,0 +1,480 @@
+// The lock-free paths of the temporal slab allocator: allocate, free, deref.
+//
+// Fast path of allocate (no lock, no syscall, no heap): load the bin's
+// current slab, validate its tag, CAS one free bit out of the slab word
+// (which must carry kCur), re-validate the tag, publish the slot sequence.
+// Free: validate the handle, CAS the slot sequence (odd -> even: the single
+// ownership point), then set the bit in the slab word; the word's state
+// decides whether the slab goes back on the partial stack (lock-free push)
+// or is detached for the arena (lock-free push). Syscalls (madvise) happen
+// only in the batched reclaim that a free may trigger once per
+// Options::reclaim_batch_slabs empty slabs.
+#include <pthread.h>
+
+#include <bit>
+#include <cstring>
+#include <ctime>
+
+#include "src/slab/slab_internal.h"
+
+namespace znslab::slab {
+
+using namespace detail;
+
+// ---- size classes, names ------------------------------------------------------
+
+namespace {
+struct ClassTable {
+  uint8_t cls[kMaxObjectBytes + 1];
+  constexpr ClassTable() : cls() {
+    cls[0] = kNumClasses;
+    uint32_t c = 0;
+    for (uint32_t b = 1; b <= kMaxObjectBytes; ++b) {
+      while (kSizeClasses[c] < b) ++c;
+      cls[b] = uint8_t(c);
+    }
+  }
+};
+// Built at compile time: no initialisation race (seed 002 issue 4).
+constexpr ClassTable kClassTable;
+}  // namespace
+
+uint32_t size_class_of(size_t bytes) noexcept {
+  return bytes <= kMaxObjectBytes ? kClassTable.cls[bytes] : kNumClasses;
+}
+
+const char* epoch_state_name(EpochState s) noexcept {
+  return s == EpochState::kActive ? "ACTIVE" : "CLOSING";
+}
+
+const char* reclaim_policy_name(ReclaimPolicy p) noexcept {
+  switch (p) {
+    case ReclaimPolicy::kImmediate: return "immediate";
+    case ReclaimPolicy::kOnClose: return "on_close";
+    case ReclaimPolicy::kOff: return "off";
+  }
+  return "?";
+}
+
+Result<ReclaimPolicy> parse_reclaim_policy(std::string_view s) noexcept {
+  if (s == "immediate") return ReclaimPolicy::kImmediate;
+  if (s == "on_close") return ReclaimPolicy::kOnClose;
+  if (s == "off") return ReclaimPolicy::kOff;
+  return Status(Code::kInvalidArgument,
+                "reclaim policy must be one of immediate, on_close, off");
+}
+
+// ---- thread shard index ---------------------------------------------------------
+
+namespace detail {
+namespace {
+std::mutex g_idx_mu;
+uint64_t g_idx_used = 0;  // bit i: shard index i held by a live thread
+thread_local uint32_t t_idx = kNone;
+thread_local uint32_t t_rng = 0;
+
+struct IdxGuard {
+  uint32_t idx = kNone;
+  ~IdxGuard() {
+    if (idx < kShards) {
+      std::lock_guard<std::mutex> g(g_idx_mu);
+      g_idx_used &= ~(uint64_t(1) << idx);
+    }
+    t_idx = kShards;  // late frees during thread teardown use the overflow shard
+  }
+};
+
+uint32_t assign_idx() noexcept {
+  static thread_local IdxGuard guard;
+  uint32_t idx = kShards;
+  {
+    std::lock_guard<std::mutex> g(g_idx_mu);
+    if (~g_idx_used) {
+      idx = uint32_t(std::countr_zero(~g_idx_used));
+      g_idx_used |= uint64_t(1) << idx;
+    }
+  }
+  guard.idx = idx;
+  t_idx = idx;
+  return idx;
+}
+}  // namespace
+
+uint32_t thread_shard_index() noexcept {
+  uint32_t i = t_idx;
+  return i != kNone ? i : assign_idx();
+}
+
+uint32_t thread_random() noexcept {
+  uint32_t x = t_rng;
+  if (x == 0) x = uint32_t(reinterpret_cast<uintptr_t>(&t_rng) >> 4) | 1u;
+  x ^= x << 13;
+  x ^= x >> 17;
+  x ^= x << 5;
+  t_rng = x;
+  return x;
+}
+}  // namespace detail
+
+// ---- create / destroy -------------------------------------------------------------
+
+namespace {
+uint64_t now_ns() noexcept {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
+}
+}  // namespace
+
+Result<std::unique_ptr<SlabAllocator>> SlabAllocator::create(const Options& opts, EventSink* sink) {
+  const size_t cb = opts.chunk_bytes;
+  if (cb < kSlabBytes || (cb & (cb - 1)) != 0)
+    return Status(Code::kInvalidArgument, "slab Options::chunk_bytes must be a power of two >= 4096");
+  if (opts.arena_bytes < cb || opts.arena_bytes % cb != 0 ||
+      opts.arena_bytes > size_t(kMaxSlabIds) * kSlabBytes)
+    return Status(Code::kInvalidArgument,
+                  "slab Options::arena_bytes must be a multiple of chunk_bytes and <= 16 GiB");
+  if (!(opts.scan_retry_threshold > 0.0 && opts.scan_retry_threshold < 1.0))
+    return Status(Code::kInvalidArgument, "slab Options::scan_retry_threshold must be in (0, 1)");
+  auto im = std::make_unique<Impl>();
+  im->opts = opts;
+  im->sink = sink;
+  if (Status s = im->init_arena(); !s) return s;
+  im->shards = new (std::nothrow) Shard[kShards + 1];
+  if (!im->shards) return Status(Code::kOutOfMemory, "slab counter shards");
+  const uint64_t t0 = now_ns();
+  for (auto& e : im->epochs) e.open_since_ns.store(t0, std::memory_order_relaxed);
+  return std::unique_ptr<SlabAllocator>(new SlabAllocator(std::move(im)));
+}
+
+SlabAllocator::SlabAllocator(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+SlabAllocator::~SlabAllocator() {
+  if (impl_) delete[] impl_->shards;
+}
+
+const Options& SlabAllocator::options() const noexcept { return impl_->opts; }
+
+// ---- slab state transitions ---------------------------------------------------------
+
+bool SlabAllocator::Impl::reclaim_now(uint32_t e) const noexcept {
+  switch (opts.reclaim) {
+    case ReclaimPolicy::kImmediate: return true;
+    case ReclaimPolicy::kOnClose:
+      return epochs[e].state.load(std::memory_order_relaxed) == uint8_t(EpochState::kClosing);
+    case ReclaimPolicy::kOff: return false;
+  }
+  return false;
+}
+
+void SlabAllocator::Impl::push_partial(Bin& b, uint32_t id) noexcept {
+  uint32_t h = b.stack.load(std::memory_order_relaxed);
+  do {
+    slabs[id].next_stk.store(h, std::memory_order_relaxed);
+  } while (!b.stack.compare_exchange_weak(h, id, std::memory_order_release,
+                                          std::memory_order_relaxed));
+}
+
+void SlabAllocator::Impl::note_pressure() noexcept {
+  const uint32_t batch = opts.reclaim_batch_slabs;
+  if (batch == 0) return;
+  if (reclaim_pressure.fetch_add(1, std::memory_order_relaxed) + 1 < batch) return;
+  if (!reclaim_mu.try_lock()) return;
+  reclaim_pressure.store(0, std::memory_order_relaxed);
+  ReclaimResult r = reclaim_locked(true);
+  reclaim_mu.unlock();
+  if (sink && r.bytes) sink->on_decommit(r.bytes, r.ranges);
+}
+
+namespace {
+enum Action { kNothing, kPush, kDetach, kHint };
+
+// Sets `bit` free in slab `id` of class c, epoch e and moves the slab to the
+// state its policy asks for. Returns true if the slab became empty and stays
+// attached (the caller counts it in empty_slabs).
+bool release_bit(SlabAllocator::Impl& im, uint32_t id, uint64_t bit, uint32_t c, uint32_t e) noexcept {
+  SlabMeta& m = im.slabs[id];
+  const uint64_t full = all_free(c);
+  uint64_t w = m.word.load(std::memory_order_relaxed), nw;
+  Action a;
+  do {
+    if (w & bit) return false;  // already free: cannot happen after the sequence CAS
+    nw = w | bit;
+    a = kNothing;
+    const uint64_t fr = nw & kFreeMask;
+    const uint64_t st = w & kStateMask;
+    if (st == 0) {  // floating
+      if (fr == full) {
+        if (im.reclaim_now(e)) { nw |= kDet; a = kDetach; }
+        else { nw |= kStk; a = kPush; }
+      } else if (uint32_t(std::popcount(fr)) >= kRelistMin[c]) {
+        nw |= kStk;
+        a = kPush;
+      }
+    } else if (st == kStk && fr == full && im.reclaim_now(e)) {
+      a = kHint;
+    }
+  } while (!m.word.compare_exchange_weak(w, nw, std::memory_order_acq_rel,
+                                         std::memory_order_relaxed));
+  switch (a) {
+    case kPush: im.push_partial(im.bins[e][c], id); break;
+    case kDetach:
+      im.attached[c].fetch_sub(1, std::memory_order_relaxed);
+      im.push_detached(id);
+      im.note_pressure();
+      return false;
+    case kHint:
+      im.bins[e][c].empty_hint.fetch_add(1, std::memory_order_relaxed);
+      im.note_pressure();
+      break;
+    case kNothing: break;
+  }
+  return (nw & kFreeMask) == full;
+}
+}  // namespace
+
+// ---- allocate -------------------------------------------------------------------------
+
+namespace {
+inline uint64_t pick_bit(uint64_t fr, uint8_t mode) noexcept {
+  if (mode == uint8_t(ScanMode::kSequential)) return fr & (~fr + 1);
+  // Randomized: first free bit at or after a per-thread random offset.
+  const uint32_t r = thread_random() & 63;
+  const uint64_t rot = std::rotr(fr, int(r));
+  const uint32_t pos = (uint32_t(std::countr_zero(rot)) + r) & 63;
+  return uint64_t(1) << pos;
+}
+}  // namespace
+
+Result<Allocation> SlabAllocator::allocate(size_t bytes, uint32_t epoch) noexcept {
+  Impl& im = *impl_;
+  const uint32_t c = size_class_of(bytes);
+  if (c >= kNumClasses)
+    return Status(Code::kInvalidArgument, "slab allocate: size must be 1..768 bytes");
+  if (epoch >= kEpochCount)
+    return Status(Code::kInvalidArgument, "slab allocate: epoch must be a ring index < 16");
+  const uint32_t idx = thread_shard_index();
+  const bool ex = idx < kShards;
+  Shard& sh = im.shard(idx);
+  EpochSlot& ep = im.epochs[epoch];
+  if (ep.state.load(std::memory_order_acquire) != uint8_t(EpochState::kActive)) {
+    bump(sh.slow_path_epoch_closed, 1, ex);
+    return Status(Code::kEpochClosed, "slab allocate: epoch is CLOSING");
+  }
+  Bin& b = im.bins[epoch][c];
+  ClassCounters& cc = sh.cls[c];
+  const uint8_t mode = im.scan[c].mode.load(std::memory_order_relaxed);
+  const uint32_t want_tag = c | (epoch << 4) | kTagAttached;
+  int64_t attempts = 0, retries = 0;
+  for (;;) {
+    const uint32_t s = b.current.load(std::memory_order_acquire);
+    if (s != kNone) {
+      SlabMeta& m = im.slabs[s];
+      const uint32_t t = m.tag.load(std::memory_order_acquire);
+      if ((t & 0x1FF) == want_tag) {
+        uint64_t w = m.word.load(std::memory_order_acquire);
+        while (w & kCur) {
+          const uint64_t fr = w & kFreeMask;
+          if (fr == 0) {  // full: it floats until frees re-list it
+            if (m.word.compare_exchange_weak(w, w & ~kCur, std::memory_order_acq_rel,
+                                             std::memory_order_acquire))
+              break;
+            continue;
+          }
+          const uint64_t bit = pick_bit(fr, mode);
+          ++attempts;
+          if (!m.word.compare_exchange_weak(w, w & ~bit, std::memory_order_acq_rel,
+                                            std::memory_order_acquire)) {
+            ++retries;
+            continue;
+          }
+          const uint32_t t2 = m.tag.load(std::memory_order_acquire);
+          if (t2 != t) {
+            // The slab was detached and re-attached between our loads (ABA):
+            // give the slot back to its new owner and retry.
+            // Counting rule: whoever moves a slab out of / into all-free
+            // counts -1 / +1 in empty_slabs.
+            const uint32_t c2 = tag_class(t2);
+            const bool was_empty = (w & kFreeMask) == all_free(c2);
+            const bool now_empty = release_bit(im, s, bit, c2, tag_epoch(t2));
+            if (was_empty) im.cold_empty[c2].fetch_sub(1, std::memory_order_relaxed);
+            if (now_empty) im.cold_empty[c2].fetch_add(1, std::memory_order_relaxed);
+            break;
+          }
+          const uint32_t slot = uint32_t(std::countr_zero(bit));
+          const uint32_t size = kSizeClasses[c];
+          if (fr == all_free(c)) bump(cc.empty_slabs, -1, ex);
+          const uint16_t q = uint16_t(m.seq[slot].load(std::memory_order_relaxed) + 1);
+          m.slack[slot] = uint8_t(size - bytes);
+          m.seq[slot].store(q, std::memory_order_release);
+          bump(cc.allocs, 1, ex);
+          bump(cc.live_objects, 1, ex);
+          bump(cc.live_bytes, size, ex);
+          bump(cc.requested_bytes, int64_t(bytes), ex);
+          bump(sh.epoch_live[epoch], 1, ex);
+          const int64_t before = cc.cas_attempts.load(std::memory_order_relaxed);
+          bump(cc.cas_attempts, attempts, ex);
+          if (retries) bump(cc.cas_retries, retries, ex);
+          if (((before + attempts) / kScanWindow) != (before / kScanWindow)) im.scan_check(c);
+          HandleFields f;
+          f.slab_id = s;
+          f.generation = gen_pack(tag_inc(t), q);
+          f.slot = slot;
+          f.size_class = c;
+          f.version = kHandleVersion;
+          return Allocation{Handle{handle_pack(f)}, im.slab_addr(s) + size_t(slot) * size, size};
+        }
+      }
+    }
+    // ---- slow path: refill the bin under its mutex ----
+    std::lock_guard<std::mutex> g(b.mu);
+    if (ep.state.load(std::memory_order_acquire) != uint8_t(EpochState::kActive)) {
+      bump(sh.slow_path_epoch_closed, 1, ex);
+      return Status(Code::kEpochClosed, "slab allocate: epoch is CLOSING");
+    }
+    const uint32_t cur = b.current.load(std::memory_order_relaxed);
+    if (cur != s) continue;  // another thread refilled meanwhile
+    if (cur != kNone) {
+      SlabMeta& m = im.slabs[cur];
+      uint64_t w = m.word.load(std::memory_order_acquire);
+      if ((w & kCur) && (w & kFreeMask)) continue;  // usable after all
+      while ((w & kCur) && !m.word.compare_exchange_weak(w, w & ~kCur, std::memory_order_acq_rel,
+                                                         std::memory_order_acquire)) {
+        if (w & kFreeMask) break;
+      }
+      if ((w & kCur) && (w & kFreeMask)) continue;
+      bump(cc.slow_path_partial_full, 1, ex);
+    } else {
+      bump(cc.slow_path_partial_null, 1, ex);
+    }
+    // Pop a partial slab (single popper: we hold b.mu, so no ABA).
+    uint32_t p = b.stack.load(std::memory_order_acquire);
+    while (p != kNone &&
+           !b.stack.compare_exchange_weak(p, im.slabs[p].next_stk.load(std::memory_order_relaxed),
+                                          std::memory_order_acquire, std::memory_order_acquire)) {
+    }
+    if (p != kNone) {
+      SlabMeta& m = im.slabs[p];
+      uint64_t w = m.word.load(std::memory_order_relaxed);
+      while (!m.word.compare_exchange_weak(w, (w & ~kStk) | kCur, std::memory_order_acq_rel,
+                                           std::memory_order_relaxed)) {
+      }
+      if ((w & kFreeMask) == all_free(c)) {
+        uint32_t h = b.empty_hint.load(std::memory_order_relaxed);
+        while (h && !b.empty_hint.compare_exchange_weak(h, h - 1, std::memory_order_relaxed)) {
+        }
+      }
+      b.current.store(p, std::memory_order_release);
+      continue;
+    }
+    // A new slab from the arena (warm if one is pending, else fresh).
+    bump(cc.slow_path_cache_miss, 1, ex);
+    bool warm = false;
+    uint32_t inc = 0;
+    Result<uint32_t> got = im.acquire_slab(epoch, &warm, &inc);
+    if (!got) return got.status();
+    p = *got;
+    bump(warm ? cc.slabs_recycled : cc.slabs_fresh, 1, ex);
+    SlabMeta& m = im.slabs[p];
+    const uint32_t attach = (m.tag.load(std::memory_order_relaxed) >> 24) + 1;
+    m.era.store(ep.era.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    m.tag.store(make_tag(c, epoch, inc, attach), std::memory_order_release);
+    m.word.store(all_free(c) | kCur, std::memory_order_release);
+    im.attached[c].fetch_add(1, std::memory_order_relaxed);
+    bump(cc.empty_slabs, 1, ex);
+    b.current.store(p, std::memory_order_release);
+  }
+}
+
+// ---- free / deref ---------------------------------------------------------------------
+
+namespace {
+// Validates the static fields of a handle; kOk or kInvalidHandle.
+inline bool well_formed(const SlabAllocator::Impl& im, const HandleFields& f) noexcept {
+  return f.version == kHandleVersion && f.size_class < kNumClasses &&
+         f.slot < kSlots[f.size_class] &&
+         f.slab_id < im.hwm_slabs.load(std::memory_order_acquire) && (f.generation & 1) != 0;
+}
+}  // namespace
+
+Status SlabAllocator::free(Handle h) noexcept {
+  Impl& im = *impl_;
+  const uint32_t idx = thread_shard_index();
+  const bool ex = idx < kShards;
+  Shard& sh = im.shard(idx);
+  const HandleFields f = handle_unpack(h.raw);
+  if (!well_formed(im, f)) {
+    bump(sh.invalid_handle_frees, 1, ex);
+    return Status(Code::kInvalidHandle, "slab free: malformed handle (version, class, slot or slab id)");
+  }
+  SlabMeta& m = im.slabs[f.slab_id];
+  const uint32_t t = m.tag.load(std::memory_order_acquire);
+  const uint16_t hseq = uint16_t(f.generation & 0xFFFF);
+  if (!(t & kTagAttached) || tag_inc(t) != (f.generation >> 16)) {
+    bump(sh.stale_handle_frees, 1, ex);
+    return Status(Code::kStaleHandle, "slab free: slab was recycled since the handle was issued");
+  }
+  std::atomic<uint16_t>& seq = m.seq[f.slot];
+  uint16_t cur = seq.load(std::memory_order_acquire);
+  if (tag_class(t) != f.size_class) {
+    if (cur == hseq) {
+      bump(sh.invalid_handle_frees, 1, ex);
+      return Status(Code::kInvalidHandle, "slab free: size class does not match the slab");
+    }
+    bump(sh.stale_handle_frees, 1, ex);
+    return Status(Code::kStaleHandle, "slab free: slab was recycled since the handle was issued");
+  }
+  for (;;) {
+    if (cur == hseq) {
+      if (seq.compare_exchange_weak(cur, uint16_t(hseq + 1), std::memory_order_acq_rel,
+                                    std::memory_order_acquire))
+        break;
+      continue;
+    }
+    if (cur == uint16_t(hseq + 1)) {
+      bump(sh.double_frees, 1, ex);
+      return Status(Code::kDoubleFree, "slab free: slot already free (double free)");
+    }
+    bump(sh.stale_handle_frees, 1, ex);
+    return Status(Code::kStaleHandle, "slab free: slot was reused since the handle was issued");
+  }
+  if (m.tag.load(std::memory_order_acquire) != t) {
+    // The chunk was returned and reused while we validated: undo.
+    uint16_t back = uint16_t(hseq + 1);
+    seq.compare_exchange_strong(back, hseq, std::memory_order_acq_rel);
+    bump(sh.stale_handle_frees, 1, ex);
+    return Status(Code::kStaleHandle, "slab free: slab was recycled since the handle was issued");
+  }
+  const uint32_t c = f.size_class, e = tag_epoch(t);
+  const uint32_t size = kSizeClasses[c];
+  const uint32_t slack = m.slack[f.slot];
+  ClassCounters& cc = sh.cls[c];
+  bump(cc.frees, 1, ex);
+  bump(cc.live_objects, -1, ex);
+  bump(cc.live_bytes, -int64_t(size), ex);
+  bump(cc.requested_bytes, -int64_t(size - slack), ex);
+  bump(sh.epoch_live[e], -1, ex);
+  if (release_bit(im, f.slab_id, uint64_t(1) << f.slot, c, e)) bump(cc.empty_slabs, 1, ex);
+  return Status::ok();
+}
+
+Result<void*> SlabAllocator::deref(Handle h) const noexcept {
+  Impl& im = *impl_;
+  const HandleFields f = handle_unpack(h.raw);
+  const uint32_t idx = thread_shard_index();
+  Shard& sh = im.shard(idx);
+  if (!well_formed(im, f)) {
+    bump(sh.stale_derefs, 1, idx < kShards);
+    return Status(Code::kInvalidHandle, "slab deref: malformed handle");
+  }
+  const SlabMeta& m = im.slabs[f.slab_id];
+  const uint32_t t = m.tag.load(std::memory_order_acquire);
+  if (!(t & kTagAttached) || tag_inc(t) != (f.generation >> 16) || tag_class(t) != f.size_class ||
+      m.seq[f.slot].load(std::memory_order_acquire) != uint16_t(f.generation & 0xFFFF)) {
+    bump(sh.stale_derefs, 1, idx < kShards);
+    return Status(Code::kStaleHandle, "slab deref: handle is stale (freed or recycled)");
+  }
+  return static_cast<void*>(im.slab_addr(f.slab_id) + size_t(f.slot) * kSizeClasses[f.size_class]);
+}
+
+}  // namespace znslab::slab

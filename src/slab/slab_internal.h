@@ -1,0 +1,261 @@
+// Internal layout of the temporal slab allocator (not a public header).
+//
+// Layers inside src/slab (bottom up):
+//   arena.cpp   chunks and slabs carved from ONE pages::Reservation; the
+//               slab registry (off-page SlabMeta indexed by slab id); batched,
+//               coalesced decommit.
+//   slab.cpp    the lock-free allocate/free/deref paths over the slab word.
+//   epoch.cpp   the epoch ring, epoch_close/reclaim, EpochDomain.
+//   stats.cpp   counter snapshots and JSON.
+//
+// Slab id = (slab address - arena base) / 4096. The registry is an array of
+// SlabMeta in a second Reservation, so the whole 4 KiB slab holds objects and
+// madvise on a slab never destroys its metadata.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+
+#include "src/pages/pages.h"
+#include "src/slab/slab.h"
+
+namespace znslab::slab::detail {
+
+inline constexpr uint32_t kNone = 0xFFFFFFFFu;
+inline constexpr uint32_t kMaxSlabIds = 1u << 22;  // handle slab_id field
+
+// ---- The slab word: allocation bitmap + slab state in ONE atomic ----------
+// bits [0,61): free-slot bitmap (1 = slot free); a class-64 slab therefore
+// holds 61 objects (not 64) so that the state fits in the same word.
+// bits 61..63: the slab state, exactly one of
+//   FLOAT (0)  attached to (class, epoch) but on no list: it was full when it
+//              left the current position; only frees reach it.
+//   kCur       the current slab of its (class, epoch) bin: the ONLY state in
+//              which the lock-free fast path may claim a slot.
+//   kStk       on its bin's partial stack (lock-free push by freers, pops
+//              under the bin mutex).
+//   kDet       detached: owned by the arena (pending decommit or free).
+// Invariant: a claim is a CAS whose expected value has kCur set, and a detach
+// is a CAS whose expected value has every slot free. So a claim and a detach
+// can never both succeed: a thread that read "current" before the slab was
+// detached loses its CAS and cannot take a slot in a slab being returned to
+// the OS. The re-attach ABA case (the word returns to the same value in a new
+// incarnation) is caught by re-reading SlabMeta::tag after the claim and
+// rolling back (slab.cpp, claim()).
+inline constexpr uint64_t kFreeMask = (uint64_t(1) << 61) - 1;
+inline constexpr uint64_t kCur = uint64_t(1) << 61;
+inline constexpr uint64_t kStk = uint64_t(1) << 62;
+inline constexpr uint64_t kDet = uint64_t(1) << 63;
+inline constexpr uint64_t kStateMask = kCur | kStk | kDet;
+
+// Objects per slab for each class (4096 / size, class 64 capped at 61).
+inline constexpr uint32_t kSlots[kNumClasses] = {61, 42, 32, 21, 16, 10, 8, 5};
+// A floating slab goes back on its bin's partial stack once this many slots
+// are free (a quarter of the slab), so a popped slab serves several
+// allocations on the fast path instead of one.
+inline constexpr uint32_t kRelistMin[kNumClasses] = {15, 10, 8, 5, 4, 2, 2, 1};
+inline constexpr uint64_t all_free(uint32_t c) { return (uint64_t(1) << kSlots[c]) - 1; }
+
+// ---- SlabMeta::tag ----------------------------------------------------------
+// [0,4) class  [4,8) epoch  [8] attached  [16,24) chunk incarnation
+// [24,32) attach counter (bumps on every attach; the claim re-validation).
+inline constexpr uint32_t kTagAttached = 1u << 8;
+inline constexpr uint32_t tag_class(uint32_t t) { return t & 0xF; }
+inline constexpr uint32_t tag_epoch(uint32_t t) { return (t >> 4) & 0xF; }
+inline constexpr uint32_t tag_inc(uint32_t t) { return (t >> 16) & 0xFF; }
+inline constexpr uint32_t make_tag(uint32_t c, uint32_t e, uint32_t inc, uint32_t attach) {
+  return c | (e << 4) | kTagAttached | ((inc & 0xFF) << 16) | ((attach & 0xFF) << 24);
+}
+
+// ---- Handle generation (24 bits) ---------------------------------------------
+// generation = chunk incarnation (8 bits) << 16 | slot sequence (16 bits).
+// Each slot has its own 16-bit sequence, kept off-page: odd = allocated, even
+// = free. Allocation stores seq+1 (odd) into the handle; free CASes it from
+// that odd value to the next even one, which is the single point where a
+// free takes ownership. So a stale handle whose slot was reused inside the
+// same slab (the case a per-slab generation misses) finds a different
+// sequence and is refused; a double free finds exactly seq+1.
+// Wrap-around limit: a stale handle is accepted again only if its slot was
+// reallocated exactly a multiple of 32768 times since (16-bit sequence, 2
+// steps per reuse) within the same chunk incarnation; across a chunk's return
+// to the OS its metadata is decommitted (sequences restart at 0) and the
+// 8-bit chunk incarnation must also have wrapped (256 returns).
+// Memory cost: 128 B of sequences + 64 B of requested-size slack + 64 B of
+// header = 256 B of metadata per 4 KiB slab (6.25 %), resident only for
+// slabs of chunks currently in use (decommitted with the chunk).
+inline constexpr uint32_t gen_pack(uint32_t inc, uint32_t seq) {
+  return ((inc & 0xFF) << 16) | (seq & 0xFFFF);
+}
+
+struct alignas(64) SlabMeta {
+  std::atomic<uint64_t> word;      // bitmap + state (above)
+  std::atomic<uint32_t> tag;       // class, epoch, attached, incarnation
+  std::atomic<uint32_t> next_stk;  // bin partial-stack link (slab id)
+  std::atomic<uint32_t> next_det;  // detached-stack link (slab id)
+  uint32_t pad0;
+  std::atomic<uint64_t> era;       // era of the epoch when attached (seed 002 Phase 2.2)
+  uint8_t pad1[32];
+  std::atomic<uint16_t> seq[64];   // per-slot sequence (odd = allocated)
+  uint8_t slack[64];               // slot size - requested bytes (<= 255)
+};
+static_assert(sizeof(SlabMeta) == 256);
+
+// Chunk bookkeeping; every field guarded by Impl::arena_mu.
+struct ChunkMeta {
+  uint32_t epoch_p1;      // owner epoch + 1; 0 = none (pool / never used)
+  uint32_t next_p1;       // epoch list / free pool link, chunk id + 1
+  uint32_t prev_p1;
+  uint32_t used;          // slabs attached (detached ones until absorbed)
+  uint32_t backed;        // slabs committed (not decommitted)
+  uint32_t unused_backed; // warm slabs: empty, committed, reusable
+  uint32_t dirty_next_p1;
+  uint8_t inc;            // incarnation: bumps when the chunk is returned whole
+  uint8_t flags;          // kChunkDirty | kChunkThp
+  uint16_t pad;
+};
+inline constexpr uint8_t kChunkDirty = 1, kChunkThp = 2;
+
+// ---- Sharded hot-path counters (declared once) ---------------------------------
+// Per class; each thread with a shard index < kShards owns one shard
+// exclusively and updates it with a relaxed load + store (no RMW, no shared
+// cache line); other threads use the overflow shard with fetch_add.
+#define ZNSLAB_SLAB_CLASS_COUNTERS(X)                                               \
+  X(allocs) X(frees) X(live_objects) X(live_bytes) X(requested_bytes) X(empty_slabs) \
+  X(cas_attempts) X(cas_retries) X(slow_path_cache_miss) X(slow_path_partial_null) \
+  X(slow_path_partial_full) X(slabs_recycled) X(slabs_fresh)
+#define ZNSLAB_SLAB_MISC_COUNTERS(X) \
+  X(stale_handle_frees) X(double_frees) X(invalid_handle_frees) X(stale_derefs) \
+  X(slow_path_epoch_closed)
+
+struct ClassCounters {
+#define X(n) std::atomic<int64_t> n{0};
+  ZNSLAB_SLAB_CLASS_COUNTERS(X)
+#undef X
+};
+struct alignas(64) Shard {
+  ClassCounters cls[kNumClasses];
+  std::atomic<int64_t> epoch_live[kEpochCount]{};
+#define X(n) std::atomic<int64_t> n{0};
+  ZNSLAB_SLAB_MISC_COUNTERS(X)
+#undef X
+};
+inline constexpr uint32_t kShards = 64;  // exclusive shards; index kShards = overflow
+
+// The calling thread's shard index (process-wide; reused after thread exit).
+uint32_t thread_shard_index() noexcept;
+// Per-thread xorshift state for randomized bitmap scanning.
+uint32_t thread_random() noexcept;
+
+// Adds v to a counter of the calling thread's shard.
+inline void bump(std::atomic<int64_t>& c, int64_t v, bool exclusive) noexcept {
+  if (exclusive)
+    c.store(c.load(std::memory_order_relaxed) + v, std::memory_order_relaxed);
+  else
+    c.fetch_add(v, std::memory_order_relaxed);
+}
+
+// A (class, epoch) bin: the current slab and the partial stack.
+struct alignas(64) Bin {
+  std::atomic<uint32_t> current{kNone};
+  std::atomic<uint32_t> stack{kNone};      // MPSC: pushes lock-free, pops under mu
+  std::atomic<uint32_t> empty_hint{0};     // empty slabs sitting in the stack
+  std::mutex mu;                           // slow path: refill, drain
+};
+
+struct EpochSlot {
+  std::atomic<uint8_t> state{uint8_t(EpochState::kActive)};
+  std::atomic<uint64_t> era{0};
+  std::atomic<uint64_t> open_since_ns{0};
+  std::atomic<int64_t> domain_refcount{0};
+  std::atomic<uint64_t> rss_before_close{0}, rss_after_close{0};
+  std::atomic<uint64_t> committed_slabs{0};  // backed slabs in this epoch's chunks
+  char label[32] = {};                       // guarded by Impl::epoch_mu
+};
+
+// Per-class adaptive scan controller (seed 002 "Adaptive Bitmap Scanning").
+struct alignas(64) ScanCtl {
+  std::atomic<uint8_t> mode{0};          // ScanMode
+  std::atomic<bool> busy{false};         // single-writer controller
+  std::atomic<uint64_t> checks{0}, switches{0};
+  int64_t last_attempts = 0, last_retries = 0;  // guarded by busy
+  uint32_t streak = 0;                          // consecutive votes to switch
+};
+inline constexpr int64_t kScanWindow = 4096;  // attempts per shard between checks
+
+struct ReclaimResult {
+  uint64_t bytes = 0, ranges = 0;
+};
+
+}  // namespace znslab::slab::detail
+
+namespace znslab::slab {
+
+struct SlabAllocator::Impl {
+  Options opts;
+  EventSink* sink = nullptr;
+
+  pages::Reservation arena;  // slab memory
+  pages::Reservation meta;   // SlabMeta[n_slabs] | ChunkMeta[n_chunks]
+  detail::SlabMeta* slabs = nullptr;
+  detail::ChunkMeta* chunks = nullptr;
+  uint32_t n_slabs = 0, n_chunks = 0, spc = 0;  // spc: slabs per chunk
+  uint64_t* unused_bits = nullptr;  // per slab: 1 = not attached (in a used chunk)
+  uint64_t* backed_bits = nullptr;  // per slab: 1 = committed
+
+  detail::Bin bins[kEpochCount][kNumClasses];
+  detail::EpochSlot epochs[kEpochCount];
+  detail::ScanCtl scan[kNumClasses];
+  detail::Shard* shards = nullptr;  // kShards + 1 (heap, cold)
+
+  std::atomic<uint32_t> current_epoch{0};
+  std::atomic<uint64_t> era_counter{0};
+  std::atomic<uint32_t> det_head{detail::kNone};  // detached slabs (MPSC)
+  std::atomic<uint32_t> reclaim_pressure{0};      // detached + hinted since last reclaim
+  std::atomic<uint32_t> hwm_slabs{0};             // slab ids ever handed out (bound)
+
+  // Cold counters (atomics updated off the fast path).
+  std::atomic<uint64_t> committed_slabs{0}, pending_slabs{0};
+  std::atomic<int64_t> attached[kNumClasses]{};
+  std::atomic<int64_t> cold_empty[kNumClasses]{};
+  std::atomic<uint64_t> madvise_calls{0}, madvise_bytes{0}, madvise_failures{0};
+  std::atomic<uint64_t> epoch_advances{0}, epoch_closes{0}, domain_violations{0};
+  std::atomic<uint64_t> decommit_ranges{0}, chunks_returned{0};
+
+  // Lock order: epoch_mu -> reclaim_mu -> bin.mu -> arena_mu.
+  std::mutex epoch_mu, reclaim_mu, arena_mu;
+  uint32_t fresh_chunk = 0;                // guarded by arena_mu
+  uint32_t pool_p1 = 0;                    // free chunk pool (LIFO)
+  uint32_t epoch_chunks_p1[kEpochCount] = {};
+  uint32_t dirty_p1 = 0;
+
+  // ---- arena.cpp ----
+  Status init_arena();
+  uint8_t* slab_addr(uint32_t id) const { return arena.base() + size_t(id) * kSlabBytes; }
+  // Returns an unattached slab id for `epoch` (arena_mu taken inside), and
+  // whether it was already committed (warm), and its chunk incarnation.
+  Result<uint32_t> acquire_slab(uint32_t epoch, bool* warm, uint32_t* inc) noexcept;
+  void push_detached(uint32_t id) noexcept;
+  // Absorbs detached slabs and decommits (whole chunks only if
+  // whole_chunks_only). Caller holds reclaim_mu.
+  detail::ReclaimResult decommit_pending(bool whole_chunks_only) noexcept;
+
+  // ---- slab.cpp ----
+  bool reclaim_now(uint32_t epoch) const noexcept;
+  void push_partial(detail::Bin& b, uint32_t id) noexcept;
+  void note_pressure() noexcept;
+
+  // ---- epoch.cpp ----
+  // Revokes the bin's current slab (if revoke) and drains its partial stack, detaching
+  // empty slabs when `detach_empty`. Caller holds reclaim_mu.
+  void drain_bin(uint32_t e, uint32_t c, bool detach_empty, bool revoke) noexcept;
+  // Full reclaim: drain hinted bins per policy, then decommit. Caller holds
+  // reclaim_mu.
+  detail::ReclaimResult reclaim_locked(bool batch) noexcept;
+  void scan_check(uint32_t c) noexcept;
+
+  detail::Shard& shard(uint32_t idx) noexcept { return shards[idx < detail::kShards ? idx : detail::kShards]; }
+};
+
+}  // namespace znslab::slab
