@@ -115,6 +115,7 @@ Status UringEngine::queue(const EngineOp& op) {
   if (op.len == 0 || op.buf == nullptr || op.fd < 0) {
     return Status(Code::kInvalidArgument, "io_uring engine: empty I/O, null buffer or bad fd");
   }
+  std::lock_guard<std::mutex> sq(sq_mu_);
   const size_t n = piece_count(op.len, opts_.max_io_bytes);
   auto slot = alloc_slot(op.user_data, uint32_t(n));
   if (!slot) return slot.status();
@@ -161,6 +162,7 @@ Status UringEngine::queue(const EngineOp& op) {
 
 Status UringEngine::queue_raw(RawPrep prep, void* arg, uint64_t user_data) {
   if (prep == nullptr) return Status(Code::kInvalidArgument, "io_uring engine: null prep");
+  std::lock_guard<std::mutex> sq(sq_mu_);
   auto slot = alloc_slot(user_data, 1);
   if (!slot) return slot.status();
   io_uring_sqe* sqe = get_sqe();
@@ -186,6 +188,11 @@ Status UringEngine::check_append(size_t len) const noexcept {
 }
 
 Result<unsigned> UringEngine::submit() {
+  std::lock_guard<std::mutex> sq(sq_mu_);
+  return submit_locked();
+}
+
+Result<unsigned> UringEngine::submit_locked() {
   if (queued_ == 0) return 0u;
   int rc;
   do {
@@ -197,9 +204,12 @@ Result<unsigned> UringEngine::submit() {
 }
 
 Result<size_t> UringEngine::reap(std::span<EngineCompletion> out, size_t min_complete) {
-  if (queued_ != 0) {
-    auto s = submit();
-    if (!s) return s.status();
+  {
+    std::lock_guard<std::mutex> sq(sq_mu_);
+    if (queued_ != 0) {
+      auto s = submit_locked();
+      if (!s) return s.status();
+    }
   }
   size_t n = 0;
   const bool big = opts_.big_entries;

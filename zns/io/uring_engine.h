@@ -15,10 +15,11 @@
 // SQPOLL (off by default: it hurts on 2 vCPUs), 128-byte SQEs and 32-byte
 // CQEs (IORING_SETUP_SQE128 | IORING_SETUP_CQE32) for IORING_OP_URING_CMD.
 //
-// Thread-safety: the submission side (queue*, submit) must be used by one
-// thread at a time, and the completion side (reap) by one thread at a time;
-// the two sides may run concurrently with each other (callers keep one
-// mutex per side). in_flight() may be called from anywhere.
+// Thread-safety: the submission side (queue*, submit) is serialised by an
+// internal mutex (it may be called from several threads); the completion
+// side (reap) must be used by one thread at a time. The two sides may run
+// concurrently (reap's flush of pending SQEs takes the submission mutex).
+// in_flight() may be called from anywhere.
 //
 // Errors are Status values: kInvalidArgument (bad op), kBusy (more pieces in
 // flight than capacity(): reap first), kIoError / kNotSupported with the
@@ -138,10 +139,12 @@ class UringEngine {
   EngineOptions opts_;
   std::unique_ptr<Ring> ring_;
   std::vector<Slot> slots_;
-  std::mutex slot_mu_;             // guards the free list (both sides use it)
+  std::mutex sq_mu_;               // the SQ ring and queued_ (lock order: sq_mu_, slot_mu_)
+  std::mutex slot_mu_;             // guards the slots and their free list
   uint32_t free_head_ = 0;
   std::atomic<size_t> in_flight_{0};
-  unsigned queued_ = 0;            // SQEs prepared, not yet submitted
+  unsigned queued_ = 0;            // SQEs prepared, not yet submitted (sq_mu_)
+  Result<unsigned> submit_locked();
 };
 
 // A heap buffer aligned for O_DIRECT (default 4096 bytes), zero-filled.
