@@ -154,3 +154,62 @@ TEST_CASE("concurrent allocate/free with cross-thread frees and epoch churn stay
     CHECK(al.stats_global().committed_bytes == 0);
   }
 }
+
+TEST_CASE("claims racing with detach, decommit and chunk return never hand out a returned slot",
+          "[slab][stress]") {
+  // Tiny chunks (16 slabs) and a batch of 1: slabs empty, detach, decommit
+  // and whole chunks return to the pool constantly while two threads claim
+  // from the current slab of the same bin and a third closes/reopens it.
+  Options o;
+  o.arena_bytes = size_t(64) << 20;
+  o.chunk_bytes = size_t(64) << 10;
+  o.reclaim_batch_slabs = 1;
+  auto r = SlabAllocator::create(o);
+  REQUIRE(r.is_ok());
+  SlabAllocator& al = **r;
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> corrupt{0}, unexpected{0};
+  std::thread closer([&] {
+    while (!stop.load(std::memory_order_relaxed)) {
+      if (!al.epoch_close(1) || !al.epoch_reopen(1)) unexpected.fetch_add(1);
+      al.reclaim();
+    }
+  });
+  std::vector<std::thread> workers;
+  for (int t = 0; t < 2; ++t) {
+    workers.emplace_back([&, t] {
+      std::mt19937 rng(77 + t);
+      Handle ring[8] = {};
+      for (int i = 0; i < kOpsPerThread / 2; ++i) {
+        Handle& slot = ring[rng() % 8];
+        if (slot.raw) {
+          if (!intact(al, slot)) corrupt.fetch_add(1);
+          if (!al.free(slot)) unexpected.fetch_add(1);
+          slot = Handle{};
+        }
+        auto a = al.allocate(700, 1);
+        if (!a) {
+          if (a.status().code() != Code::kEpochClosed) unexpected.fetch_add(1);
+          continue;
+        }
+        stamp(*a);
+        slot = a->handle;
+      }
+      for (Handle h : ring)
+        if (h.raw) {
+          if (!intact(al, h)) corrupt.fetch_add(1);
+          if (!al.free(h)) unexpected.fetch_add(1);
+        }
+    });
+  }
+  for (auto& w : workers) w.join();
+  stop.store(true);
+  closer.join();
+  CHECK(corrupt.load() == 0);
+  CHECK(unexpected.load() == 0);
+  REQUIRE(al.verify().is_ok());
+  CHECK(al.stats_global().live_objects == 0);
+  REQUIRE(al.epoch_close(1).is_ok());
+  CHECK(al.stats_global().committed_bytes == 0);
+  CHECK(al.stats_global().chunks_returned > 0);
+}

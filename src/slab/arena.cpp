@@ -12,6 +12,7 @@
 // Invariants: used + popcount(unused) == spc for an owned chunk;
 // unused_backed == popcount(unused & backed); committed_slabs == sum of
 // popcount(backed) over all chunks.
+#include <algorithm>
 #include <bit>
 #include <cstring>
 
@@ -193,77 +194,118 @@ Result<uint32_t> SlabAllocator::Impl::acquire_slab(uint32_t epoch, bool* warm, u
   return pick;
 }
 
-ReclaimResult SlabAllocator::Impl::decommit_pending(bool whole_chunks_only) noexcept {
+ReclaimResult SlabAllocator::Impl::decommit_pending(bool batch) noexcept {
   ReclaimResult r;
   std::lock_guard<std::mutex> g(arena_mu);
   absorb_detached(*this);
-  uint32_t keep_dirty = 0;
   const size_t ps = pages::page_size();
   const size_t chunk_meta_bytes = size_t(spc) * sizeof(SlabMeta);
+  // Pass 1: every entirely empty chunk goes back whole (one madvise for its
+  // slabs, one for its metadata) and returns to the free-chunk pool.
+  uint32_t keep_dirty = 0;
   while (dirty_p1) {
     const uint32_t ci = dirty_p1 - 1;
     ChunkMeta& ch = chunks[ci];
     dirty_p1 = ch.dirty_next_p1;
+    if (ch.used != 0) {
+      ch.dirty_next_p1 = keep_dirty;
+      keep_dirty = ci + 1;
+      continue;
+    }
     ch.flags &= uint8_t(~kChunkDirty);
     const uint32_t lo = ci * spc, hi = lo + spc;
     EpochSlot& ep = epochs[ch.epoch_p1 - 1];
-    if (ch.used == 0) {
-      // The whole chunk goes back in one call and returns to the pool.
-      if (ch.backed) {
-        if (do_decommit(*this, slab_addr(lo), opts.chunk_bytes)) {
-          r.bytes += uint64_t(ch.backed) * kSlabBytes;
-          r.ranges++;
-        }
-      }
-      // Its metadata too (sequences restart; the incarnation changes).
-      if (chunk_meta_bytes % ps == 0) do_decommit(*this, &slabs[lo], chunk_meta_bytes);
-      committed_slabs.fetch_sub(ch.backed, std::memory_order_relaxed);
-      pending_slabs.fetch_sub(ch.unused_backed, std::memory_order_relaxed);
-      ep.committed_slabs.fetch_sub(ch.backed, std::memory_order_relaxed);
-      for (uint32_t i = lo; i < hi; ++i) {
-        clear_bit(backed_bits, i);
-        clear_bit(unused_bits, i);
-      }
-      ch.backed = ch.unused_backed = 0;
-      // Tags now read 0 (not attached) where the metadata was decommitted;
-      // re-attached slabs carry the new incarnation.
-      ch.inc++;
-      list_remove(*this, ci);
-      ch.next_p1 = pool_p1;
-      pool_p1 = ci + 1;
-      chunks_returned.fetch_add(1, std::memory_order_relaxed);
-      continue;
+    if (ch.backed && do_decommit(*this, slab_addr(lo), opts.chunk_bytes)) {
+      r.bytes += uint64_t(ch.backed) * kSlabBytes;
+      r.ranges++;
     }
-    if (whole_chunks_only || ch.unused_backed == 0) {
-      if (ch.unused_backed) {  // keep it dirty for a later full pass
-        ch.flags |= kChunkDirty;
-        ch.dirty_next_p1 = keep_dirty;
-        keep_dirty = ci + 1;
-      }
-      continue;
+    // Its metadata too: slot sequences restart, the incarnation changes.
+    if (chunk_meta_bytes % ps == 0) do_decommit(*this, &slabs[lo], chunk_meta_bytes);
+    committed_slabs.fetch_sub(ch.backed, std::memory_order_relaxed);
+    pending_slabs.fetch_sub(ch.unused_backed, std::memory_order_relaxed);
+    ep.committed_slabs.fetch_sub(ch.backed, std::memory_order_relaxed);
+    for (uint32_t i = lo; i < hi; ++i) {
+      clear_bit(backed_bits, i);
+      clear_bit(unused_bits, i);
     }
-    // Coalesce runs of unused & backed slabs into one madvise each.
-    uint32_t i = lo;
-    while (i < hi) {
-      uint32_t s = find_first(i, hi, [&](uint32_t w) { return unused_bits[w] & backed_bits[w]; });
+    ch.backed = ch.unused_backed = 0;
+    // Tags now read 0 (not attached) where the metadata was decommitted;
+    // re-attached slabs carry the new incarnation.
+    ch.inc++;
+    list_remove(*this, ci);
+    ch.next_p1 = pool_p1;
+    pool_p1 = ci + 1;
+    chunks_returned.fetch_add(1, std::memory_order_relaxed);
+  }
+  dirty_p1 = keep_dirty;
+  // Pass 2: runs of empty slabs inside chunks still in use. A batch pass
+  // keeps a warm reserve of Options::reclaim_batch_slabs slabs for reuse
+  // (so steady-state churn does not madvise-and-refault scattered single
+  // slabs) and returns the longest runs first; with THP it leaves runs alone
+  // (a 4 KiB madvise splits the huge page). A full pass returns every run.
+  const uint64_t keep = batch ? opts.reclaim_batch_slabs : 0;
+  auto decommit_run = [&](uint32_t start, uint32_t len) {
+    if (!do_decommit(*this, slab_addr(start), size_t(len) * kSlabBytes)) return;
+    ChunkMeta& ch = chunks[start / spc];
+    EpochSlot& ep = epochs[ch.epoch_p1 - 1];
+    for (uint32_t i = start; i < start + len; ++i) clear_bit(backed_bits, i);
+    ch.backed -= len;
+    ch.unused_backed -= len;
+    committed_slabs.fetch_sub(len, std::memory_order_relaxed);
+    pending_slabs.fetch_sub(len, std::memory_order_relaxed);
+    ep.committed_slabs.fetch_sub(len, std::memory_order_relaxed);
+    r.bytes += uint64_t(len) * kSlabBytes;
+    r.ranges++;
+  };
+  // Calls f(start, len) for each run of warm (unused & backed) slabs.
+  auto for_each_run = [&](uint32_t ci, auto f) {
+    const uint32_t lo = ci * spc, hi = lo + spc;
+    for (uint32_t i = lo; i < hi;) {
+      const uint32_t s = find_first(i, hi, [&](uint32_t w) { return unused_bits[w] & backed_bits[w]; });
       if (s == kNone) break;
       uint32_t e = find_first(s, hi, [&](uint32_t w) { return ~(unused_bits[w] & backed_bits[w]); });
       if (e == kNone) e = hi;
-      const uint32_t n = e - s;
-      if (do_decommit(*this, slab_addr(s), size_t(n) * kSlabBytes)) {
-        for (uint32_t k = s; k < e; ++k) clear_bit(backed_bits, k);
-        ch.backed -= n;
-        ch.unused_backed -= n;
-        committed_slabs.fetch_sub(n, std::memory_order_relaxed);
-        pending_slabs.fetch_sub(n, std::memory_order_relaxed);
-        ep.committed_slabs.fetch_sub(n, std::memory_order_relaxed);
-        r.bytes += uint64_t(n) * kSlabBytes;
-        r.ranges++;
-      }
+      f(s, e - s);
       i = e;
     }
+  };
+  if (!batch) {
+    for (uint32_t ci_p1 = dirty_p1; ci_p1; ci_p1 = chunks[ci_p1 - 1].dirty_next_p1)
+      for_each_run(ci_p1 - 1, decommit_run);
+  } else if (!opts.use_thp && pending_slabs.load(std::memory_order_relaxed) > keep) {
+    struct Run {
+      uint32_t start, len;
+    };
+    constexpr size_t kMaxRuns = 256;
+    Run runs[kMaxRuns];
+    size_t nruns = 0;
+    for (uint32_t ci_p1 = dirty_p1; ci_p1; ci_p1 = chunks[ci_p1 - 1].dirty_next_p1) {
+      for_each_run(ci_p1 - 1, [&](uint32_t start, uint32_t len) {
+        if (nruns < kMaxRuns) {
+          runs[nruns++] = Run{start, len};
+          return;
+        }
+        size_t k = 0;  // keep the longest runs: replace the shortest
+        for (size_t j = 1; j < nruns; ++j)
+          if (runs[j].len < runs[k].len) k = j;
+        if (runs[k].len < len) runs[k] = Run{start, len};
+      });
+    }
+    std::sort(runs, runs + nruns, [](const Run& a, const Run& b) { return a.len > b.len; });
+    for (size_t k = 0; k < nruns && pending_slabs.load(std::memory_order_relaxed) > keep; ++k)
+      decommit_run(runs[k].start, runs[k].len);
   }
-  dirty_p1 = keep_dirty;
+  // Chunks without warm slabs leave the dirty list.
+  uint32_t* link = &dirty_p1;
+  while (*link) {
+    ChunkMeta& ch = chunks[*link - 1];
+    if (ch.unused_backed == 0) {
+      ch.flags &= uint8_t(~kChunkDirty);
+      *link = ch.dirty_next_p1;
+    } else {
+      link = &ch.dirty_next_p1;
+    }
+  }
   decommit_ranges.fetch_add(r.ranges, std::memory_order_relaxed);
   return r;
 }

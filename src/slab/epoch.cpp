@@ -95,9 +95,9 @@ ReclaimResult SlabAllocator::Impl::reclaim_locked(bool batch) noexcept {
       if (!batch || bins[e][c].empty_hint.load(std::memory_order_relaxed) > 0)
         drain_bin(e, c, true, false);
   }
-  // With THP, the batch pass returns whole chunks only (a 4 KiB madvise
-  // would split the huge page); epoch_close()/reclaim() return everything.
-  return decommit_pending(batch && opts.use_thp);
+  // A batch pass keeps a warm reserve (and, with THP, returns whole chunks
+  // only); epoch_close()/reclaim() return everything.
+  return decommit_pending(batch);
 }
 
 uint64_t SlabAllocator::reclaim() noexcept {
@@ -202,11 +202,13 @@ void SlabAllocator::Impl::scan_check(uint32_t c) noexcept {
   ScanCtl& sc = scan[c];
   bool expected = false;
   if (!sc.busy.compare_exchange_strong(expected, true, std::memory_order_acquire)) return;
-  int64_t att = 0, ret = 0;
+  int64_t att = 0, ret = 0;  // attempts = successful claims + rollbacks + retries
   for (uint32_t i = 0; i <= kShards; ++i) {
-    att += shards[i].cls[c].cas_attempts.load(std::memory_order_relaxed);
-    ret += shards[i].cls[c].cas_retries.load(std::memory_order_relaxed);
+    const ClassCounters& cc = shards[i].cls[c];
+    ret += cc.cas_retries.load(std::memory_order_relaxed);
+    att += cc.allocs.load(std::memory_order_relaxed) + cc.cas_rollbacks.load(std::memory_order_relaxed);
   }
+  att += ret;
   const int64_t da = att - sc.last_attempts, dr = ret - sc.last_retries;
   sc.last_attempts = att;
   sc.last_retries = ret;

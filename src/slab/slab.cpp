@@ -207,7 +207,7 @@ bool release_bit(SlabAllocator::Impl& im, uint32_t id, uint64_t bit, uint32_t c,
       if (fr == full) {
         if (im.reclaim_now(e)) { nw |= kDet; a = kDetach; }
         else { nw |= kStk; a = kPush; }
-      } else if (uint32_t(std::popcount(fr)) >= kRelistMin[c]) {
+      } else if (uint32_t(std::popcount(fr)) >= kRelistMin[c]) {  // floating slabs only
         nw |= kStk;
         a = kPush;
       }
@@ -265,7 +265,7 @@ Result<Allocation> SlabAllocator::allocate(size_t bytes, uint32_t epoch) noexcep
   ClassCounters& cc = sh.cls[c];
   const uint8_t mode = im.scan[c].mode.load(std::memory_order_relaxed);
   const uint32_t want_tag = c | (epoch << 4) | kTagAttached;
-  int64_t attempts = 0, retries = 0;
+  int64_t retries = 0;
   for (;;) {
     const uint32_t s = b.current.load(std::memory_order_acquire);
     if (s != kNone) {
@@ -282,7 +282,6 @@ Result<Allocation> SlabAllocator::allocate(size_t bytes, uint32_t epoch) noexcep
             continue;
           }
           const uint64_t bit = pick_bit(fr, mode);
-          ++attempts;
           if (!m.word.compare_exchange_weak(w, w & ~bit, std::memory_order_acq_rel,
                                             std::memory_order_acquire)) {
             ++retries;
@@ -299,6 +298,7 @@ Result<Allocation> SlabAllocator::allocate(size_t bytes, uint32_t epoch) noexcep
             const bool now_empty = release_bit(im, s, bit, c2, tag_epoch(t2));
             if (was_empty) im.cold_empty[c2].fetch_sub(1, std::memory_order_relaxed);
             if (now_empty) im.cold_empty[c2].fetch_add(1, std::memory_order_relaxed);
+            bump(cc.cas_rollbacks, 1, ex);
             break;
           }
           const uint32_t slot = uint32_t(std::countr_zero(bit));
@@ -307,15 +307,13 @@ Result<Allocation> SlabAllocator::allocate(size_t bytes, uint32_t epoch) noexcep
           const uint16_t q = uint16_t(m.seq[slot].load(std::memory_order_relaxed) + 1);
           m.slack[slot] = uint8_t(size - bytes);
           m.seq[slot].store(q, std::memory_order_release);
+          const int64_t n = cc.allocs.load(std::memory_order_relaxed);
           bump(cc.allocs, 1, ex);
-          bump(cc.live_objects, 1, ex);
-          bump(cc.live_bytes, size, ex);
           bump(cc.requested_bytes, int64_t(bytes), ex);
           bump(sh.epoch_live[epoch], 1, ex);
-          const int64_t before = cc.cas_attempts.load(std::memory_order_relaxed);
-          bump(cc.cas_attempts, attempts, ex);
           if (retries) bump(cc.cas_retries, retries, ex);
-          if (((before + attempts) / kScanWindow) != (before / kScanWindow)) im.scan_check(c);
+          // Allocation-triggered controller heartbeat (no clock reads).
+          if ((uint64_t(n + 1) & uint64_t(kScanWindow - 1)) == 0) im.scan_check(c);
           HandleFields f;
           f.slab_id = s;
           f.generation = gen_pack(tag_inc(t), q);
@@ -450,8 +448,6 @@ Status SlabAllocator::free(Handle h) noexcept {
   const uint32_t slack = m.slack[f.slot];
   ClassCounters& cc = sh.cls[c];
   bump(cc.frees, 1, ex);
-  bump(cc.live_objects, -1, ex);
-  bump(cc.live_bytes, -int64_t(size), ex);
   bump(cc.requested_bytes, -int64_t(size - slack), ex);
   bump(sh.epoch_live[e], -1, ex);
   if (release_bit(im, f.slab_id, uint64_t(1) << f.slot, c, e)) bump(cc.empty_slabs, 1, ex);

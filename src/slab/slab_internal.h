@@ -53,9 +53,9 @@ inline constexpr uint64_t kStateMask = kCur | kStk | kDet;
 // Objects per slab for each class (4096 / size, class 64 capped at 61).
 inline constexpr uint32_t kSlots[kNumClasses] = {61, 42, 32, 21, 16, 10, 8, 5};
 // A floating slab goes back on its bin's partial stack once this many slots
-// are free (a quarter of the slab), so a popped slab serves several
+// are free (half of the slab), so a popped slab serves several
 // allocations on the fast path instead of one.
-inline constexpr uint32_t kRelistMin[kNumClasses] = {15, 10, 8, 5, 4, 2, 2, 1};
+inline constexpr uint32_t kRelistMin[kNumClasses] = {30, 21, 16, 10, 8, 5, 4, 3};
 inline constexpr uint64_t all_free(uint32_t c) { return (uint64_t(1) << kSlots[c]) - 1; }
 
 // ---- SlabMeta::tag ----------------------------------------------------------
@@ -121,10 +121,13 @@ inline constexpr uint8_t kChunkDirty = 1, kChunkThp = 2;
 // Per class; each thread with a shard index < kShards owns one shard
 // exclusively and updates it with a relaxed load + store (no RMW, no shared
 // cache line); other threads use the overflow shard with fetch_add.
-#define ZNSLAB_SLAB_CLASS_COUNTERS(X)                                               \
-  X(allocs) X(frees) X(live_objects) X(live_bytes) X(requested_bytes) X(empty_slabs) \
-  X(cas_attempts) X(cas_retries) X(slow_path_cache_miss) X(slow_path_partial_null) \
-  X(slow_path_partial_full) X(slabs_recycled) X(slabs_fresh)
+// live_objects = allocs - frees and live_bytes = live_objects x object size
+// are derived, and CAS attempts = allocs + retries + rollbacks, so the fast
+// path bumps three counters per operation.
+#define ZNSLAB_SLAB_CLASS_COUNTERS(X)                                                  \
+  X(allocs) X(frees) X(requested_bytes) X(empty_slabs) X(cas_retries) X(cas_rollbacks) \
+  X(slow_path_cache_miss) X(slow_path_partial_null) X(slow_path_partial_full)        \
+  X(slabs_recycled) X(slabs_fresh)
 #define ZNSLAB_SLAB_MISC_COUNTERS(X) \
   X(stale_handle_frees) X(double_frees) X(invalid_handle_frees) X(stale_derefs) \
   X(slow_path_epoch_closed)
@@ -149,7 +152,8 @@ uint32_t thread_shard_index() noexcept;
 uint32_t thread_random() noexcept;
 
 // Adds v to a counter of the calling thread's shard.
-inline void bump(std::atomic<int64_t>& c, int64_t v, bool exclusive) noexcept {
+__attribute__((always_inline)) inline void bump(std::atomic<int64_t>& c, int64_t v,
+                                                bool exclusive) noexcept {
   if (exclusive)
     c.store(c.load(std::memory_order_relaxed) + v, std::memory_order_relaxed);
   else
@@ -237,9 +241,11 @@ struct SlabAllocator::Impl {
   // whether it was already committed (warm), and its chunk incarnation.
   Result<uint32_t> acquire_slab(uint32_t epoch, bool* warm, uint32_t* inc) noexcept;
   void push_detached(uint32_t id) noexcept;
-  // Absorbs detached slabs and decommits (whole chunks only if
-  // whole_chunks_only). Caller holds reclaim_mu.
-  detail::ReclaimResult decommit_pending(bool whole_chunks_only) noexcept;
+  // Absorbs detached slabs and decommits: whole empty chunks always; runs of
+  // empty slabs all (batch = false) or, for a batch pass, longest first down
+  // to a warm reserve of reclaim_batch_slabs (none with THP). Caller holds
+  // reclaim_mu.
+  detail::ReclaimResult decommit_pending(bool batch) noexcept;
 
   // ---- slab.cpp ----
   bool reclaim_now(uint32_t epoch) const noexcept;

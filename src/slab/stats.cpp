@@ -42,9 +42,9 @@ GlobalStats SlabAllocator::stats_global() const noexcept {
   GlobalStats g;
   for (uint32_t c = 0; c < kNumClasses; ++c) {
     const ClassSums s = sum_class(im, c);
-    g.live_bytes += pos(s.live_bytes);
+    g.live_bytes += pos(s.allocs - s.frees) * kSizeClasses[c];
     g.requested_bytes += pos(s.requested_bytes);
-    g.live_objects += pos(s.live_objects);
+    g.live_objects += pos(s.allocs - s.frees);
     g.empty_slabs += pos(s.empty_slabs + im.cold_empty[c].load(std::memory_order_relaxed));
     g.total_slabs += pos(im.attached[c].load(std::memory_order_relaxed));
     g.allocs += pos(s.allocs);
@@ -54,7 +54,7 @@ GlobalStats SlabAllocator::stats_global() const noexcept {
     g.slow_path_partial_full += pos(s.slow_path_partial_full);
     g.slabs_recycled += pos(s.slabs_recycled);
     g.slabs_fresh += pos(s.slabs_fresh);
-    g.scan_cas_attempts += pos(s.cas_attempts);
+    g.scan_cas_attempts += pos(s.allocs + s.cas_rollbacks + s.cas_retries);
     g.scan_cas_retries += pos(s.cas_retries);
     g.scan_adapt_checks += im.scan[c].checks.load(std::memory_order_relaxed);
     g.scan_adapt_switches += im.scan[c].switches.load(std::memory_order_relaxed);
@@ -93,8 +93,8 @@ ClassStats SlabAllocator::stats_class(uint32_t c) const noexcept {
   cs.slots_per_slab = kSlots[c];
   cs.total_slabs = pos(im.attached[c].load(std::memory_order_relaxed));
   cs.committed_bytes = cs.total_slabs * kSlabBytes;
-  cs.live_bytes = pos(s.live_bytes);
-  cs.live_objects = pos(s.live_objects);
+  cs.live_objects = pos(s.allocs - s.frees);
+  cs.live_bytes = cs.live_objects * kSizeClasses[c];
   cs.empty_slabs = pos(s.empty_slabs + im.cold_empty[c].load(std::memory_order_relaxed));
   cs.slow_path_cache_miss = pos(s.slow_path_cache_miss);
   cs.slow_path_partial_null = pos(s.slow_path_partial_null);
@@ -232,7 +232,8 @@ Status SlabAllocator::verify() const noexcept {
     if (used != ch.used) return Status(Code::kCorrupt, "slab verify: chunk used count mismatch");
   }
   for (uint32_t c = 0; c < kNumClasses; ++c) {
-    if (sum_class(im, c).live_objects != live[c])
+    const ClassSums s = sum_class(im, c);
+    if (s.allocs - s.frees != live[c])
       return Status(Code::kCorrupt, "slab verify: class live_objects != allocated slots");
   }
   const uint64_t committed = im.committed_slabs.load(std::memory_order_relaxed);
