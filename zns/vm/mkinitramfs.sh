@@ -55,9 +55,10 @@ for t in fio blkzone nvme; do
   copy_with_libs "$p" "/usr/bin/$t"
 done
 [ -x "$BUILD/znslab" ] || die "$BUILD/znslab missing (make first)"
-[ -x "$BUILD/tests/znslab_tests" ] || die "$BUILD/tests/znslab_tests missing (make first)"
+TESTS_BIN=${VM_TESTS_BIN:-$BUILD/tests/znslab_tests}  # VM_TESTS_BIN: e.g. a sanitizer build
+[ -x "$TESTS_BIN" ] || die "$TESTS_BIN missing (make first)"
 copy_with_libs "$BUILD/znslab" /znslab/build/znslab
-copy_with_libs "$BUILD/tests/znslab_tests" /znslab/build/tests/znslab_tests
+copy_with_libs "$TESTS_BIN" /znslab/build/tests/znslab_tests
 cp -r workloads "$R/znslab/workloads"
 cp "$HERE/guest-init.sh" "$R/init"
 cp "$HERE/guest-tests.sh" "$R/znslab/vm/guest-tests.sh"
