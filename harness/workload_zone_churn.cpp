@@ -23,7 +23,9 @@
 // gc_runs, zone_resets, zone_finishes, zone_opens, utilisation_at_reset
 // (mean live fraction of a zone when reset, 0..1), throughput_mib_s (host
 // MiB/s over the run), records, deletes, epochs, epoch_bytes, live_bytes_mean,
-// read_errors, device_errors, host_streams, reads_via_mmap; latency_ns.write
+// read_errors, device_errors, host_streams, reads_via_mmap,
+// read_mappings_peak, read_mapping_evictions, cache_hits, cache_misses,
+// unusable_zones; latency_ns.write
 // (put incl. any GC it triggered), latency_ns.free (remove incl. reset),
 // latency_ns.read. Samples: one per epoch.
 #include <unistd.h>
@@ -285,6 +287,12 @@ class ZoneChurn : public Workload {
     s["device_errors"] = k.device_errors;
     s["host_streams"] = k.host_streams;
     s["reads_via_mmap"] = st.reads_via_mmap();
+    auto ms = st.mapping_stats();
+    s["read_mappings_peak"] = ms.peak_mappings;   // mmap windows over the emulator's backing file
+    s["read_mapping_evictions"] = ms.evictions;
+    s["cache_hits"] = k.cache_hits;               // device-read buffer cache (real devices)
+    s["cache_misses"] = k.cache_misses;
+    s["unusable_zones"] = k.unusable_zones;
     doc.set_latency("write", wlat);
     doc.set_latency("free", flat);
     doc.set_latency("read", rlat);
