@@ -165,8 +165,9 @@ class NvmeDevice final : public RealZonedDevice {
     uint64_t mps = 4096;
     if (max_hw == 0) max_hw = ctrl.mdts ? (uint64_t(1) << ctrl.mdts) * mps : 1024 * 1024;
     else if (ctrl.mdts) mps = std::max<uint64_t>(4096, max_hw >> ctrl.mdts);
-    in.max_io_bytes = max_hw;
     const uint64_t zasl = zctrl.zasl ? (uint64_t(1) << zctrl.zasl) * mps : max_hw;
+    max_hw = unsplit_io_limit(max_hw, read_u64("/sys/block/" + blk + "/queue/max_segments"), lba);
+    in.max_io_bytes = max_hw;
     in.zone_append_max_bytes = std::min(zasl, max_hw);
     dev->init_zones();
     auto z = dev->do_report(0, 1);

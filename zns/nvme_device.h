@@ -10,8 +10,11 @@
 // Limits: passthrough commands are never split by the kernel (an oversized
 // one fails with EINVAL), so reads and writes are cut to the controller's
 // maximum transfer size (max_hw_sectors_kb of the matching nvmeXnY block
-// device, i.e. MDTS) and a zone append larger than ZASL (2^ZASL minimum
-// pages; 0 = MDTS) is refused with kInvalidArgument.
+// device, i.e. MDTS) and to max_segments - 1 pages (a 512 KiB command on
+// a buffer of 128 scattered pages fails with EINVAL on the 6.1 NVMe driver's
+// 127 segments; unsplit_io_limit in zns/real_device.h); a zone append
+// larger than ZASL (2^ZASL minimum pages; 0 = MDTS) or that limit is
+// refused with kInvalidArgument.
 //
 // Errors: NVMe status values map exactly to Codes (ZNS spec 1.1 §3.4.1,
 // command specific SCT 1): 0xb8 kZoneBoundaryError, 0xb9 kZoneIsFull, 0xba

@@ -4,12 +4,22 @@
 #include <algorithm>
 #include <cstring>
 
+#include <unistd.h>
+
 namespace znslab::zns {
 
 namespace {
 constexpr unsigned kAsyncDepth = 128;
 constexpr unsigned kSyncDepth = 4;
 }  // namespace
+
+uint64_t unsplit_io_limit(uint64_t max_bytes, uint64_t max_segments, uint32_t lba_bytes) noexcept {
+  const uint64_t page = uint64_t(sysconf(_SC_PAGESIZE));
+  uint64_t lim = max_bytes;
+  if (max_segments > 1) lim = std::min(lim, (max_segments - 1) * page);
+  if (lba_bytes) lim = lim / lba_bytes * lba_bytes;
+  return std::max<uint64_t>(lim, lba_bytes);
+}
 
 RealZonedDevice::~RealZonedDevice() = default;
 

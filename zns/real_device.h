@@ -31,6 +31,15 @@ namespace znslab::zns {
 
 enum class ZoneMgmt : uint8_t { kOpen, kClose, kFinish, kReset };
 
+// The largest I/O that is never split (block layer) or refused with EINVAL
+// (NVMe passthrough) whatever the physical layout of the user buffer:
+// max_bytes (max_sectors_kb / MDTS) limited to (max_segments - 1) pages —
+// each page of a user buffer may be its own DMA segment, plus one for a
+// buffer not aligned to a page (the NVMe PCI driver of 6.1 allows 127
+// segments, so 512 KiB = 128 pages can fail). Rounded down to lba_bytes.
+// max_segments 0 = unknown (no segment limit applied).
+uint64_t unsplit_io_limit(uint64_t max_bytes, uint64_t max_segments, uint32_t lba_bytes) noexcept;
+
 class RealZonedDevice : public ZonedDevice {
  public:
   ~RealZonedDevice() override;

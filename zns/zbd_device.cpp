@@ -106,6 +106,7 @@ class ZbdDevice final : public RealZonedDevice {
     in.max_active = zi.max_nr_active_zones;
     uint64_t max_io = sysfs_queue_u64(name, "max_sectors_kb") * 1024;
     if (max_io == 0) max_io = 128 * 1024;  // the block layer default when sysfs is unreadable
+    max_io = unsplit_io_limit(max_io, sysfs_queue_u64(name, "max_segments"), in.lba_bytes);
     in.max_io_bytes = max_io;
     uint64_t zamb = sysfs_queue_u64(name, "zone_append_max_bytes");
     in.zone_append_max_bytes = std::min<uint64_t>(zamb ? zamb : max_io, max_io);

@@ -5,8 +5,9 @@
 //
 // Limits: every I/O is cut to /sys/block/<dev>/queue/max_sectors_kb (on the
 // Debian 6.1 kernel an io_uring write larger than that is split by the
-// block layer and fails with EIO on zoned devices). One regular write in
-// flight per zone (zns/real_device.h).
+// block layer and fails with EIO on zoned devices) and to max_segments - 1
+// pages (unsplit_io_limit, zns/real_device.h). One regular write in flight
+// per zone (zns/real_device.h).
 //
 // Zone append: the block layer offers no zone append to user space for
 // block devices, so append is EMULATED: a regular write at the write

@@ -15,6 +15,7 @@ const char* op_kind_name(OpKind k) noexcept {
     case OpKind::kFinish: return "finish";
     case OpKind::kReset: return "reset";
     case OpKind::kWrite: return "write";
+    case OpKind::kFill: return "fill";
     case OpKind::kAppend: return "append";
     case OpKind::kRead: return "read";
   }
@@ -24,8 +25,8 @@ const char* op_kind_name(OpKind k) noexcept {
 std::string format_op(const TraceOp& op) {
   std::ostringstream o;
   o << op_kind_name(op.kind) << " zone " << op.zone;
-  if (op.kind == OpKind::kWrite || op.kind == OpKind::kRead) o << " offset " << op.offset;
-  if (op.kind == OpKind::kWrite || op.kind == OpKind::kRead || op.kind == OpKind::kAppend)
+  if (op.kind == OpKind::kWrite || op.kind == OpKind::kRead || op.kind == OpKind::kFill) o << " offset " << op.offset;
+  if (op.kind != OpKind::kOpen && op.kind != OpKind::kClose && op.kind != OpKind::kFinish && op.kind != OpKind::kReset)
     o << " len " << op.len;
   if (!op.note.empty()) o << " (" << op.note << ")";
   return o.str();
@@ -89,6 +90,19 @@ TraceOp TraceGenerator::next(const std::vector<Zone>& ref) {
   const Zone* z = op.zone < ref.size() ? &ref[op.zone] : nullptr;
   const uint64_t wp = z ? z->write_pointer - z->start : 0;
   const uint64_t cap = z ? z->capacity : g_.zone_capacity;
+  // Now and then fill the zone from the write pointer to 0-4 blocks short
+  // of its capacity, so later writes and appends cross the capacity (Zone
+  // Boundary Error) or fill it exactly (Full by writing).
+  if (below(250) == 0) {
+    const uint64_t spare = below(5) * lba;
+    if (cap > wp + spare + lba) {
+      op.kind = OpKind::kFill;
+      op.offset = wp;
+      op.len = uint32_t(cap - spare - wp);
+      op.note = spare ? std::to_string(spare) + " bytes short of capacity" : "to capacity";
+      return op;
+    }
+  }
   uint64_t blocks = 1 + below(8);
   if (below(50) == 0) blocks = 32 + below(33);  // a larger write now and then
   op.len = uint32_t(blocks * lba);
@@ -158,6 +172,14 @@ std::string geometry_difference(const DeviceInfo& a, const DeviceInfo& b) {
 OpOutcome apply(ZonedDevice& dev, const TraceOp& op, uint8_t* buf) {
   OpOutcome oc;
   switch (op.kind) {
+    case OpKind::kFill:
+      for (uint64_t done = 0, k = 0; done < op.len && oc.status.is_ok(); ++k) {
+        const size_t n = size_t(std::min<uint64_t>(kTraceBufferBytes, op.len - done));
+        fill_pattern(buf, n, op.data_seed + k);
+        oc.status = dev.write(op.zone, op.offset + done, buf, n);
+        done += n;
+      }
+      break;
     case OpKind::kOpen: oc.status = dev.open(op.zone); break;
     case OpKind::kClose: oc.status = dev.close(op.zone); break;
     case OpKind::kFinish: oc.status = dev.finish(op.zone); break;
@@ -270,8 +292,8 @@ DiffResult run_diff(ZonedDevice& a, ZonedDevice& b, const DiffOptions& opts) {
     return true;
   };
   if (!resync()) return res;
-  auto buf_a = io::AlignedBuffer::allocate(size_t(64) * a.info().lba_bytes, a.info().lba_bytes);
-  auto buf_b = io::AlignedBuffer::allocate(size_t(64) * a.info().lba_bytes, a.info().lba_bytes);
+  auto buf_a = io::AlignedBuffer::allocate(kTraceBufferBytes, a.info().lba_bytes);
+  auto buf_b = io::AlignedBuffer::allocate(kTraceBufferBytes, a.info().lba_bytes);
   if (!buf_a || !buf_b) {
     res.setup_error = "cannot allocate I/O buffers";
     return res;

@@ -37,7 +37,9 @@
 
 namespace znslab::zns::trace {
 
-enum class OpKind : uint8_t { kOpen, kClose, kFinish, kReset, kWrite, kAppend, kRead };
+// kFill: writes from the write pointer to a few blocks short of (or up to)
+// the zone capacity, in writes of kTraceBufferBytes.
+enum class OpKind : uint8_t { kOpen, kClose, kFinish, kReset, kWrite, kAppend, kRead, kFill };
 const char* op_kind_name(OpKind k) noexcept;
 
 // One concrete command. offset/len in bytes (zone-relative); note says why
@@ -122,8 +124,12 @@ struct DiffResult {
   std::string setup_error;             // non-empty: geometry differs or a device failed outside the trace
 };
 
-// Applies one op to a device (buffers are allocated by the caller: `buf`
-// aligned to the LBA size, at least op.len bytes).
+// Size of the I/O buffer apply() needs (covers every op but kFill, which
+// writes in pieces of this size).
+inline constexpr size_t kTraceBufferBytes = size_t(1) << 20;
+
+// Applies one op to a device (the buffer is allocated by the caller: `buf`
+// aligned to the LBA size, kTraceBufferBytes long).
 OpOutcome apply(ZonedDevice& dev, const TraceOp& op, uint8_t* buf);
 
 // Resets every zone (zones in READ_ONLY/OFFLINE are left alone). Errors
