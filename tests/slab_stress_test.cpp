@@ -168,11 +168,14 @@ TEST_CASE("claims racing with detach, decommit and chunk return never hand out a
   REQUIRE(r.is_ok());
   SlabAllocator& al = **r;
   std::atomic<bool> stop{false};
-  std::atomic<uint64_t> corrupt{0}, unexpected{0};
+  std::atomic<uint64_t> corrupt{0}, unexpected{0}, done{0};
   std::thread closer([&] {
     while (!stop.load(std::memory_order_relaxed)) {
       if (!al.epoch_close(1) || !al.epoch_reopen(1)) unexpected.fetch_add(1);
       al.reclaim();
+      // Let the workers allocate a little between closes.
+      const uint64_t seen = done.load();
+      while (done.load() < seen + 64 && !stop.load(std::memory_order_relaxed)) std::this_thread::yield();
     }
   });
   std::vector<std::thread> workers;
@@ -194,6 +197,7 @@ TEST_CASE("claims racing with detach, decommit and chunk return never hand out a
         }
         stamp(*a);
         slot = a->handle;
+        done.fetch_add(1, std::memory_order_relaxed);
       }
       for (Handle h : ring)
         if (h.raw) {

@@ -18,7 +18,7 @@ using namespace znslab::slab;
 
 namespace {
 
-constexpr uint32_t kCap[kNumClasses] = {61, 42, 32, 21, 16, 10, 8, 5};
+constexpr uint32_t kCap[kNumClasses] = {56, 42, 32, 21, 16, 10, 8, 5};
 
 std::unique_ptr<SlabAllocator> make(ReclaimPolicy p = ReclaimPolicy::kImmediate,
                                     size_t arena = size_t(256) << 20) {

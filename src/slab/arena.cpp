@@ -273,27 +273,41 @@ ReclaimResult SlabAllocator::Impl::decommit_pending(bool batch) noexcept {
     for (uint32_t ci_p1 = dirty_p1; ci_p1; ci_p1 = chunks[ci_p1 - 1].dirty_next_p1)
       for_each_run(ci_p1 - 1, decommit_run);
   } else if (!opts.use_thp && pending_slabs.load(std::memory_order_relaxed) > keep) {
-    struct Run {
-      uint32_t start, len;
-    };
-    constexpr size_t kMaxRuns = 256;
-    Run runs[kMaxRuns];
-    size_t nruns = 0;
-    for (uint32_t ci_p1 = dirty_p1; ci_p1; ci_p1 = chunks[ci_p1 - 1].dirty_next_p1) {
+    // (a) Runs of at least kMinRun slabs (64 KiB) go back at once.
+    constexpr uint32_t kMinRun = 16;
+    for (uint32_t ci_p1 = dirty_p1; ci_p1; ci_p1 = chunks[ci_p1 - 1].dirty_next_p1)
       for_each_run(ci_p1 - 1, [&](uint32_t start, uint32_t len) {
-        if (nruns < kMaxRuns) {
-          runs[nruns++] = Run{start, len};
-          return;
-        }
-        size_t k = 0;  // keep the longest runs: replace the shortest
-        for (size_t j = 1; j < nruns; ++j)
-          if (runs[j].len < runs[k].len) k = j;
-        if (runs[k].len < len) runs[k] = Run{start, len};
+        if (len >= kMinRun) decommit_run(start, len);
       });
+    // (b) Scattered empty slabs wait to coalesce (or for epoch_close() /
+    // reclaim()) unless they exceed the warm reserve plus half of the
+    // committed slabs (a safety valve: random-order frees leave short runs
+    // until most of an epoch is free); then the longest runs go first down
+    // to that bound.
+    const uint64_t bound = keep + committed_slabs.load(std::memory_order_relaxed) / 2;
+    if (pending_slabs.load(std::memory_order_relaxed) > bound) {
+      struct Run {
+        uint32_t start, len;
+      };
+      constexpr size_t kMaxRuns = 256;
+      Run runs[kMaxRuns];
+      size_t nruns = 0;
+      for (uint32_t ci_p1 = dirty_p1; ci_p1; ci_p1 = chunks[ci_p1 - 1].dirty_next_p1) {
+        for_each_run(ci_p1 - 1, [&](uint32_t start, uint32_t len) {
+          if (nruns < kMaxRuns) {
+            runs[nruns++] = Run{start, len};
+            return;
+          }
+          size_t k = 0;  // keep the longest runs: replace the shortest
+          for (size_t j = 1; j < nruns; ++j)
+            if (runs[j].len < runs[k].len) k = j;
+          if (runs[k].len < len) runs[k] = Run{start, len};
+        });
+      }
+      std::sort(runs, runs + nruns, [](const Run& a, const Run& b) { return a.len > b.len; });
+      for (size_t k = 0; k < nruns && pending_slabs.load(std::memory_order_relaxed) > bound; ++k)
+        decommit_run(runs[k].start, runs[k].len);
     }
-    std::sort(runs, runs + nruns, [](const Run& a, const Run& b) { return a.len > b.len; });
-    for (size_t k = 0; k < nruns && pending_slabs.load(std::memory_order_relaxed) > keep; ++k)
-      decommit_run(runs[k].start, runs[k].len);
   }
   // Chunks without warm slabs leave the dirty list.
   uint32_t* link = &dirty_p1;

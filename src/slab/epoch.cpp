@@ -55,8 +55,9 @@ void SlabAllocator::Impl::drain_bin(uint32_t e, uint32_t c, bool detach_empty, b
   // Pop the whole stack (we are its only popper), detach what is empty and
   // push the rest back.
   uint32_t s = b.stack.exchange(kNone, std::memory_order_acquire);
-  uint32_t keep = kNone, keep_tail = kNone;
+  uint32_t keep = kNone, keep_tail = kNone, popped = 0, kept = 0;
   while (s != kNone) {
+    ++popped;
     SlabMeta& m = slabs[s];
     const uint32_t next = m.next_stk.load(std::memory_order_relaxed);
     uint64_t w = m.word.load(std::memory_order_acquire);
@@ -71,12 +72,14 @@ void SlabAllocator::Impl::drain_bin(uint32_t e, uint32_t c, bool detach_empty, b
       detached = true;
     }
     if (!detached) {
+      ++kept;
       m.next_stk.store(keep, std::memory_order_relaxed);
       if (keep == kNone) keep_tail = s;
       keep = s;
     }
     s = next;
   }
+  b.stack_len.fetch_sub(popped - kept, std::memory_order_relaxed);
   if (keep != kNone) {
     // Splice the kept chain back under concurrent lock-free pushes.
     uint32_t h = b.stack.load(std::memory_order_relaxed);
@@ -91,9 +94,16 @@ void SlabAllocator::Impl::drain_bin(uint32_t e, uint32_t c, bool detach_empty, b
 ReclaimResult SlabAllocator::Impl::reclaim_locked(bool batch) noexcept {
   for (uint32_t e = 0; e < kEpochCount; ++e) {
     if (!reclaim_now(e)) continue;
-    for (uint32_t c = 0; c < kNumClasses; ++c)
-      if (!batch || bins[e][c].empty_hint.load(std::memory_order_relaxed) > 0)
+    for (uint32_t c = 0; c < kNumClasses; ++c) {
+      // A drain walks the whole stack: in a batch pass, drain a bin only
+      // when at least a quarter of its stack is empty, so the walk costs
+      // O(1) per slab it returns (empty slabs beyond that wait for the
+      // ratio, epoch_close() or reclaim()).
+      const Bin& b = bins[e][c];
+      const uint32_t hint = b.empty_hint.load(std::memory_order_relaxed);
+      if (!batch || (hint > 0 && uint64_t(hint) * 4 >= b.stack_len.load(std::memory_order_relaxed)))
         drain_bin(e, c, true, false);
+    }
   }
   // A batch pass keeps a warm reserve (and, with THP, returns whole chunks
   // only); epoch_close()/reclaim() return everything.

@@ -173,6 +173,7 @@ void SlabAllocator::Impl::push_partial(Bin& b, uint32_t id) noexcept {
     slabs[id].next_stk.store(h, std::memory_order_relaxed);
   } while (!b.stack.compare_exchange_weak(h, id, std::memory_order_release,
                                           std::memory_order_relaxed));
+  b.stack_len.fetch_add(1, std::memory_order_relaxed);
 }
 
 void SlabAllocator::Impl::note_pressure() noexcept {
@@ -304,9 +305,9 @@ Result<Allocation> SlabAllocator::allocate(size_t bytes, uint32_t epoch) noexcep
           const uint32_t slot = uint32_t(std::countr_zero(bit));
           const uint32_t size = kSizeClasses[c];
           if (fr == all_free(c)) bump(cc.empty_slabs, -1, ex);
-          const uint16_t q = uint16_t(m.seq[slot].load(std::memory_order_relaxed) + 1);
-          m.slack[slot] = uint8_t(size - bytes);
-          m.seq[slot].store(q, std::memory_order_release);
+          // Free slot: nobody else writes its entry (a free needs an odd sequence).
+          const uint16_t q = uint16_t(m.slot[slot].load(std::memory_order_relaxed) + 1);
+          m.slot[slot].store(slot_entry(q, uint32_t(size - bytes)), std::memory_order_release);
           const int64_t n = cc.allocs.load(std::memory_order_relaxed);
           bump(cc.allocs, 1, ex);
           bump(cc.requested_bytes, int64_t(bytes), ex);
@@ -352,6 +353,7 @@ Result<Allocation> SlabAllocator::allocate(size_t bytes, uint32_t epoch) noexcep
                                           std::memory_order_acquire, std::memory_order_acquire)) {
     }
     if (p != kNone) {
+      b.stack_len.fetch_sub(1, std::memory_order_relaxed);
       SlabMeta& m = im.slabs[p];
       uint64_t w = m.word.load(std::memory_order_relaxed);
       while (!m.word.compare_exchange_weak(w, (w & ~kStk) | kCur, std::memory_order_acq_rel,
@@ -412,10 +414,10 @@ Status SlabAllocator::free(Handle h) noexcept {
     bump(sh.stale_handle_frees, 1, ex);
     return Status(Code::kStaleHandle, "slab free: slab was recycled since the handle was issued");
   }
-  std::atomic<uint16_t>& seq = m.seq[f.slot];
-  uint16_t cur = seq.load(std::memory_order_acquire);
+  std::atomic<uint32_t>& entry = m.slot[f.slot];
+  uint32_t cur = entry.load(std::memory_order_acquire);
   if (tag_class(t) != f.size_class) {
-    if (cur == hseq) {
+    if (uint16_t(cur) == hseq) {
       bump(sh.invalid_handle_frees, 1, ex);
       return Status(Code::kInvalidHandle, "slab free: size class does not match the slab");
     }
@@ -423,13 +425,14 @@ Status SlabAllocator::free(Handle h) noexcept {
     return Status(Code::kStaleHandle, "slab free: slab was recycled since the handle was issued");
   }
   for (;;) {
-    if (cur == hseq) {
-      if (seq.compare_exchange_weak(cur, uint16_t(hseq + 1), std::memory_order_acq_rel,
-                                    std::memory_order_acquire))
+    if (uint16_t(cur) == hseq) {
+      // The single ownership point of a free: odd -> next even sequence.
+      if (entry.compare_exchange_weak(cur, (cur & ~0xFFFFu) | uint16_t(hseq + 1),
+                                      std::memory_order_acq_rel, std::memory_order_acquire))
         break;
       continue;
     }
-    if (cur == uint16_t(hseq + 1)) {
+    if (uint16_t(cur) == uint16_t(hseq + 1)) {
       bump(sh.double_frees, 1, ex);
       return Status(Code::kDoubleFree, "slab free: slot already free (double free)");
     }
@@ -438,14 +441,14 @@ Status SlabAllocator::free(Handle h) noexcept {
   }
   if (m.tag.load(std::memory_order_acquire) != t) {
     // The chunk was returned and reused while we validated: undo.
-    uint16_t back = uint16_t(hseq + 1);
-    seq.compare_exchange_strong(back, hseq, std::memory_order_acq_rel);
+    uint32_t back = (cur & ~0xFFFFu) | uint16_t(hseq + 1);
+    entry.compare_exchange_strong(back, cur, std::memory_order_acq_rel);
     bump(sh.stale_handle_frees, 1, ex);
     return Status(Code::kStaleHandle, "slab free: slab was recycled since the handle was issued");
   }
   const uint32_t c = f.size_class, e = tag_epoch(t);
   const uint32_t size = kSizeClasses[c];
-  const uint32_t slack = m.slack[f.slot];
+  const uint32_t slack = slot_slack(cur);
   ClassCounters& cc = sh.cls[c];
   bump(cc.frees, 1, ex);
   bump(cc.requested_bytes, -int64_t(size - slack), ex);
@@ -466,7 +469,7 @@ Result<void*> SlabAllocator::deref(Handle h) const noexcept {
   const SlabMeta& m = im.slabs[f.slab_id];
   const uint32_t t = m.tag.load(std::memory_order_acquire);
   if (!(t & kTagAttached) || tag_inc(t) != (f.generation >> 16) || tag_class(t) != f.size_class ||
-      m.seq[f.slot].load(std::memory_order_acquire) != uint16_t(f.generation & 0xFFFF)) {
+      uint16_t(m.slot[f.slot].load(std::memory_order_acquire)) != uint16_t(f.generation & 0xFFFF)) {
     bump(sh.stale_derefs, 1, idx < kShards);
     return Status(Code::kStaleHandle, "slab deref: handle is stale (freed or recycled)");
   }

@@ -27,8 +27,9 @@ inline constexpr uint32_t kNone = 0xFFFFFFFFu;
 inline constexpr uint32_t kMaxSlabIds = 1u << 22;  // handle slab_id field
 
 // ---- The slab word: allocation bitmap + slab state in ONE atomic ----------
-// bits [0,61): free-slot bitmap (1 = slot free); a class-64 slab therefore
-// holds 61 objects (not 64) so that the state fits in the same word.
+// bits [0,61): free-slot bitmap (1 = slot free; at most 56 used, see
+// SlabMeta: a class-64 slab holds 56 objects, not 64, so that its slot
+// entries fit in the 256-byte off-page metadata).
 // bits 61..63: the slab state, exactly one of
 //   FLOAT (0)  attached to (class, epoch) but on no list: it was full when it
 //              left the current position; only frees reach it.
@@ -50,12 +51,14 @@ inline constexpr uint64_t kStk = uint64_t(1) << 62;
 inline constexpr uint64_t kDet = uint64_t(1) << 63;
 inline constexpr uint64_t kStateMask = kCur | kStk | kDet;
 
-// Objects per slab for each class (4096 / size, class 64 capped at 61).
-inline constexpr uint32_t kSlots[kNumClasses] = {61, 42, 32, 21, 16, 10, 8, 5};
+// Objects per slab for each class (4096 / size; class 64 capped at 56: the
+// 8 lost slots cost 512 B per class-64 slab, 12.5 % of that class only).
+inline constexpr uint32_t kMaxSlots = 56;
+inline constexpr uint32_t kSlots[kNumClasses] = {56, 42, 32, 21, 16, 10, 8, 5};
 // A floating slab goes back on its bin's partial stack once this many slots
 // are free (half of the slab), so a popped slab serves several
 // allocations on the fast path instead of one.
-inline constexpr uint32_t kRelistMin[kNumClasses] = {30, 21, 16, 10, 8, 5, 4, 3};
+inline constexpr uint32_t kRelistMin[kNumClasses] = {28, 21, 16, 10, 8, 5, 4, 3};
 inline constexpr uint64_t all_free(uint32_t c) { return (uint64_t(1) << kSlots[c]) - 1; }
 
 // ---- SlabMeta::tag ----------------------------------------------------------
@@ -82,12 +85,17 @@ inline constexpr uint32_t make_tag(uint32_t c, uint32_t e, uint32_t inc, uint32_
 // steps per reuse) within the same chunk incarnation; across a chunk's return
 // to the OS its metadata is decommitted (sequences restart at 0) and the
 // 8-bit chunk incarnation must also have wrapped (256 returns).
-// Memory cost: 128 B of sequences + 64 B of requested-size slack + 64 B of
-// header = 256 B of metadata per 4 KiB slab (6.25 %), resident only for
-// slabs of chunks currently in use (decommitted with the chunk).
+// Memory cost: a 4-byte slot entry (16-bit sequence + 8-bit requested-size
+// slack) x 56 + a 32-byte header = 256 B of metadata per 4 KiB slab
+// (6.25 %), resident only for chunks currently in use (decommitted with the
+// chunk). A free touches two cache lines of it: the header and its entry.
 inline constexpr uint32_t gen_pack(uint32_t inc, uint32_t seq) {
   return ((inc & 0xFF) << 16) | (seq & 0xFFFF);
 }
+// Slot entry: [0,16) sequence (odd = allocated), [16,24) slot size minus
+// requested bytes (<= 255 for every class).
+inline constexpr uint32_t slot_entry(uint16_t seq, uint32_t slack) { return seq | (slack << 16); }
+inline constexpr uint32_t slot_slack(uint32_t entry) { return (entry >> 16) & 0xFF; }
 
 struct alignas(64) SlabMeta {
   std::atomic<uint64_t> word;      // bitmap + state (above)
@@ -96,9 +104,7 @@ struct alignas(64) SlabMeta {
   std::atomic<uint32_t> next_det;  // detached-stack link (slab id)
   uint32_t pad0;
   std::atomic<uint64_t> era;       // era of the epoch when attached (seed 002 Phase 2.2)
-  uint8_t pad1[32];
-  std::atomic<uint16_t> seq[64];   // per-slot sequence (odd = allocated)
-  uint8_t slack[64];               // slot size - requested bytes (<= 255)
+  std::atomic<uint32_t> slot[kMaxSlots];  // slot entries (sequence | slack)
 };
 static_assert(sizeof(SlabMeta) == 256);
 
@@ -165,6 +171,7 @@ struct alignas(64) Bin {
   std::atomic<uint32_t> current{kNone};
   std::atomic<uint32_t> stack{kNone};      // MPSC: pushes lock-free, pops under mu
   std::atomic<uint32_t> empty_hint{0};     // empty slabs sitting in the stack
+  std::atomic<uint32_t> stack_len{0};      // slabs on the stack (approximate while pushing)
   std::mutex mu;                           // slow path: refill, drain
 };
 
@@ -242,9 +249,9 @@ struct SlabAllocator::Impl {
   Result<uint32_t> acquire_slab(uint32_t epoch, bool* warm, uint32_t* inc) noexcept;
   void push_detached(uint32_t id) noexcept;
   // Absorbs detached slabs and decommits: whole empty chunks always; runs of
-  // empty slabs all (batch = false) or, for a batch pass, longest first down
-  // to a warm reserve of reclaim_batch_slabs (none with THP). Caller holds
-  // reclaim_mu.
+  // empty slabs all (batch = false) or, for a batch pass (none with THP),
+  // runs >= 64 KiB, then longest first down to a warm reserve of
+  // reclaim_batch_slabs + 1/2 of committed slabs. Caller holds reclaim_mu.
   detail::ReclaimResult decommit_pending(bool batch) noexcept;
 
   // ---- slab.cpp ----

@@ -222,7 +222,7 @@ Status SlabAllocator::verify() const noexcept {
         return Status(Code::kCorrupt, "slab verify: free bit beyond slab capacity");
       uint32_t allocated = 0;
       for (uint32_t s = 0; s < kSlots[c]; ++s)
-        if (m.seq[s].load(std::memory_order_acquire) & 1) ++allocated;
+        if (m.slot[s].load(std::memory_order_acquire) & 1) ++allocated;
       const uint32_t free_slots = uint32_t(std::popcount(w & kFreeMask));
       if (allocated + free_slots != kSlots[c])
         return Status(Code::kCorrupt, "slab verify: live + free != capacity");
