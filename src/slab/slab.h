@@ -109,6 +109,8 @@ struct Options {
   // Adaptive bitmap scanning (seed 002): retry-rate threshold and dwell.
   double scan_retry_threshold = 0.30;
   uint32_t scan_dwell_checks = 3;
+  // Reserved: src/slab has no thread-local cache yet (each bin's current
+  // slab is shared by all threads); accepted and reported only.
   bool thread_cache = true;
 };
 
