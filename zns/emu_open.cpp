@@ -244,7 +244,7 @@ Result<std::unique_ptr<EmuDevice>> EmuDevice::open_spec(std::string_view spec, s
     EmuHeader tmp = h;
     std::memset(tmp.magic, 0, sizeof tmp.magic);
     std::memcpy(d->hdr_, &tmp, sizeof tmp);
-    std::atomic_thread_fence(std::memory_order_release);
+    std::atomic_signal_fence(std::memory_order_seq_cst);  // compiler barrier: magic stored last
     std::memcpy(d->hdr_->magic, kEmuMagic, sizeof kEmuMagic);
   }
   d->hdr_->opens++;
