@@ -145,7 +145,8 @@ Status ZonedSegmentStore::close_stream_zone(uint32_t stream) {
 
 Status ZonedSegmentStore::take_zone(uint32_t stream, bool for_gc) {
   if (!for_gc && !in_gc_) {
-    while (free_.size() <= opt_.gc_free_zones) {
+    // Bounded: each victim frees (1 - u) of a zone; stop after one pass over the device.
+    for (size_t rounds = 0; free_.size() <= opt_.gc_free_zones && rounds < zones_.size(); ++rounds) {
       Status s = collect_one();
       if (s.code() == Code::kOutOfMemory) break;  // nothing collectable now
       if (!s) return s;
