@@ -12,6 +12,9 @@
 // into pieces issued together. Native zone appends (nvme:) are never split
 // (ZASL) and may be in flight together in one zone: the device picks the LBA.
 //
+// reap(out, min_complete) returns fewer than min_complete completions (never
+// blocks) when nothing it could wait for is in flight.
+//
 // Thread-safety: every public method may be called from any thread. The
 // asynchronous path has one lock; reap() holds it while it waits, so a
 // concurrent submit() waits for the reaper's next completion.

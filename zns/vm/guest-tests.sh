@@ -50,7 +50,7 @@ for spec in nvme0n1=zbd:/dev/nvme0n1 ng0n1=nvme:/dev/ng0n1 nullb0=zbd:/dev/nullb
   reset_all "$blk"
   ZNS_TEST_DEV=$uri step conformance "$out" 120 "$TESTS" "[zns-conformance],[zns-real]" -r xml -o "$out/conformance.xml"
   rm -f "/tmp/emu-$name.img"
-  step zone-diff "$out" 90 "$BIN" zone-diff --quiet --seed "$SEED" --ops "$DIFF_OPS" --device "$uri" \
+  step zone-diff "$out" "$((30 + DIFF_OPS / 40))" "$BIN" zone-diff --quiet --seed "$SEED" --ops "$DIFF_OPS" --device "$uri" \
     --device "emu:/tmp/emu-$name.img?$EMU_GEOM" --json "$out/zone-diff.json"
   rm -f "/tmp/emu-$name.img"
   cat "$out/zone-diff.log" | tail -n 1 | sed "s/^/[guest] $name zone-diff: /"
