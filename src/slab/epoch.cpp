@@ -25,7 +25,8 @@ uint64_t now_ns() noexcept {
 
 // ---- reclamation passes --------------------------------------------------------
 
-void SlabAllocator::Impl::drain_bin(uint32_t e, uint32_t c, bool detach_empty, bool revoke) noexcept {
+void SlabAllocator::Impl::drain_bin(uint32_t e, uint32_t c, bool detach_empty, bool revoke,
+                                    uint32_t keep_empty) noexcept {
   Bin& b = bins[e][c];
   std::lock_guard<std::mutex> g(b.mu);
   const uint64_t full = all_free(c);
@@ -55,7 +56,7 @@ void SlabAllocator::Impl::drain_bin(uint32_t e, uint32_t c, bool detach_empty, b
   // Pop the whole stack (we are its only popper), detach what is empty and
   // push the rest back.
   uint32_t s = b.stack.exchange(kNone, std::memory_order_acquire);
-  uint32_t keep = kNone, keep_tail = kNone, popped = 0, kept = 0;
+  uint32_t keep = kNone, keep_tail = kNone, popped = 0, kept = 0, kept_empty = 0;
   while (s != kNone) {
     ++popped;
     SlabMeta& m = slabs[s];
@@ -64,7 +65,10 @@ void SlabAllocator::Impl::drain_bin(uint32_t e, uint32_t c, bool detach_empty, b
     bool detached = false;
     // A stacked slab is never claimed from (no kCur); only frees change it,
     // and an all-free slab has nothing left to free, so this CAS is stable.
-    if (detach_empty && (w & kFreeMask) == full &&
+    const bool empty = (w & kFreeMask) == full;
+    if (empty && kept_empty < keep_empty) {
+      ++kept_empty;
+    } else if (detach_empty && empty &&
         m.word.compare_exchange_strong(w, (w & ~kStk) | kDet, std::memory_order_acq_rel)) {
       attached[c].fetch_sub(1, std::memory_order_relaxed);
       cold_empty[c].fetch_sub(1, std::memory_order_relaxed);
@@ -88,7 +92,7 @@ void SlabAllocator::Impl::drain_bin(uint32_t e, uint32_t c, bool detach_empty, b
     } while (!b.stack.compare_exchange_weak(h, keep, std::memory_order_release,
                                             std::memory_order_relaxed));
   }
-  if (detach_empty) b.empty_hint.store(0, std::memory_order_relaxed);
+  if (detach_empty) b.empty_hint.store(kept_empty, std::memory_order_relaxed);
 }
 
 ReclaimResult SlabAllocator::Impl::reclaim_locked(bool batch) noexcept {
@@ -101,8 +105,9 @@ ReclaimResult SlabAllocator::Impl::reclaim_locked(bool batch) noexcept {
       // ratio, epoch_close() or reclaim()).
       const Bin& b = bins[e][c];
       const uint32_t hint = b.empty_hint.load(std::memory_order_relaxed);
-      if (!batch || (hint > 0 && uint64_t(hint) * 4 >= b.stack_len.load(std::memory_order_relaxed)))
-        drain_bin(e, c, true, false);
+      if (!batch || (hint > kKeepEmptyPerBin &&
+                     uint64_t(hint) * 4 >= b.stack_len.load(std::memory_order_relaxed)))
+        drain_bin(e, c, true, false, batch ? kKeepEmptyPerBin : 0);
     }
   }
   // A batch pass keeps a warm reserve (and, with THP, returns whole chunks

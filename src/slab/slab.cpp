@@ -188,7 +188,7 @@ void SlabAllocator::Impl::note_pressure() noexcept {
 }
 
 namespace {
-enum Action { kNothing, kPush, kDetach, kHint };
+enum Action { kNothing, kPush, kPushHint, kDetach, kHint };
 
 // Sets `bit` free in slab `id` of class c, epoch e and moves the slab to the
 // state its policy asks for. Returns true if the slab became empty and stays
@@ -206,8 +206,16 @@ bool release_bit(SlabAllocator::Impl& im, uint32_t id, uint64_t bit, uint32_t c,
     const uint64_t st = w & kStateMask;
     if (st == 0) {  // floating
       if (fr == full) {
-        if (im.reclaim_now(e)) { nw |= kDet; a = kDetach; }
-        else { nw |= kStk; a = kPush; }
+        const bool now = im.reclaim_now(e);
+        if (now && im.bins[e][c].empty_hint.load(std::memory_order_relaxed) >= kKeepEmptyPerBin) {
+          nw |= kDet;
+          a = kDetach;
+        } else {
+          // Kept hot on the partial stack (a few per bin, so a steady-state
+          // workload reuses it with a pop instead of an arena round trip).
+          nw |= kStk;
+          a = now ? kPushHint : kPush;
+        }
       } else if (uint32_t(std::popcount(fr)) >= kRelistMin[c]) {  // floating slabs only
         nw |= kStk;
         a = kPush;
@@ -219,6 +227,10 @@ bool release_bit(SlabAllocator::Impl& im, uint32_t id, uint64_t bit, uint32_t c,
                                          std::memory_order_relaxed));
   switch (a) {
     case kPush: im.push_partial(im.bins[e][c], id); break;
+    case kPushHint:
+      im.push_partial(im.bins[e][c], id);
+      im.bins[e][c].empty_hint.fetch_add(1, std::memory_order_relaxed);
+      break;
     case kDetach:
       im.attached[c].fetch_sub(1, std::memory_order_relaxed);
       im.push_detached(id);
@@ -304,6 +316,15 @@ Result<Allocation> SlabAllocator::allocate(size_t bytes, uint32_t epoch) noexcep
           }
           const uint32_t slot = uint32_t(std::countr_zero(bit));
           const uint32_t size = kSizeClasses[c];
+          if ((fr & (fr - 1)) == 0) {
+            // We took the last free slot: warm the next partial slab's
+            // metadata so the coming refill does not wait on a cache miss.
+            const uint32_t nxt = b.stack.load(std::memory_order_relaxed);
+            if (nxt != kNone) {
+              __builtin_prefetch(&im.slabs[nxt], 1);
+              __builtin_prefetch(&im.slabs[nxt].slot[0], 1);
+            }
+          }
           if (fr == all_free(c)) bump(cc.empty_slabs, -1, ex);
           // Free slot: nobody else writes its entry (a free needs an odd sequence).
           const uint16_t q = uint16_t(m.slot[slot].load(std::memory_order_relaxed) + 1);

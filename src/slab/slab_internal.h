@@ -59,6 +59,10 @@ inline constexpr uint32_t kSlots[kNumClasses] = {56, 42, 32, 21, 16, 10, 8, 5};
 // are free (half of the slab), so a popped slab serves several
 // allocations on the fast path instead of one.
 inline constexpr uint32_t kRelistMin[kNumClasses] = {28, 21, 16, 10, 8, 5, 4, 3};
+// Empty slabs a bin keeps on its partial stack under `immediate` before
+// further empty slabs are detached (batch passes keep as many; epoch_close()
+// and reclaim() keep none). Bounds the hot reserve to 2 x 128 bins x 4 KiB.
+inline constexpr uint32_t kKeepEmptyPerBin = 2;
 inline constexpr uint64_t all_free(uint32_t c) { return (uint64_t(1) << kSlots[c]) - 1; }
 
 // ---- SlabMeta::tag ----------------------------------------------------------
@@ -262,7 +266,9 @@ struct SlabAllocator::Impl {
   // ---- epoch.cpp ----
   // Revokes the bin's current slab (if revoke) and drains its partial stack, detaching
   // empty slabs when `detach_empty`. Caller holds reclaim_mu.
-  void drain_bin(uint32_t e, uint32_t c, bool detach_empty, bool revoke) noexcept;
+  // keep_empty: empty slabs left on the stack (batch passes).
+  void drain_bin(uint32_t e, uint32_t c, bool detach_empty, bool revoke,
+                 uint32_t keep_empty = 0) noexcept;
   // Full reclaim: drain hinted bins per policy, then decommit. Caller holds
   // reclaim_mu.
   detail::ReclaimResult reclaim_locked(bool batch) noexcept;
