@@ -25,7 +25,7 @@
 // MiB/s over the run), records, deletes, epochs, epoch_bytes, live_bytes_mean,
 // read_errors, device_errors, host_streams, reads_via_mmap,
 // read_mappings_peak, read_mapping_evictions, cache_hits, cache_misses,
-// unusable_zones; latency_ns.write
+// unusable_zones, zone_appends; latency_ns.write
 // (put incl. any GC it triggered), latency_ns.free (remove incl. reset),
 // latency_ns.read. Samples: one per epoch.
 #include <unistd.h>
@@ -66,6 +66,7 @@ class ZoneChurn : public Workload {
                 {"gc_free_zones", 2},
                 {"streams", 0},
                 {"read_path", "auto"},
+                {"write_mode", "write"},
                 {"read_fraction", 0.05},
                 {"default_device", "zones=64&zone_size=8M"},
                 {"seed", 1}};
@@ -79,6 +80,7 @@ class ZoneChurn : public Workload {
     check_one_of(c, "placement", {"single", "epoch"});
     check_one_of(c, "gc", {"greedy", "cost-benefit"});
     check_one_of(c, "read_path", {"auto", "mmap", "device"});
+    check_one_of(c, "write_mode", {"write", "append"});
     check_int_range(c, "gc_free_zones", 1, 1 << 20);
     check_int_range(c, "streams", 0, 1024);
     const json& rs = c.at("record_size");
@@ -125,6 +127,7 @@ class ZoneChurn : public Workload {
     o.streams = cfg_u64(c, "streams") ? uint32_t(cfg_u64(c, "streams")) : uint32_t(lifetimes.size());
     std::string rp = cfg_str(c, "read_path");
     o.read_path = rp == "mmap" ? ReadPath::kMmap : rp == "device" ? ReadPath::kDevice : ReadPath::kAuto;
+    o.use_append = cfg_str(c, "write_mode") == "append";
     const uint64_t rmin = c["record_size"]["min"], rmax = c["record_size"]["max"];
     o.max_segment_bytes = uint32_t(std::min<uint64_t>(rmax, info.zone_capacity));
     if (rmax > info.zone_capacity)
@@ -156,6 +159,7 @@ class ZoneChurn : public Workload {
                          {"gc_free_zones", o.gc_free_zones},
                          {"streams_requested", o.streams},
                          {"host_streams", st.counters().host_streams},
+                         {"write_mode", o.use_append ? "append" : "write"},
                          {"reads_via_mmap", st.reads_via_mmap()}}}});
     doc.doc()["timer"] = timer_json();
 
@@ -293,6 +297,7 @@ class ZoneChurn : public Workload {
     s["cache_hits"] = k.cache_hits;               // device-read buffer cache (real devices)
     s["cache_misses"] = k.cache_misses;
     s["unusable_zones"] = k.unusable_zones;
+    s["zone_appends"] = k.appends;                // data writes issued as zone append
     doc.set_latency("write", wlat);
     doc.set_latency("free", flat);
     doc.set_latency("read", rlat);

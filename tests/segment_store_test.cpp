@@ -170,12 +170,13 @@ TEST_CASE("Store errors: bad keys, removed keys, oversized segments, small buffe
   CHECK((*st)->put(buf.data(), 0, 0).status().code() == Code::kInvalidArgument);
 }
 
-TEST_CASE("Streams stay within the device's max open/active zones", "[segment-store]") {
+TEST_CASE("Streams stay within the device's max open/active zones, with write or zone append", "[segment-store]") {
   TempDir d;
   auto dev = open_emu(d, "zones=16&zone_size=1M&max_open=3&max_active=3");
   ZonedStoreOptions o;
   o.placement = Placement::kEpoch;
   o.streams = 8;
+  o.use_append = GENERATE(false, true);
   auto st = ZonedSegmentStore::open(*dev, o);
   REQUIRE(st.is_ok());
   CHECK((*st)->counters().host_streams == 2);  // 3 - 1 for GC
@@ -185,6 +186,8 @@ TEST_CASE("Streams stay within the device's max open/active zones", "[segment-st
   churn(**st, live, n, rng, 40, 64, 64 << 10);
   CHECK((*st)->counters().device_errors == 0);
   CHECK((*st)->counters().gc_runs > 0);
+  if (o.use_append) CHECK((*st)->counters().appends == (*st)->counters().puts + (*st)->counters().gc_copies);
+  else CHECK((*st)->counters().appends == 0);
   verify_all(**st, live);
 }
 

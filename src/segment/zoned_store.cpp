@@ -183,7 +183,25 @@ Status ZonedSegmentStore::write_stream(uint32_t stream, const uint8_t* buf, uint
   }
   uint32_t z = uint32_t(cur);
   ZoneInfo& zi = zones_[z];
-  Status s = dev_.write(z, zi.wp, buf, padded);
+  Status s;
+  uint64_t at = zi.wp;
+  const uint64_t zasl = dev_.info().zone_append_max_bytes;
+  if (opt_.use_append && zasl >= padded) {
+    auto r = dev_.append(z, buf, padded);
+    if (r) {
+      at = *r;
+      ++c_.appends;
+      if (at != zi.wp) {  // one writer per zone: the device must append at our write pointer
+        note_error();
+        mark_unusable(z);
+        return Status(Code::kCorrupt, "segment::ZonedSegmentStore: zone append landed away from the write pointer");
+      }
+    } else {
+      s = r.status();
+    }
+  } else {
+    s = dev_.write(z, zi.wp, buf, padded);
+  }
   if (!s) {
     note_error();
     // Find out what the zone looks like now; stop writing to it either way.
@@ -202,7 +220,7 @@ Status ZonedSegmentStore::write_stream(uint32_t stream, const uint8_t* buf, uint
     return s;
   }
   *zone = z;
-  *offset = zi.wp;
+  *offset = at;
   zi.wp += padded;
   c_.device_bytes_written += padded;
   zi.last_write = c_.device_bytes_written;

@@ -4,7 +4,8 @@
 //
 // Writes: put() copies the segment into an aligned staging buffer, pads it
 // to the logical block size, and writes it at the write pointer of the open
-// zone of its stream (device write(), io_uring-backed in every backend).
+// zone of its stream (device write(), or zone append() with use_append;
+// io_uring-backed in every backend).
 // Streams: placement `single` = one host stream; `epoch` = one open zone per
 // lifetime class (class % streams), the temporal-slab idea applied to zones:
 // data that dies together is written together. Garbage collection copies
@@ -69,6 +70,10 @@ struct ZonedStoreOptions {
   uint64_t window_bytes = 1ull << 30;    // mmap windows, rounded down to a zone-size multiple
   uint64_t cache_bytes = 64ull << 20;    // device-read buffer cache bound, bytes
   uint32_t max_segment_bytes = 0;        // staging buffer; 0 = zone capacity
+  // Zone append (the device picks the offset and returns it) instead of a
+  // write at the write pointer, for segments within the device's zone
+  // append size limit; larger ones (or zasl 0) use write.
+  bool use_append = false;
 };
 
 // Opaque key of a stored segment: slot index (low 32 bits) + generation.
@@ -89,6 +94,7 @@ struct ZonedStoreCounters {
   uint64_t segments_live = 0;
   uint64_t live_bytes = 0;            // padded
   uint64_t puts = 0, removes = 0, reads = 0;
+  uint64_t appends = 0;               // data writes issued as zone append
   uint64_t cache_hits = 0, cache_misses = 0;
   uint64_t device_errors = 0;         // device calls that returned an error
   uint32_t unusable_zones = 0;        // offline/read-only/failed zones taken out of use
