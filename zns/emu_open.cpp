@@ -144,6 +144,14 @@ Result<std::unique_ptr<EmuDevice>> EmuDevice::open_spec(std::string_view spec, s
 
   EmuHeader h{};
   const bool create = st.st_size == 0;
+  // A device created by this call is removed again if opening fails later.
+  struct UnlinkOnFail {
+    std::string path;
+    bool armed = false;
+    ~UnlinkOnFail() {
+      if (armed) ::unlink(path.c_str());
+    }
+  } undo{path, create};
   if (create) {
     uint64_t zones = p.zones.value_or(16);
     uint64_t zsize = p.zone_size.value_or(64ull << 20);
@@ -325,6 +333,7 @@ Result<std::unique_ptr<EmuDevice>> EmuDevice::open_spec(std::string_view spec, s
   if (!e) return fail(error, e.status().code(), "emu io_uring", "emu: io_uring setup: " + e.status().to_string(), e.status().sys_errno());
   d->async_ = std::move(*e);
   d->init_pending(d->async_->capacity());
+  undo.armed = false;
   return d;
 }
 
