@@ -131,7 +131,7 @@ def plot_churn(docs, folder):
                 va="top", fontsize=8, color="grey")
     ax.set_xlabel("cycle")
     ax.set_ylabel("bytes (MiB)")
-    ax.set_ylim(bottom=0)
+    ax.set_ylim(0, max(ax.get_ylim()[1], 1.0) * 1.2)  # room for the notes at the top
     ax.set_title(title_of(docs, "allocator committed bytes per cycle"))
     ax.grid(True, alpha=0.3)
     if have:
