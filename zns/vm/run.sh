@@ -8,7 +8,7 @@
 # usage: zns/vm/run.sh BUILD_DIR
 # Environment: VM_ACCEL=tcg|kvm (default tcg: KVM fails nested on the CI
 # host), VM_TIMEOUT (s, whole guest run, default 270), VM_DIFF_OPS (default
-# 3000), VM_SEED (1), VM_ZW_BYTES (bytes zone-write and fio write per device,
+# 3000), VM_BOOT_TIMEOUT (s until the guest's init runs, default 60), VM_SEED (1), VM_ZW_BYTES (bytes zone-write and fio write per device,
 # default 64 MiB), VM_MEM (3G).
 # Exit status: 0 when every device passed (see summarize.py), 1 otherwise.
 set -eu
@@ -60,7 +60,7 @@ truncate -s 2G "$img"
 
 echo "vm-test: booting $kver under QEMU ($ACCEL); guest output follows; results in $OUT"
 set +e
-timeout --foreground -k 5 "$((LIMIT + 20))" qemu-system-x86_64 \
+timeout -k 5 "$((LIMIT + 20))" qemu-system-x86_64 \
   -machine q35 -accel "$ACCEL" -cpu max -smp 2 -m "$MEM" \
   -display none -monitor none -no-reboot -nodefaults \
   -kernel "$VMDIR/kernel/vmlinux" -initrd "$VMDIR/initramfs.cpio" \
@@ -69,13 +69,33 @@ timeout --foreground -k 5 "$((LIMIT + 20))" qemu-system-x86_64 \
   -chardev file,id=res,path="$OUT/results.b64" -serial chardev:res \
   -drive file="$img",if=none,id=nvm,format=raw,cache=unsafe \
   -device nvme,serial=znslab0001,id=nvme0 \
-  -device nvme-ns,drive=nvm,bus=nvme0,nsid=1,logical_block_size=4096,physical_block_size=4096,zoned=true,zoned.zone_size=64M,zoned.zone_capacity=62M,zoned.max_open=14,zoned.max_active=14
+  -device nvme-ns,drive=nvm,bus=nvme0,nsid=1,logical_block_size=4096,physical_block_size=4096,zoned=true,zoned.zone_size=64M,zoned.zone_capacity=62M,zoned.max_open=14,zoned.max_active=14 </dev/null &
+qpid=$!
+# Boot watchdog: the guest's init prints "[guest] kernel" within seconds;
+# without it after BOOT_LIMIT s the kernel or initramfs is broken.
+BOOT_LIMIT=${VM_BOOT_TIMEOUT:-60}
+waited=0
+boot_failed=0
+while kill -0 "$qpid" 2>/dev/null && ! grep -q '^\[guest\] kernel' "$OUT/console.log" 2>/dev/null; do
+  if [ "$waited" -ge "$((BOOT_LIMIT * 2))" ]; then
+    echo "vm-test: the guest did not reach its init within $BOOT_LIMIT s; stopping QEMU" >&2
+    kill "$qpid" 2>/dev/null
+    boot_failed=1
+    break
+  fi
+  sleep 0.5
+  waited=$((waited + 1))
+done
+wait "$qpid"
 qrc=$?
+[ "$boot_failed" -eq 1 ] && qrc=125
 set -e
 rm -f "$img"
 ln -sfn "$ts" results/vm/latest
 if [ "$qrc" -ne 0 ]; then
-  if [ "$qrc" -eq 124 ] || [ "$qrc" -eq 137 ]; then
+  if [ "$qrc" -eq 125 ]; then
+    echo "vm-test: the guest did not boot (no output from its init within $BOOT_LIMIT s)" >&2
+  elif [ "$qrc" -eq 124 ] || [ "$qrc" -eq 137 ]; then
     echo "vm-test: the guest did not power off within $((LIMIT + 20)) s; QEMU was stopped" >&2
   else
     echo "vm-test: qemu-system-x86_64 exited with status $qrc" >&2
