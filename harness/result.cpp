@@ -107,7 +107,9 @@ std::string git_rev() {
   return ZNSLAB_GIT_REV;
 #else
   // Best effort at run time: the binary usually runs from the checkout.
-  FILE* p = popen("git rev-parse --short HEAD 2>/dev/null", "r");
+  // "-dirty" when the working tree differs from HEAD: the binary may not
+  // be exactly the commit named.
+  FILE* p = popen("git describe --always --dirty --abbrev=7 --exclude='*' 2>/dev/null", "r");
   if (!p) return "unknown";
   char buf[64] = {0};
   std::string rev;
