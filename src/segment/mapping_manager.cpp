@@ -95,14 +95,15 @@ void MappingManager::unmap_locked(Window* w) {
 }
 
 bool MappingManager::evict_one_locked() {
-  // Least recently released idle window first.
-  std::vector<Window*> idle;
+  // Least recently released idle window first. last_use changes under us
+  // (unpins on other threads), so sort a snapshot: a comparator reading live
+  // atomics would be inconsistent, which std::sort turns into out-of-bounds reads.
+  std::vector<std::pair<uint64_t, Window*>> idle;
   for (Window* w : mapped_)
-    if (w->pins.load(std::memory_order_relaxed) == 0) idle.push_back(w);
-  std::sort(idle.begin(), idle.end(), [](Window* a, Window* b) {
-    return a->last_use.load(std::memory_order_relaxed) < b->last_use.load(std::memory_order_relaxed);
-  });
-  for (Window* w : idle) {
+    if (w->pins.load(std::memory_order_relaxed) == 0)
+      idle.emplace_back(w->last_use.load(std::memory_order_relaxed), w);
+  std::sort(idle.begin(), idle.end());
+  for (auto& [t, w] : idle) {
     int64_t zero = 0;
     if (!w->pins.compare_exchange_strong(zero, Window::kEvicting, std::memory_order_acq_rel)) continue;
     unmap_locked(w);
