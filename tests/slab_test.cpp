@@ -1,6 +1,8 @@
 // Unit tests of the temporal slab allocator (src/slab), tag [slab].
 // Deterministic: seeded randomness, no timing assertions.
 #include <algorithm>
+#include <atomic>
+#include <functional>
 #include <cstring>
 #include <memory>
 #include <random>
@@ -521,4 +523,175 @@ TEST_CASE("arena exhaustion returns kOutOfMemory, not a crash", "[slab]") {
     REQUIRE(n < 10000);
   }
   CHECK(n == 256 * kCap[7]);
+}
+
+// ---- thread caches (Options::thread_cache) ------------------------------------------
+
+namespace {
+// Slots held in thread caches of threads other than a fresh helper thread
+// (the helper has no cache of its own to return first).
+uint64_t cached_elsewhere(SlabAllocator& a) {
+  uint64_t n = 0;
+  std::thread t([&] { n = a.stats_global().thread_cached_slots; });
+  t.join();
+  return n;
+}
+
+std::unique_ptr<SlabAllocator> make_tc(bool thread_cache) {
+  Options o;
+  o.arena_bytes = size_t(256) << 20;
+  o.thread_cache = thread_cache;
+  auto r = SlabAllocator::create(o);
+  REQUIRE(r.is_ok());
+  return std::move(*r);
+}
+}  // namespace
+
+TEST_CASE("stale and double frees of a slot sitting in a thread cache are refused", "[slab]") {
+  for (bool tc : {true, false}) {
+    INFO("thread_cache " << tc);
+    auto a = make_tc(tc);
+    Allocation keep = must_alloc(*a, 200, 2);
+    fill(keep, 0x11);
+    Allocation x = must_alloc(*a, 200, 2);
+    const GlobalStats before = a->stats_global();
+    REQUIRE(a->free(x.handle).is_ok());
+    // With a cache the freed slot is held (claimed, free) by this thread.
+    CHECK(cached_elsewhere(*a) >= (tc ? 1u : 0u));
+    if (!tc) CHECK(cached_elsewhere(*a) == 0);
+    CHECK(a->free(x.handle).code() == Code::kDoubleFree);
+    CHECK(a->deref(x.handle).status().code() == Code::kStaleHandle);
+    Allocation y = must_alloc(*a, 250, 2);  // same class (256 B): the cached slot comes back
+    fill(y, 0x22);
+    const HandleFields fx = handle_unpack(x.handle.raw), fy = handle_unpack(y.handle.raw);
+    CHECK(fx.slab_id == fy.slab_id);
+    CHECK(fx.slot == fy.slot);
+    CHECK(fx.generation != fy.generation);
+    CHECK(a->free(x.handle).code() == Code::kStaleHandle);
+    CHECK(a->free(Handle{x.handle.raw ^ (uint64_t(1) << 2)}).code() != Code::kOk);  // forged class
+    const GlobalStats after = a->stats_global();
+    CHECK(after.double_frees == before.double_frees + 1);
+    CHECK(after.stale_handle_frees >= before.stale_handle_frees + 1);
+    CHECK(after.stale_derefs == before.stale_derefs + 1);
+    CHECK(after.live_objects == 2);
+    CHECK(after.requested_bytes == 200 + 250);
+    CHECK(holds(y, 0x22));
+    CHECK(holds(keep, 0x11));
+    CHECK(a->verify().is_ok());
+    CHECK(a->free(y.handle).is_ok());
+    CHECK(a->free(keep.handle).is_ok());
+    CHECK(a->stats_global().live_bytes == 0);
+    REQUIRE(a->epoch_close(2).is_ok());
+    CHECK(a->stats_global().committed_bytes == 0);
+    CHECK(a->verify().is_ok());
+  }
+}
+
+namespace {
+// A helper thread that runs steps on request (no Catch2 calls off the main thread).
+struct Helper {
+  std::atomic<int> want{0}, done{0};
+  std::atomic<bool> quit{false};
+  std::function<void(int)> step;
+  std::thread t;
+  explicit Helper(std::function<void(int)> f) : step(std::move(f)) {
+    t = std::thread([this] {
+      for (int i = 1;; ++i) {
+        while (want.load() < i && !quit.load()) std::this_thread::yield();
+        if (quit.load()) return;
+        step(i);
+        done.store(i);
+      }
+    });
+  }
+  void run(int i) {
+    want.store(i);
+    while (done.load() < i) std::this_thread::yield();
+  }
+  void stop() {
+    quit.store(true);
+    t.join();
+  }
+};
+}  // namespace
+
+TEST_CASE("thread exit returns the thread's cached slots", "[slab]") {
+  auto a = make(ReclaimPolicy::kImmediate);
+  std::atomic<int> bad{0};
+  Helper h([&](int) {
+    std::vector<Allocation> v;
+    for (int i = 0; i < 300; ++i) {
+      auto r = a->allocate(100, 3);
+      if (!r) { bad++; continue; }
+      std::memset(r->ptr, 0x44, r->usable);
+      v.push_back(*r);
+    }
+    for (auto& x : v)
+      if (!a->free(x.handle)) bad++;
+  });
+  h.run(1);
+  GlobalStats g = a->stats_global();
+  CHECK(bad.load() == 0);
+  CHECK(g.live_objects == 0);
+  CHECK(g.live_bytes == 0);
+  CHECK(g.thread_cached_slots > 0);  // held by the live helper
+  CHECK(g.thread_cached_slots <= 2 * 32);
+  CHECK(a->verify().is_ok());
+  h.stop();
+  g = a->stats_global();
+  CHECK(g.thread_cached_slots == 0);
+  CHECK(g.empty_slabs * kSlabBytes == g.committed_bytes);
+  CHECK(a->verify().is_ok());
+  REQUIRE(a->epoch_close(3).is_ok());
+  CHECK(a->stats_global().committed_bytes == 0);
+}
+
+TEST_CASE("closing an epoch another thread caches: no cached slot is handed out, memory returns",
+          "[slab]") {
+  auto a = make(ReclaimPolicy::kImmediate);
+  std::atomic<int> bad{0}, refused{0};
+  Handle other{};
+  Helper h([&](int step) {
+    if (step == 1) {  // fill this thread's magazine of epoch 3
+      std::vector<Allocation> v;
+      for (int i = 0; i < 40; ++i) {
+        auto r = a->allocate(300, 3);
+        if (!r) { bad++; continue; }
+        v.push_back(*r);
+      }
+      for (auto& x : v)
+        if (!a->free(x.handle)) bad++;
+    } else if (step == 2) {  // after the close
+      auto r = a->allocate(300, 3);
+      if (r) bad++;
+      else if (r.status().code() == Code::kEpochClosed) refused++;
+      auto o = a->allocate(300, 4);  // any operation revalidates the caches
+      if (!o) bad++;
+      else other = o->handle;
+    } else if (step == 3) {
+      if (!a->free(other)) bad++;
+    }
+  });
+  h.run(1);
+  CHECK(a->stats_global().thread_cached_slots > 0);
+  REQUIRE(a->epoch_close(3).is_ok());
+  CHECK(a->stats_epoch(3).state == EpochState::kClosing);
+  // The close took the helper's cached slots back (membarrier handshake):
+  // nothing of epoch 3 stays committed although the helper is idle.
+  CHECK(a->stats_global().thread_cached_slots == 0);
+  CHECK(a->stats_epoch(3).committed_bytes == 0);
+  CHECK(a->verify().is_ok());
+  h.run(2);
+  CHECK(refused.load() == 1);
+  CHECK(a->stats_global().slow_path_epoch_closed == 1);
+  a->reclaim();
+  CHECK(a->stats_epoch(3).committed_bytes == 0);
+  CHECK(a->stats_global().live_objects == 1);
+  h.run(3);
+  h.stop();
+  CHECK(bad.load() == 0);
+  CHECK(a->stats_global().live_objects == 0);
+  CHECK(a->verify().is_ok());
+  REQUIRE(a->epoch_close(4).is_ok());
+  CHECK(a->stats_global().committed_bytes == 0);
 }

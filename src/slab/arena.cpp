@@ -37,7 +37,8 @@ Status SlabAllocator::Impl::init_arena() {
   const size_t slab_meta_bytes = round_up(size_t(n_slabs) * sizeof(SlabMeta), ps);
   const size_t chunk_meta_bytes = round_up(size_t(n_chunks) * sizeof(ChunkMeta), ps);
   const size_t bits_bytes = round_up(size_t((n_slabs + 63) / 64) * 8, ps);
-  auto m = pages::Reservation::reserve(slab_meta_bytes + chunk_meta_bytes + 2 * bits_bytes, ps);
+  const size_t tag_bytes = round_up(size_t(n_slabs) * sizeof(uint32_t), ps);
+  auto m = pages::Reservation::reserve(slab_meta_bytes + chunk_meta_bytes + 2 * bits_bytes + tag_bytes, ps);
   if (!m) return m.status();
   meta = std::move(*m);
   uint8_t* p = meta.base();
@@ -45,6 +46,9 @@ Status SlabAllocator::Impl::init_arena() {
   chunks = reinterpret_cast<ChunkMeta*>(p + slab_meta_bytes);
   unused_bits = reinterpret_cast<uint64_t*>(p + slab_meta_bytes + chunk_meta_bytes);
   backed_bits = reinterpret_cast<uint64_t*>(p + slab_meta_bytes + chunk_meta_bytes + bits_bytes);
+  static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
+  // Zero-filled pages: every tag reads 0 (not attached) until first attach.
+  tags = reinterpret_cast<std::atomic<uint32_t>*>(p + slab_meta_bytes + chunk_meta_bytes + 2 * bits_bytes);
   return Status::ok();
 }
 
@@ -84,8 +88,8 @@ void absorb_detached(SlabAllocator::Impl& im) noexcept {
   while (id != kNone) {
     SlabMeta& m = im.slabs[id];
     uint32_t next = m.next_det.load(std::memory_order_relaxed);
-    uint32_t t = m.tag.load(std::memory_order_relaxed);
-    m.tag.store(t & ~kTagAttached, std::memory_order_release);
+    uint32_t t = im.tags[id].load(std::memory_order_relaxed);
+    im.tags[id].store(t & ~kTagAttached, std::memory_order_release);
     ChunkMeta& ch = im.chunks[id / im.spc];
     set_bit(im.unused_bits, id);
     ch.used--;
@@ -229,8 +233,8 @@ ReclaimResult SlabAllocator::Impl::decommit_pending(bool batch) noexcept {
       clear_bit(unused_bits, i);
     }
     ch.backed = ch.unused_backed = 0;
-    // Tags now read 0 (not attached) where the metadata was decommitted;
-    // re-attached slabs carry the new incarnation.
+    // Tags (Impl::tags, never decommitted) stay "not attached" (cleared when
+    // the slabs were absorbed); re-attached slabs carry the new incarnation.
     ch.inc++;
     list_remove(*this, ci);
     ch.next_p1 = pool_p1;

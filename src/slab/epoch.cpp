@@ -117,6 +117,7 @@ ReclaimResult SlabAllocator::Impl::reclaim_locked(bool batch) noexcept {
 
 uint64_t SlabAllocator::reclaim() noexcept {
   Impl& im = *impl_;
+  im.tc_flush_self();  // the calling thread's cached slots go back first
   ReclaimResult r;
   {
     std::lock_guard<std::mutex> g(im.reclaim_mu);
@@ -150,6 +151,8 @@ uint32_t SlabAllocator::epoch_advance() noexcept {
   ep.state.store(uint8_t(EpochState::kActive), std::memory_order_release);
   im.current_epoch.store(next, std::memory_order_release);
   im.epoch_advances.fetch_add(1, std::memory_order_relaxed);
+  im.tc_gen.fetch_add(1, std::memory_order_acq_rel);  // thread caches revalidate
+  im.tc_steal(cur);  // every thread's cached slots of the now CLOSING epoch
   return next;
 }
 
@@ -157,12 +160,17 @@ Status SlabAllocator::epoch_close(uint32_t epoch) noexcept {
   Impl& im = *impl_;
   if (epoch >= kEpochCount)
     return Status(Code::kInvalidArgument, "slab epoch_close: epoch must be a ring index < 16");
+  // The calling thread's cached slots of this epoch go back now; other
+  // threads flush theirs on their next operation (tc_gen) or at exit.
+  im.tc_flush_self(epoch);
   ReclaimResult r;
   {
     std::lock_guard<std::mutex> g(im.epoch_mu);
     EpochSlot& ep = im.epochs[epoch];
     ep.rss_before_close.store(pages::rss_bytes(), std::memory_order_relaxed);
-    ep.state.store(uint8_t(EpochState::kClosing), std::memory_order_release);
+    ep.state.store(uint8_t(EpochState::kClosing), std::memory_order_seq_cst);
+    im.tc_gen.fetch_add(1, std::memory_order_acq_rel);
+    im.tc_steal(epoch);  // every thread's cached slots of this epoch go back
     {
       std::lock_guard<std::mutex> rg(im.reclaim_mu);
       const bool detach = im.opts.reclaim != ReclaimPolicy::kOff;
@@ -191,6 +199,7 @@ Status SlabAllocator::epoch_reopen(uint32_t epoch) noexcept {
   ep.open_since_ns.store(now_ns(), std::memory_order_relaxed);
   std::memset(ep.label, 0, sizeof ep.label);
   ep.state.store(uint8_t(EpochState::kActive), std::memory_order_release);
+  im.tc_gen.fetch_add(1, std::memory_order_acq_rel);
   return Status::ok();
 }
 

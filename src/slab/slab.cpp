@@ -1,14 +1,19 @@
 // The lock-free paths of the temporal slab allocator: allocate, free, deref.
 //
-// Fast path of allocate (no lock, no syscall, no heap): load the bin's
-// current slab, validate its tag, CAS one free bit out of the slab word
-// (which must carry kCur), re-validate the tag, publish the slot sequence.
-// Free: validate the handle, CAS the slot sequence (odd -> even: the single
-// ownership point), then set the bit in the slab word; the word's state
-// decides whether the slab goes back on the partial stack (lock-free push)
-// or is detached for the arena (lock-free push). Syscalls (madvise) happen
-// only in the batched reclaim that a free may trigger once per
-// Options::reclaim_batch_slabs empty slabs.
+// Fast path of allocate (no lock, no syscall, no heap, no atomic RMW): pop a
+// claimed free slot from the thread's magazine for (epoch, class) (see
+// slab_internal.h, "Thread cache") and publish its odd sequence. When the
+// magazine is empty, the shared path loads the bin's current slab, validates
+// its tag, CASes up to kMagCap + 1 free bits out of the slab word (which must
+// carry kCur), re-validates the tag and keeps the extra slots in the
+// magazine. Free: validate the handle, CAS the slot sequence (odd -> even:
+// the single ownership point), then push the slot on the thread's magazine
+// (epoch ACTIVE) or set its bit in the slab word; the word's state decides
+// whether the slab goes back on the partial stack (lock-free push) or is
+// detached for the arena (lock-free push). Syscalls (madvise) happen only in
+// the batched reclaim, which runs on the allocation slow path (bin refill)
+// and, as a backstop for free-only phases, in a free that queues the
+// Options::reclaim_batch_slabs-th empty slab.
 #include <pthread.h>
 
 #include <bit>
@@ -139,6 +144,8 @@ Result<std::unique_ptr<SlabAllocator>> SlabAllocator::create(const Options& opts
   auto im = std::make_unique<Impl>();
   im->opts = opts;
   im->sink = sink;
+  static std::atomic<uint64_t> next_id{0};
+  im->id = next_id.fetch_add(1, std::memory_order_relaxed) + 1;
   if (Status s = im->init_arena(); !s) return s;
   im->shards = new (std::nothrow) Shard[kShards + 1];
   if (!im->shards) return Status(Code::kOutOfMemory, "slab counter shards");
@@ -150,7 +157,9 @@ Result<std::unique_ptr<SlabAllocator>> SlabAllocator::create(const Options& opts
 SlabAllocator::SlabAllocator(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 SlabAllocator::~SlabAllocator() {
-  if (impl_) delete[] impl_->shards;
+  if (!impl_) return;
+  impl_->tc_detach_all();
+  delete[] impl_->shards;
 }
 
 const Options& SlabAllocator::options() const noexcept { return impl_->opts; }
@@ -176,10 +185,23 @@ void SlabAllocator::Impl::push_partial(Bin& b, uint32_t id) noexcept {
   b.stack_len.fetch_add(1, std::memory_order_relaxed);
 }
 
+// Counts an empty-slab event. The batch pass runs on the allocation slow
+// path (maybe_batch() before a bin refill, at half the batch) and on
+// epoch_close()/reclaim(); a free only queues, except as a backstop when the
+// queue reaches a whole batch without any allocation slow path in between
+// (a free-only phase; the "[slab] immediate" test relies on memory dropping
+// before close without further allocations).
 void SlabAllocator::Impl::note_pressure() noexcept {
   const uint32_t batch = opts.reclaim_batch_slabs;
   if (batch == 0) return;
   if (reclaim_pressure.fetch_add(1, std::memory_order_relaxed) + 1 < batch) return;
+  maybe_batch(batch);
+}
+
+void SlabAllocator::Impl::maybe_batch(uint32_t threshold) noexcept {
+  if (opts.reclaim_batch_slabs == 0 ||
+      reclaim_pressure.load(std::memory_order_relaxed) < threshold)
+    return;
   if (!reclaim_mu.try_lock()) return;
   reclaim_pressure.store(0, std::memory_order_relaxed);
   ReclaimResult r = reclaim_locked(true);
@@ -189,11 +211,12 @@ void SlabAllocator::Impl::note_pressure() noexcept {
 
 namespace {
 enum Action { kNothing, kPush, kPushHint, kDetach, kHint };
+}  // namespace
 
-// Sets `bit` free in slab `id` of class c, epoch e and moves the slab to the
-// state its policy asks for. Returns true if the slab became empty and stays
-// attached (the caller counts it in empty_slabs).
-bool release_bit(SlabAllocator::Impl& im, uint32_t id, uint64_t bit, uint32_t c, uint32_t e) noexcept {
+// Sets `bit` (one or more slots) free in slab `id` of class c, epoch e and
+// moves the slab to the state its policy asks for. Returns true if the slab
+// became empty and stays attached (the caller counts it in empty_slabs).
+bool detail::release_bit(SlabAllocator::Impl& im, uint32_t id, uint64_t bit, uint32_t c, uint32_t e) noexcept {
   SlabMeta& m = im.slabs[id];
   const uint64_t full = all_free(c);
   uint64_t w = m.word.load(std::memory_order_relaxed), nw;
@@ -244,20 +267,56 @@ bool release_bit(SlabAllocator::Impl& im, uint32_t id, uint64_t bit, uint32_t c,
   }
   return (nw & kFreeMask) == full;
 }
-}  // namespace
 
 // ---- allocate -------------------------------------------------------------------------
 
 namespace {
-inline uint64_t pick_bit(uint64_t fr, uint8_t mode) noexcept {
-  if (mode == uint8_t(ScanMode::kSequential)) return fr & (~fr + 1);
-  // Randomized: first free bit at or after a per-thread random offset.
-  const uint32_t r = thread_random() & 63;
-  const uint64_t rot = std::rotr(fr, int(r));
-  const uint32_t pos = (uint32_t(std::countr_zero(rot)) + r) & 63;
-  return uint64_t(1) << pos;
+// Picks up to `k` (>= 1) free bits of `fr` (non-zero): sequential mode takes
+// the lowest ones, randomized mode the first ones at or after a per-thread
+// random offset (seed 002 adaptive scanning). k == 1 without a thread cache.
+inline uint64_t pick_bits(uint64_t fr, uint8_t mode, uint32_t k) noexcept {
+  const uint32_t r = mode == uint8_t(ScanMode::kSequential) ? 0 : (thread_random() & 63);
+  uint64_t rot = std::rotr(fr, int(r)), take = 0;
+  if (uint32_t(std::popcount(rot)) <= k) {
+    take = rot;
+  } else {
+    for (uint32_t i = 0; i < k; ++i) {
+      const uint64_t low = rot & (~rot + 1);
+      take |= low;
+      rot ^= low;
+    }
+  }
+  return std::rotl(take, int(r));
+}
+
+// Common tail of every successful allocation: publish the odd sequence,
+// bump the counters, build the handle.
+__attribute__((always_inline)) inline Allocation finish_alloc(SlabAllocator::Impl& im, Shard& sh,
+                                                              ClassCounters& cc, bool ex, uint32_t s,
+                                                              uint32_t slot, uint32_t inc, uint16_t q,
+                                                              uint32_t c, uint32_t epoch,
+                                                              size_t bytes) noexcept {
+  const uint32_t size = kSizeClasses[c];
+  im.slabs[s].slot[slot].store(slot_entry(q, uint32_t(size - bytes)), std::memory_order_release);
+  const int64_t n = cc.allocs.load(std::memory_order_relaxed);
+  bump(cc.allocs, 1, ex);
+  bump(cc.requested_bytes, int64_t(bytes), ex);
+  bump(sh.epoch_live[epoch], 1, ex);
+  // Allocation-triggered controller heartbeat (no clock reads).
+  if ((uint64_t(n + 1) & uint64_t(kScanWindow - 1)) == 0) im.scan_check(c);
+  HandleFields f;
+  f.slab_id = s;
+  f.generation = gen_pack(inc, q);
+  f.slot = slot;
+  f.size_class = c;
+  f.version = kHandleVersion;
+  return Allocation{Handle{handle_pack(f)}, im.slab_addr(s) + size_t(slot) * size, size};
 }
 }  // namespace
+
+[[gnu::noinline]] Result<Allocation> allocate_shared(SlabAllocator::Impl& im, size_t bytes,
+                                                    uint32_t epoch, uint32_t c, Shard& sh, bool ex,
+                                                    Mag* mg) noexcept;
 
 Result<Allocation> SlabAllocator::allocate(size_t bytes, uint32_t epoch) noexcept {
   Impl& im = *impl_;
@@ -270,20 +329,49 @@ Result<Allocation> SlabAllocator::allocate(size_t bytes, uint32_t epoch) noexcep
   const bool ex = idx < kShards;
   Shard& sh = im.shard(idx);
   EpochSlot& ep = im.epochs[epoch];
+  ThreadCache* tc = im.tcache();
+  OpGuard op(tc);  // before the state check (see ThreadCache::op_seq)
   if (ep.state.load(std::memory_order_acquire) != uint8_t(EpochState::kActive)) {
     bump(sh.slow_path_epoch_closed, 1, ex);
     return Status(Code::kEpochClosed, "slab allocate: epoch is CLOSING");
   }
-  Bin& b = im.bins[epoch][c];
   ClassCounters& cc = sh.cls[c];
+  // ---- fast path: the thread's magazine (plain loads and stores) ----
+  Mag* mg = nullptr;
+  if (tc) {
+    if (tc->seen_gen != im.tc_gen.load(std::memory_order_acquire)) im.tc_revalidate(*tc);
+    mg = &tc->mag[epoch][c];
+    const uint64_t era = ep.era.load(std::memory_order_relaxed);
+    if (mg->n) {
+      if (mg->era == era) {
+        const uint64_t en = mg->ent[--mg->n];
+        bump(cc.cached, -1, ex);
+        return finish_alloc(im, sh, cc, ex, uint32_t(en & 0x3FFFFF), uint32_t(en >> 22) & 0xFF,
+                            uint32_t(en >> 30) & 0xFF, uint16_t((en >> 38) + 1), c, epoch, bytes);
+      }
+      im.tc_flush(*tc, epoch, c, mg->n);  // an older incarnation of the epoch
+    }
+    mg->era = era;
+  }
+  return allocate_shared(im, bytes, epoch, c, sh, ex, mg);
+}
+
+// The shared path: claims from the bin's current slab (for the thread's
+// magazine, up to kMagCap more slots in the same CAS), refills the bin.
+Result<Allocation> allocate_shared(SlabAllocator::Impl& im, size_t bytes, uint32_t epoch, uint32_t c,
+                                   Shard& sh, bool ex, Mag* mg) noexcept {
+  EpochSlot& ep = im.epochs[epoch];
+  ClassCounters& cc = sh.cls[c];
+  Bin& b = im.bins[epoch][c];
   const uint8_t mode = im.scan[c].mode.load(std::memory_order_relaxed);
   const uint32_t want_tag = c | (epoch << 4) | kTagAttached;
+  const uint32_t want = mg ? kMagCap + 1 : 1;  // one for the caller, the rest cached
   int64_t retries = 0;
   for (;;) {
     const uint32_t s = b.current.load(std::memory_order_acquire);
     if (s != kNone) {
       SlabMeta& m = im.slabs[s];
-      const uint32_t t = m.tag.load(std::memory_order_acquire);
+      const uint32_t t = im.tags[s].load(std::memory_order_acquire);
       if ((t & 0x1FF) == want_tag) {
         uint64_t w = m.word.load(std::memory_order_acquire);
         while (w & kCur) {
@@ -294,29 +382,27 @@ Result<Allocation> SlabAllocator::allocate(size_t bytes, uint32_t epoch) noexcep
               break;
             continue;
           }
-          const uint64_t bit = pick_bit(fr, mode);
-          if (!m.word.compare_exchange_weak(w, w & ~bit, std::memory_order_acq_rel,
+          const uint64_t bits = pick_bits(fr, mode, want);
+          if (!m.word.compare_exchange_weak(w, w & ~bits, std::memory_order_acq_rel,
                                             std::memory_order_acquire)) {
             ++retries;
             continue;
           }
-          const uint32_t t2 = m.tag.load(std::memory_order_acquire);
+          const uint32_t t2 = im.tags[s].load(std::memory_order_acquire);
           if (t2 != t) {
             // The slab was detached and re-attached between our loads (ABA):
-            // give the slot back to its new owner and retry.
+            // give the slots back to its new owner and retry.
             // Counting rule: whoever moves a slab out of / into all-free
             // counts -1 / +1 in empty_slabs.
             const uint32_t c2 = tag_class(t2);
             const bool was_empty = (w & kFreeMask) == all_free(c2);
-            const bool now_empty = release_bit(im, s, bit, c2, tag_epoch(t2));
+            const bool now_empty = release_bit(im, s, bits, c2, tag_epoch(t2));
             if (was_empty) im.cold_empty[c2].fetch_sub(1, std::memory_order_relaxed);
             if (now_empty) im.cold_empty[c2].fetch_add(1, std::memory_order_relaxed);
             bump(cc.cas_rollbacks, 1, ex);
             break;
           }
-          const uint32_t slot = uint32_t(std::countr_zero(bit));
-          const uint32_t size = kSizeClasses[c];
-          if ((fr & (fr - 1)) == 0) {
+          if ((fr & ~bits) == 0) {
             // We took the last free slot: warm the next partial slab's
             // metadata so the coming refill does not wait on a cache miss.
             const uint32_t nxt = b.stack.load(std::memory_order_relaxed);
@@ -326,27 +412,33 @@ Result<Allocation> SlabAllocator::allocate(size_t bytes, uint32_t epoch) noexcep
             }
           }
           if (fr == all_free(c)) bump(cc.empty_slabs, -1, ex);
-          // Free slot: nobody else writes its entry (a free needs an odd sequence).
-          const uint16_t q = uint16_t(m.slot[slot].load(std::memory_order_relaxed) + 1);
-          m.slot[slot].store(slot_entry(q, uint32_t(size - bytes)), std::memory_order_release);
-          const int64_t n = cc.allocs.load(std::memory_order_relaxed);
-          bump(cc.allocs, 1, ex);
-          bump(cc.requested_bytes, int64_t(bytes), ex);
-          bump(sh.epoch_live[epoch], 1, ex);
           if (retries) bump(cc.cas_retries, retries, ex);
-          // Allocation-triggered controller heartbeat (no clock reads).
-          if ((uint64_t(n + 1) & uint64_t(kScanWindow - 1)) == 0) im.scan_check(c);
-          HandleFields f;
-          f.slab_id = s;
-          f.generation = gen_pack(tag_inc(t), q);
-          f.slot = slot;
-          f.size_class = c;
-          f.version = kHandleVersion;
-          return Allocation{Handle{handle_pack(f)}, im.slab_addr(s) + size_t(slot) * size, size};
+          // The caller gets the first slot picked; the others go to the
+          // magazine (highest first, so it pops them in pick order).
+          const uint32_t slot = uint32_t(std::countr_zero(bits));
+          uint64_t rest = bits & (bits - 1);
+          if (rest) {
+            const uint32_t inc = tag_inc(t);
+            uint32_t k = 0;
+            while (rest) {
+              const uint32_t i = 63 - uint32_t(std::countl_zero(rest));
+              rest &= ~(uint64_t(1) << i);
+              // Free slot claimed by us: nobody else writes its entry.
+              mg->ent[mg->n++] =
+                  mag_entry(s, i, inc, uint16_t(m.slot[i].load(std::memory_order_relaxed)));
+              ++k;
+            }
+            bump(cc.cached, int64_t(k), ex);
+          }
+          const uint16_t q = uint16_t(m.slot[slot].load(std::memory_order_relaxed) + 1);
+          return finish_alloc(im, sh, cc, ex, s, slot, tag_inc(t), q, c, epoch, bytes);
         }
       }
     }
     // ---- slow path: refill the bin under its mutex ----
+    // The batched reclaim runs here (not in free) once half a batch of empty
+    // slabs is queued, before the bin mutex is taken.
+    im.maybe_batch((im.opts.reclaim_batch_slabs + 1) / 2);
     std::lock_guard<std::mutex> g(b.mu);
     if (ep.state.load(std::memory_order_acquire) != uint8_t(EpochState::kActive)) {
       bump(sh.slow_path_epoch_closed, 1, ex);
@@ -397,9 +489,9 @@ Result<Allocation> SlabAllocator::allocate(size_t bytes, uint32_t epoch) noexcep
     p = *got;
     bump(warm ? cc.slabs_recycled : cc.slabs_fresh, 1, ex);
     SlabMeta& m = im.slabs[p];
-    const uint32_t attach = (m.tag.load(std::memory_order_relaxed) >> 24) + 1;
+    const uint32_t attach = (im.tags[p].load(std::memory_order_relaxed) >> 24) + 1;
     m.era.store(ep.era.load(std::memory_order_relaxed), std::memory_order_relaxed);
-    m.tag.store(make_tag(c, epoch, inc, attach), std::memory_order_release);
+    im.tags[p].store(make_tag(c, epoch, inc, attach), std::memory_order_release);
     m.word.store(all_free(c) | kCur, std::memory_order_release);
     im.attached[c].fetch_add(1, std::memory_order_relaxed);
     bump(cc.empty_slabs, 1, ex);
@@ -429,7 +521,7 @@ Status SlabAllocator::free(Handle h) noexcept {
     return Status(Code::kInvalidHandle, "slab free: malformed handle (version, class, slot or slab id)");
   }
   SlabMeta& m = im.slabs[f.slab_id];
-  const uint32_t t = m.tag.load(std::memory_order_acquire);
+  const uint32_t t = im.tags[f.slab_id].load(std::memory_order_acquire);
   const uint16_t hseq = uint16_t(f.generation & 0xFFFF);
   if (!(t & kTagAttached) || tag_inc(t) != (f.generation >> 16)) {
     bump(sh.stale_handle_frees, 1, ex);
@@ -460,7 +552,7 @@ Status SlabAllocator::free(Handle h) noexcept {
     bump(sh.stale_handle_frees, 1, ex);
     return Status(Code::kStaleHandle, "slab free: slot was reused since the handle was issued");
   }
-  if (m.tag.load(std::memory_order_acquire) != t) {
+  if (im.tags[f.slab_id].load(std::memory_order_acquire) != t) {
     // The chunk was returned and reused while we validated: undo.
     uint32_t back = (cur & ~0xFFFFu) | uint16_t(hseq + 1);
     entry.compare_exchange_strong(back, cur, std::memory_order_acq_rel);
@@ -474,6 +566,23 @@ Status SlabAllocator::free(Handle h) noexcept {
   bump(cc.frees, 1, ex);
   bump(cc.requested_bytes, -int64_t(size - slack), ex);
   bump(sh.epoch_live[e], -1, ex);
+  // The thread's magazine keeps the slot claimed (its sequence is now even:
+  // stale and double frees of it still fail above) if its epoch is ACTIVE.
+  if (ThreadCache* tc = im.tcache()) {
+    OpGuard op(tc);  // before the state check (see ThreadCache::op_seq)
+    if (tc->seen_gen != im.tc_gen.load(std::memory_order_acquire)) im.tc_revalidate(*tc);
+    EpochSlot& ep = im.epochs[e];
+    if (ep.state.load(std::memory_order_acquire) == uint8_t(EpochState::kActive)) {
+      Mag& mg = tc->mag[e][c];
+      const uint64_t era = ep.era.load(std::memory_order_relaxed);
+      if (mg.n && mg.era != era) im.tc_flush(*tc, e, c, mg.n);
+      if (mg.n == kMagCap) im.tc_flush(*tc, e, c, kMagCap / 2);
+      mg.era = era;
+      mg.ent[mg.n++] = mag_entry(f.slab_id, f.slot, tag_inc(t), uint16_t(hseq + 1));
+      bump(cc.cached, 1, ex);
+      return Status::ok();
+    }
+  }
   if (release_bit(im, f.slab_id, uint64_t(1) << f.slot, c, e)) bump(cc.empty_slabs, 1, ex);
   return Status::ok();
 }
@@ -488,7 +597,7 @@ Result<void*> SlabAllocator::deref(Handle h) const noexcept {
     return Status(Code::kInvalidHandle, "slab deref: malformed handle");
   }
   const SlabMeta& m = im.slabs[f.slab_id];
-  const uint32_t t = m.tag.load(std::memory_order_acquire);
+  const uint32_t t = im.tags[f.slab_id].load(std::memory_order_acquire);
   if (!(t & kTagAttached) || tag_inc(t) != (f.generation >> 16) || tag_class(t) != f.size_class ||
       uint16_t(m.slot[f.slot].load(std::memory_order_acquire)) != uint16_t(f.generation & 0xFFFF)) {
     bump(sh.stale_derefs, 1, idx < kShards);

@@ -109,8 +109,14 @@ struct Options {
   // Adaptive bitmap scanning (seed 002): retry-rate threshold and dwell.
   double scan_retry_threshold = 0.30;
   uint32_t scan_dwell_checks = 3;
-  // Reserved: src/slab has no thread-local cache yet (each bin's current
-  // slab is shared by all threads); accepted and reported only.
+  // Per-thread magazines of free slots per (epoch, class), up to 32 slots
+  // each: allocate pops and free pushes with plain loads/stores (free keeps
+  // its one sequence CAS, the ownership point that refuses stale and double
+  // frees). Cached slots stay claimed in their slab; they return on
+  // overflow, when their epoch closes (the closing thread's at once, other
+  // threads' on their next allocate/free, or at thread exit), on
+  // reclaim()/stats/verify() for the calling thread, and at thread exit.
+  // false: every operation uses the shared slab word (one CAS each way).
   bool thread_cache = true;
 };
 
@@ -144,6 +150,11 @@ struct GlobalStats {
   uint64_t chunks_returned = 0;    // whole chunks decommitted and returned to the free-chunk pool
   uint64_t decommit_ranges = 0;    // coalesced madvise(MADV_DONTNEED) ranges over slab memory
   uint64_t domain_violations = 0;  // EpochDomain misuse refused (depth > 32, wrong thread, not LIFO)
+  // Free slots held claimed in thread caches (Options::thread_cache) of
+  // OTHER threads: not live, not counted free; their slabs count as in use
+  // (not in empty_slabs). A snapshot first returns the calling thread's own
+  // cached slots, so single-threaded snapshots see 0 here.
+  uint64_t thread_cached_slots = 0;
 };
 
 struct ClassStats {

@@ -103,7 +103,8 @@ inline constexpr uint32_t slot_slack(uint32_t entry) { return (entry >> 16) & 0x
 
 struct alignas(64) SlabMeta {
   std::atomic<uint64_t> word;      // bitmap + state (above)
-  std::atomic<uint32_t> tag;       // class, epoch, attached, incarnation
+  uint32_t pad_tag;                // the tag lives in Impl::tags (a dense array:
+                                   // a free reads it from a hot cache line)
   std::atomic<uint32_t> next_stk;  // bin partial-stack link (slab id)
   std::atomic<uint32_t> next_det;  // detached-stack link (slab id)
   uint32_t pad0;
@@ -137,7 +138,7 @@ inline constexpr uint8_t kChunkDirty = 1, kChunkThp = 2;
 #define ZNSLAB_SLAB_CLASS_COUNTERS(X)                                                  \
   X(allocs) X(frees) X(requested_bytes) X(empty_slabs) X(cas_retries) X(cas_rollbacks) \
   X(slow_path_cache_miss) X(slow_path_partial_null) X(slow_path_partial_full)        \
-  X(slabs_recycled) X(slabs_fresh)
+  X(slabs_recycled) X(slabs_fresh) X(cached)
 #define ZNSLAB_SLAB_MISC_COUNTERS(X) \
   X(stale_handle_frees) X(double_frees) X(invalid_handle_frees) X(stale_derefs) \
   X(slow_path_epoch_closed)
@@ -203,6 +204,74 @@ struct ReclaimResult {
   uint64_t bytes = 0, ranges = 0;
 };
 
+// ---- Thread cache (tcache.cpp; Options::thread_cache) ---------------------------
+// Per thread and allocator, one magazine per (epoch, class): a LIFO stack of
+// free slots that this thread holds CLAIMED (their bits are clear in the slab
+// word, so no other thread can take them and their slab can never be
+// detached) but whose sequence is even (free): a stale or double-freed
+// handle to a cached slot still fails the sequence check, and deref refuses
+// it. The owner allocates from its magazine with plain loads/stores (no
+// atomic RMW) and frees into it after the sequence CAS (the ownership
+// point, unchanged); a refill claims up to kMagCap slots of the bin's current
+// slab with one CAS. Magazines carry the era of their epoch: a magazine of a
+// CLOSING epoch or an older era is flushed (bits released) instead of used.
+// Epoch close/advance/reopen bump Impl::tc_gen; every thread compares it on
+// its next operation and flushes stale magazines; epoch_close flushes the
+// calling thread's magazines of that epoch at once, thread exit flushes all.
+inline constexpr uint32_t kMagCap = 32;
+// Entry: [0,22) slab id, [22,30) slot, [30,38) chunk incarnation, [38,54)
+// the slot's current (even) sequence.
+inline constexpr uint64_t mag_entry(uint32_t s, uint32_t slot, uint32_t inc, uint16_t seq) {
+  return uint64_t(s) | (uint64_t(slot) << 22) | (uint64_t(inc & 0xFF) << 30) | (uint64_t(seq) << 38);
+}
+struct Mag {
+  uint64_t era = 0;  // era of the epoch the cached slots were taken in
+  uint32_t n = 0;
+  uint64_t ent[kMagCap];
+};
+struct ThreadCache {
+  SlabAllocator::Impl* im = nullptr;  // nullptr once the allocator is gone (g_tc_mu)
+  uint64_t im_id = 0;
+  uint64_t seen_gen = 0;              // Impl::tc_gen last revalidated against
+  ThreadCache* thr_next = nullptr;    // the thread's list (owner only / exit)
+  ThreadCache* im_next = nullptr;     // the allocator's list (g_tc_mu)
+  ThreadCache* im_prev = nullptr;
+  // Odd while the owner is inside an operation that may touch its
+  // magazines (OpGuard). epoch_close/advance steal the magazines of the
+  // closing epoch from every thread: state CLOSING, then membarrier() (an
+  // asymmetric full barrier: the owner pays only two plain stores per
+  // operation), then wait for any odd op_seq to change, then flush. An
+  // operation that begins after the barrier sees CLOSING and never touches
+  // that epoch's magazines.
+  std::atomic<uint64_t> op_seq{0};
+  Mag mag[kEpochCount][kNumClasses];
+};
+// Brackets an owner-side magazine access (nesting-safe).
+struct OpGuard {
+  ThreadCache* tc;
+  bool outer = false;
+  explicit OpGuard(ThreadCache* t) noexcept : tc(t) {
+    if (!tc) return;
+    const uint64_t v = tc->op_seq.load(std::memory_order_relaxed);
+    if (v & 1) return;  // nested
+    outer = true;
+    tc->op_seq.store(v + 1, std::memory_order_relaxed);
+    // Compiler barrier: the later epoch-state load stays after this store;
+    // the hardware order comes from the closer's membarrier().
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+  }
+  ~OpGuard() {
+    if (outer) tc->op_seq.store(tc->op_seq.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  }
+  OpGuard(const OpGuard&) = delete;
+  OpGuard& operator=(const OpGuard&) = delete;
+};
+// True once membarrier(PRIVATE_EXPEDITED) is registered for the process.
+bool tc_steal_enabled() noexcept;
+// The calling thread's cache for the allocator with id t_tc_id (0: none).
+extern thread_local ThreadCache* t_tc;
+extern thread_local uint64_t t_tc_id;
+
 }  // namespace znslab::slab::detail
 
 namespace znslab::slab {
@@ -214,6 +283,10 @@ struct SlabAllocator::Impl {
   pages::Reservation arena;  // slab memory
   pages::Reservation meta;   // SlabMeta[n_slabs] | ChunkMeta[n_chunks]
   detail::SlabMeta* slabs = nullptr;
+  // SlabMeta tags (class, epoch, attached, incarnation, attach counter; see
+  // make_tag), one 4-byte word per slab id, kept apart from SlabMeta so the
+  // tags of all live slabs share a few cache lines. Never decommitted.
+  std::atomic<uint32_t>* tags = nullptr;
   detail::ChunkMeta* chunks = nullptr;
   uint32_t n_slabs = 0, n_chunks = 0, spc = 0;  // spc: slabs per chunk
   uint64_t* unused_bits = nullptr;  // per slab: 1 = not attached (in a used chunk)
@@ -238,6 +311,11 @@ struct SlabAllocator::Impl {
   std::atomic<uint64_t> epoch_advances{0}, epoch_closes{0}, domain_violations{0};
   std::atomic<uint64_t> decommit_ranges{0}, chunks_returned{0};
 
+  // Thread caches (tcache.cpp).
+  uint64_t id = 0;                       // process-unique, never reused (> 0)
+  std::atomic<uint64_t> tc_gen{0};       // bumped when an epoch closes/advances/reopens
+  detail::ThreadCache* tc_head = nullptr;  // guarded by the global thread-cache mutex
+
   // Lock order: epoch_mu -> reclaim_mu -> bin.mu -> arena_mu.
   std::mutex epoch_mu, reclaim_mu, arena_mu;
   uint32_t fresh_chunk = 0;                // guarded by arena_mu
@@ -257,6 +335,29 @@ struct SlabAllocator::Impl {
   // runs >= 64 KiB, then longest first down to a warm reserve of
   // reclaim_batch_slabs + 1/2 of committed slabs. Caller holds reclaim_mu.
   detail::ReclaimResult decommit_pending(bool batch) noexcept;
+
+  // ---- tcache.cpp ----
+  // The calling thread's cache for this allocator; nullptr when disabled,
+  // during thread exit, or if it cannot be allocated (then: no caching).
+  detail::ThreadCache* tcache() noexcept {
+    if (detail::t_tc_id == id) return detail::t_tc;
+    return opts.thread_cache ? tcache_slow() : nullptr;
+  }
+  detail::ThreadCache* tcache_slow() noexcept;
+  // Releases the bottom k entries of magazine (e, c) to their slabs.
+  void tc_flush(detail::ThreadCache& tc, uint32_t e, uint32_t c, uint32_t k) noexcept;
+  // Flushes magazines of CLOSING epochs or older eras; records tc_gen.
+  void tc_revalidate(detail::ThreadCache& tc) noexcept;
+  // Flushes the calling thread's magazines of epoch e (all epochs if e >= 16).
+  void tc_flush_self(uint32_t e = kEpochCount) noexcept;
+  // Allocator teardown: thread caches forget it.
+  void tc_detach_all() noexcept;
+  // Epoch `e` was just marked CLOSING (caller holds epoch_mu): flushes every
+  // thread's magazines of `e` (see ThreadCache::op_seq). No-op without
+  // membarrier (then threads flush on their next operation or at exit).
+  void tc_steal(uint32_t e) noexcept;
+  // Runs a batch reclaim pass if pressure reached `threshold` and nobody else runs one.
+  void maybe_batch(uint32_t threshold) noexcept;
 
   // ---- slab.cpp ----
   bool reclaim_now(uint32_t epoch) const noexcept;
@@ -278,3 +379,11 @@ struct SlabAllocator::Impl {
 };
 
 }  // namespace znslab::slab
+
+namespace znslab::slab::detail {
+// Sets the free `bits` (one slab's slots) in slab `id` of class c, epoch e
+// and moves the slab to the state its policy asks for (partial stack,
+// detach). Returns true if the slab became empty and stays attached (the
+// caller counts it in empty_slabs). slab.cpp.
+bool release_bit(SlabAllocator::Impl& im, uint32_t id, uint64_t bits, uint32_t c, uint32_t e) noexcept;
+}  // namespace znslab::slab::detail

@@ -38,6 +38,7 @@ double rate(uint64_t recycled, uint64_t fresh) {
 }  // namespace
 
 GlobalStats SlabAllocator::stats_global() const noexcept {
+  impl_->tc_flush_self();  // the caller's own cached slots count as free slots
   const Impl& im = *impl_;
   GlobalStats g;
   for (uint32_t c = 0; c < kNumClasses; ++c) {
@@ -58,6 +59,7 @@ GlobalStats SlabAllocator::stats_global() const noexcept {
     g.scan_cas_retries += pos(s.cas_retries);
     g.scan_adapt_checks += im.scan[c].checks.load(std::memory_order_relaxed);
     g.scan_adapt_switches += im.scan[c].switches.load(std::memory_order_relaxed);
+    g.thread_cached_slots += pos(s.cached);
   }
   for (uint32_t i = 0; i <= kShards; ++i) {
     const Shard& sh = im.shards[i];
@@ -84,6 +86,7 @@ GlobalStats SlabAllocator::stats_global() const noexcept {
 }
 
 ClassStats SlabAllocator::stats_class(uint32_t c) const noexcept {
+  impl_->tc_flush_self();  // the caller's own cached slots count as free slots
   const Impl& im = *impl_;
   ClassStats cs;
   if (c >= kNumClasses) return cs;
@@ -107,6 +110,7 @@ ClassStats SlabAllocator::stats_class(uint32_t c) const noexcept {
 }
 
 EpochStats SlabAllocator::stats_epoch(uint32_t e) const noexcept {
+  impl_->tc_flush_self();  // the caller's own cached slots count as free slots
   Impl& im = *impl_;
   EpochStats es;
   if (e >= kEpochCount) return es;
@@ -142,7 +146,7 @@ EpochStats SlabAllocator::stats_epoch(uint32_t e) const noexcept {
   X(recycle_rate_pct) X(stale_handle_frees) X(double_frees) X(invalid_handle_frees)         \
   X(stale_derefs) X(scan_cas_attempts) X(scan_cas_retries) X(scan_adapt_checks)             \
   X(scan_adapt_switches) X(epoch_advances) X(epoch_closes) X(pending_slabs)                 \
-  X(chunks_returned) X(decommit_ranges) X(domain_violations)
+  X(chunks_returned) X(decommit_ranges) X(domain_violations) X(thread_cached_slots)
 #define ZNSLAB_CLASS_STATS_FIELDS(X)                                                          \
   X(size_class) X(object_bytes) X(slots_per_slab) X(committed_bytes) X(live_bytes)           \
   X(live_objects) X(empty_slabs) X(total_slabs) X(slow_path_cache_miss)                      \
@@ -199,8 +203,10 @@ std::string SlabAllocator::stats_json() const {
 
 Status SlabAllocator::verify() const noexcept {
   Impl& im = *impl_;
+  im.tc_flush_self();
   std::lock_guard<std::mutex> g(im.arena_mu);
   int64_t live[kNumClasses] = {};
+  int64_t held[kNumClasses] = {};  // claimed, not allocated: in thread caches
   uint64_t attached_slabs = 0;
   const uint32_t hwm = im.hwm_slabs.load(std::memory_order_acquire);
   for (uint32_t ci = 0; ci * im.spc < hwm; ++ci) {
@@ -212,7 +218,7 @@ Status SlabAllocator::verify() const noexcept {
       if (unused) continue;
       ++used;
       const SlabMeta& m = im.slabs[id];
-      const uint32_t t = m.tag.load(std::memory_order_acquire);
+      const uint32_t t = im.tags[id].load(std::memory_order_acquire);
       const uint64_t w = m.word.load(std::memory_order_acquire);
       if (w & kDet) continue;  // detached, not yet absorbed: counted as pending
       if (!(t & kTagAttached)) return Status(Code::kCorrupt, "slab verify: used slab not attached");
@@ -224,9 +230,10 @@ Status SlabAllocator::verify() const noexcept {
       for (uint32_t s = 0; s < kSlots[c]; ++s)
         if (m.slot[s].load(std::memory_order_acquire) & 1) ++allocated;
       const uint32_t free_slots = uint32_t(std::popcount(w & kFreeMask));
-      if (allocated + free_slots != kSlots[c])
-        return Status(Code::kCorrupt, "slab verify: live + free != capacity");
+      if (allocated + free_slots > kSlots[c])
+        return Status(Code::kCorrupt, "slab verify: live + free > capacity");
       live[c] += allocated;
+      held[c] += kSlots[c] - allocated - free_slots;
       ++attached_slabs;
     }
     if (used != ch.used) return Status(Code::kCorrupt, "slab verify: chunk used count mismatch");
@@ -235,6 +242,8 @@ Status SlabAllocator::verify() const noexcept {
     const ClassSums s = sum_class(im, c);
     if (s.allocs - s.frees != live[c])
       return Status(Code::kCorrupt, "slab verify: class live_objects != allocated slots");
+    if (s.cached != held[c])
+      return Status(Code::kCorrupt, "slab verify: live + free + thread-cached != capacity");
   }
   const uint64_t committed = im.committed_slabs.load(std::memory_order_relaxed);
   const uint64_t pending = im.pending_slabs.load(std::memory_order_relaxed);
