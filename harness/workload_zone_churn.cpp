@@ -39,6 +39,7 @@
 #include <string>
 #include <vector>
 
+#include "harness/scratch_dir.h"
 #include "harness/config.h"
 #include "harness/registry.h"
 #include "harness/result.h"
@@ -98,20 +99,8 @@ class ZoneChurn : public Workload {
   void run(RunContext& ctx) override {
     const json& c = ctx.config;
     ResultDoc& doc = *ctx.result;
-    std::string uri = ctx.device_uri, tmpdir;
-    if (uri.empty()) {
-      const char* t = std::getenv("TMPDIR");
-      std::string tmpl = std::string(t && *t ? t : "/tmp") + "/znslab-zone-churn-XXXXXX";
-      std::vector<char> b(tmpl.begin(), tmpl.end());
-      b.push_back('\0');
-      if (!::mkdtemp(b.data())) throw RunError("zone-churn: mkdtemp " + tmpl + ": " + std::strerror(errno));
-      tmpdir = b.data();
-      uri = "emu:" + tmpdir + "/device.zns?" + cfg_str(c, "default_device");
-    }
-    struct Cleanup {
-      std::string dir;
-      ~Cleanup() { if (!dir.empty()) { std::error_code ec; std::filesystem::remove_all(dir, ec); } }
-    } cleanup{tmpdir};
+    std::unique_ptr<ScratchDir> scratch;  // removed when the run ends
+    std::string uri = device_or_scratch(ctx.device_uri, "zone-churn", cfg_str(c, "default_device"), scratch);
 
     std::string err;
     auto dev_r = zns::open_device(uri, &err);

@@ -30,6 +30,7 @@
 #include <filesystem>
 #include <vector>
 
+#include "harness/scratch_dir.h"
 #include "harness/config.h"
 #include "harness/fio.h"
 #include "harness/registry.h"
@@ -90,25 +91,8 @@ class ZoneWrite final : public Workload {
   void run(RunContext& ctx) override {
     const json& c = ctx.config;
     ResultDoc& doc = *ctx.result;
-    std::string uri = ctx.device_uri, tmpdir;
-    if (uri.empty()) {
-      const char* t = std::getenv("TMPDIR");
-      std::string tmpl = std::string(t && *t ? t : "/tmp") + "/znslab-zone-write-XXXXXX";
-      std::vector<char> b(tmpl.begin(), tmpl.end());
-      b.push_back('\0');
-      if (!::mkdtemp(b.data())) throw RunError("zone-write: mkdtemp " + tmpl + ": " + std::strerror(errno));
-      tmpdir = b.data();
-      uri = "emu:" + tmpdir + "/device.zns?" + cfg_str(c, "default_device");
-    }
-    struct Cleanup {
-      std::string dir;
-      ~Cleanup() {
-        if (!dir.empty()) {
-          std::error_code ec;
-          std::filesystem::remove_all(dir, ec);
-        }
-      }
-    } cleanup{tmpdir};
+    std::unique_ptr<ScratchDir> scratch;  // removed when the run ends
+    std::string uri = device_or_scratch(ctx.device_uri, "zone-write", cfg_str(c, "default_device"), scratch);
 
     const uint64_t bs = cfg_u64(c, "block_size");
     const uint32_t nz = uint32_t(cfg_u64(c, "zones"));

@@ -15,6 +15,7 @@
 
 #include "src/segment/zoned_store.h"
 #include "tests/skip.h"
+#include "tests/temp_dir.h"
 #include "zns/fault_device.h"
 #include "zns/zoned_device.h"
 
@@ -23,20 +24,11 @@ using namespace znslab::segment;
 
 namespace {
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/znslab-storetest-XXXXXX";
-    char* p = ::mkdtemp(tmpl);
-    REQUIRE(p != nullptr);
-    path = p;
-  }
-  ~TempDir() { std::error_code ec; std::filesystem::remove_all(path, ec); }
-};
+using znslab::testutil::TempDir;
 
 std::unique_ptr<zns::ZonedDevice> open_emu(const TempDir& d, const std::string& params) {
   std::string err;
-  auto r = zns::open_device("emu:" + d.path + "/dev.zns?" + params, &err);
+  auto r = zns::open_device("emu:" + d.path() + "/dev.zns?" + params, &err);
   INFO(err);
   REQUIRE(r.is_ok());
   return std::move(*r);
@@ -230,7 +222,7 @@ TEST_CASE("A zone turning read-only mid-run is reported and loses no acknowledge
 
 TEST_CASE("Reopening formats the device: the store does not claim durability", "[segment-store]") {
   TempDir d;
-  std::string uri = "emu:" + d.path + "/dev.zns?zones=8&zone_size=1M";
+  std::string uri = "emu:" + d.path() + "/dev.zns?zones=8&zone_size=1M";
   {
     auto dev = zns::open_device(uri);
     REQUIRE(dev.is_ok());

@@ -14,6 +14,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "tests/temp_dir.h"
+
 #include "src/segment/file_registry.h"
 #include "src/segment/mapping_manager.h"
 #include "src/segment/segment_allocator.h"
@@ -23,16 +25,7 @@ using namespace znslab::segment;
 
 namespace {
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/znslab-segtest-XXXXXX";
-    char* p = ::mkdtemp(tmpl);
-    REQUIRE(p != nullptr);
-    path = p;
-  }
-  ~TempDir() { std::error_code ec; std::filesystem::remove_all(path, ec); }
-};
+using znslab::testutil::TempDir;
 
 // Open fds of this process whose target lies under `dir`.
 size_t fds_under(const std::string& dir) {
@@ -45,7 +38,7 @@ size_t fds_under(const std::string& dir) {
   return n;
 }
 
-std::string file_path(const TempDir& d, int i) { return d.path + "/f" + std::to_string(i); }
+std::string file_path(const TempDir& d, int i) { return d.path() + "/f" + std::to_string(i); }
 
 }  // namespace
 
@@ -68,12 +61,12 @@ TEST_CASE("FileRegistry reuses one fd per file and evicts the least recently use
   { auto b = reg.acquire(1); REQUIRE(b.is_ok()); }
   { auto a = reg.acquire(0); REQUIRE(a.is_ok()); CHECK(a->fd() == fd0); }  // 0 is now most recent
   CHECK(reg.stats().open_fds == 2);
-  CHECK(fds_under(d.path) == 2);
+  CHECK(fds_under(d.path()) == 2);
   { auto c = reg.acquire(2); REQUIRE(c.is_ok()); }  // evicts 1 (LRU), keeps 0
   auto st = reg.stats();
   CHECK(st.open_fds == 2);
   CHECK(st.evictions == 1);
-  CHECK(fds_under(d.path) == 2);
+  CHECK(fds_under(d.path()) == 2);
   { auto a = reg.acquire(0); REQUIRE(a.is_ok()); CHECK(a->fd() == fd0); }
   CHECK(reg.stats().opens == 3);  // 0 was not reopened
 
@@ -168,7 +161,7 @@ TEST_CASE("Many segments share one window and one fd", "[segment]") {
   FileRegistry reg(4);
   MappingManager mm(reg, MappingOptions{1 << 20, 16});
   SegmentAllocatorOptions o;
-  o.dir = d.path;
+  o.dir = d.path();
   o.class_bytes = {4096, 65536};
   auto a = SegmentAllocator::create(reg, mm, o);
   REQUIRE(a.is_ok());
@@ -186,7 +179,7 @@ TEST_CASE("Many segments share one window and one fd", "[segment]") {
   CHECK(mm.stats().mappings == 1);
   CHECK(mm.stats().pins_active == 256);
   CHECK(reg.stats().opens == 1);
-  CHECK(fds_under(d.path) <= 1);
+  CHECK(fds_under(d.path()) <= 1);
   for (int i = 0; i < 256; ++i) CHECK(v[i].ptr()[4095] == uint8_t(i & 0xff));
   CHECK((*a)->allocate(70000).status().code() == Code::kInvalidArgument);
   CHECK((*a)->allocate(0).status().code() == Code::kInvalidArgument);
@@ -200,7 +193,7 @@ TEST_CASE("Segment references: stale, double free and forged are errors, never c
   FileRegistry reg(4);
   MappingManager mm(reg, MappingOptions{1 << 20, 16});
   SegmentAllocatorOptions o;
-  o.dir = d.path;
+  o.dir = d.path();
   o.class_bytes = {4096};
   auto a = SegmentAllocator::create(reg, mm, o);
   REQUIRE(a.is_ok());
@@ -242,7 +235,7 @@ TEST_CASE("One million segments stay within bounded fds and mappings", "[segment
   FileRegistry reg(4);
   MappingManager mm(reg, MappingOptions{64u << 20, 8});
   SegmentAllocatorOptions o;
-  o.dir = d.path;
+  o.dir = d.path();
   o.class_bytes = {4096, 1u << 20};
   auto a = SegmentAllocator::create(reg, mm, o);
   REQUIRE(a.is_ok());
@@ -255,7 +248,7 @@ TEST_CASE("One million segments stay within bounded fds and mappings", "[segment
     REQUIRE(r.is_ok());
     if (i % 4099 == 0) {  // touch a sample (touching all would write 4 GiB)
       std::memcpy(r->ptr(), &i, sizeof i);
-      max_fds = std::max(max_fds, fds_under(d.path));
+      max_fds = std::max(max_fds, fds_under(d.path()));
     }
     refs.push_back(r->ref);  // keep the reference, drop the pin
   }

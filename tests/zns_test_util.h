@@ -11,6 +11,7 @@
 #include <string>
 
 #include "tests/skip.h"
+#include "tests/temp_dir.h"
 #include "zns/io/pattern.h"
 #include "zns/io/uring_engine.h"
 #include "zns/zoned_device.h"
@@ -22,24 +23,7 @@ namespace znslab::zns::test {
 inline const char* kEmuParams =
     "zones=8&zone_size=1M&zone_cap=768K&max_open=3&max_active=4&lba=4096&max_io=64K&zasl=32K";
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/znslab-zns-test-XXXXXX";
-    const char* d = mkdtemp(tmpl);
-    REQUIRE(d != nullptr);
-    path_ = d;
-  }
-  ~TempDir() {
-    std::string cmd = "rm -rf '" + path_ + "'";
-    if (std::system(cmd.c_str()) != 0) std::fprintf(stderr, "could not remove %s\n", path_.c_str());
-  }
-  const std::string& path() const { return path_; }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using znslab::testutil::TempDir;
 
 // The device a conformance test runs on.
 struct Dut {
