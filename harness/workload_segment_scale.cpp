@@ -321,7 +321,7 @@ class SegmentScale : public Workload {
   }
 };
 
-Registrar reg{WorkloadInfo{"segment-scale", "records into windowed-mmap segments: fds, VMAs, pin cost (issue 5)",
+Registrar reg{WorkloadInfo{"segment-scale", "records into windowed-mmap segments: fds, VMAs, pin cost",
                            [] { return std::make_unique<SegmentScale>(); }}};
 
 }  // namespace

@@ -301,7 +301,7 @@ class ZoneChurn : public Workload {
   }
 };
 
-Registrar reg{WorkloadInfo{"zone-churn", "write/delete churn over the zoned segment store with GC: WA by placement (issue 5)",
+Registrar reg{WorkloadInfo{"zone-churn", "write/delete churn over the zoned segment store with GC: WA by placement",
                            [] { return std::make_unique<ZoneChurn>(); }}};
 
 }  // namespace
