@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "harness/workload_args.h"
 #include "harness/allocators.h"
 #include "harness/config.h"
 #include "harness/registry.h"
@@ -97,39 +98,17 @@ json read_json_file(const std::string& path) {
 }
 
 int compare_main(int argc, char** argv) {
-  std::string workload_arg, out, device, list = "temporal-slab,glibc,jemalloc,mimalloc,tcmalloc";
-  std::vector<std::string> sets;
-  bool quiet = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&](const char* opt) -> std::string {
-      if (i + 1 >= argc) throw UsageError(std::string(opt) + " needs a value");
-      return argv[++i];
-    };
-    if (a == "-h" || a == "--help") {
-      std::fputs(kCompareHelp, stdout);
-      return 0;
-    } else if (a == "--allocators") {
-      list = value("--allocators");
-    } else if (a.rfind("--allocators=", 0) == 0) {
-      list = a.substr(13);
-    } else if (a == "--set") {
-      sets.push_back(value("--set"));
-    } else if (a == "--device") {
-      device = value("--device");
-    } else if (a == "--out" || a == "-o") {
-      out = value("--out");
-    } else if (a == "--quiet" || a == "-q") {
-      quiet = true;
-    } else if (!a.empty() && a[0] == '-') {
-      throw UsageError("unknown option " + a);
-    } else if (workload_arg.empty()) {
-      workload_arg = a;
-    } else {
-      throw UsageError("more than one workload file (" + workload_arg + ", " + a + ")");
-    }
+  const WorkloadArgs w = parse_workload_args(argc, argv, "--allocators");
+  if (w.help) {
+    std::fputs(kCompareHelp, stdout);
+    return 0;
   }
-  if (workload_arg.empty()) throw UsageError("missing WORKLOAD.json");
+  const std::string& workload_arg = w.workload;
+  const std::string list = w.selector_given ? w.selector : "temporal-slab,glibc,jemalloc,mimalloc,tcmalloc";
+  std::string out = w.out;
+  const std::string& device = w.device;
+  const std::vector<std::string>& sets = w.sets;
+  const bool quiet = w.quiet;
   const std::vector<std::string> allocators = split_list(list);
   if (allocators.empty()) throw UsageError("--allocators is empty");
   for (const auto& a : allocators)

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "harness/workload_args.h"
 #include "harness/allocators.h"
 #include "harness/config.h"
 #include "harness/peers.h"
@@ -57,44 +58,19 @@ void write_result(const nlohmann::json& doc, const std::string& out) {
 }
 
 int run_main(int argc, char** argv) {
-  std::string workload_arg, allocator, device, out;
-  bool allocator_given = false, quiet = false;
-  std::vector<std::string> sets;
-  std::vector<std::string> self_args{"run"};  // for a re-exec under LD_PRELOAD
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    self_args.push_back(a);
-    auto value = [&](const char* opt) -> std::string {
-      if (i + 1 >= argc) throw UsageError(std::string(opt) + " needs a value");
-      self_args.push_back(argv[i + 1]);
-      return argv[++i];
-    };
-    if (a == "-h" || a == "--help") {
-      std::fputs(kRunHelp, stdout);
-      return 0;
-    } else if (a == "--allocator") {
-      allocator = value("--allocator");
-      allocator_given = true;
-    } else if (a.rfind("--allocator=", 0) == 0) {
-      allocator = a.substr(12);
-      allocator_given = true;
-    } else if (a == "--set") {
-      sets.push_back(value("--set"));
-    } else if (a == "--device") {
-      device = value("--device");
-    } else if (a == "--out" || a == "-o") {
-      out = value("--out");
-    } else if (a == "--quiet" || a == "-q") {
-      quiet = true;
-    } else if (!a.empty() && a[0] == '-') {
-      throw UsageError("unknown option " + a);
-    } else if (workload_arg.empty()) {
-      workload_arg = a;
-    } else {
-      throw UsageError("more than one workload file (" + workload_arg + ", " + a + ")");
-    }
+  const WorkloadArgs w = parse_workload_args(argc, argv, "--allocator");
+  if (w.help) {
+    std::fputs(kRunHelp, stdout);
+    return 0;
   }
-  if (workload_arg.empty()) throw UsageError("missing WORKLOAD.json");
+  // For a re-exec of this same command under LD_PRELOAD.
+  std::vector<std::string> self_args{"run"};
+  for (int i = 1; i < argc; ++i) self_args.push_back(argv[i]);
+  const std::string& workload_arg = w.workload;
+  std::string allocator = w.selector, out = w.out;
+  const std::string& device = w.device;
+  const bool allocator_given = w.selector_given, quiet = w.quiet;
+  const std::vector<std::string>& sets = w.sets;
 
   WorkloadConfig wc = load_workload(workload_arg, sets);
   if (allocator_given) {
