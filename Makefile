@@ -42,31 +42,39 @@ ifneq ($(SANITIZE),)
   override CXXFLAGS += -DZNSLAB_SANITIZE=\"$(SANITIZE)\"
 endif
 override LDFLAGS += -pthread $(SANFLAGS)
-SYSLIBS := -luring -lzbd -lnvme
+# Every system library the static libraries build/lib*.a need (`make print-link`).
+SYSLIBS := -luring -lzbd -lnvme -lisal -lzstd -ldl
 
 # --- sources per library (one folder per layer; see DESIGN.md) -------------
+# src/common and src/pages form libznspages.a; every other folder under src/
+# (slab, segment, overflow, varslot, trace, ...) is its own libzns<folder>.a;
+# zns/ and zns/io/ form libznszns.a. A new module is a new folder: no edit here.
 PAGES_SRC   := $(wildcard src/common/*.cpp src/pages/*.cpp)
-SLAB_SRC    := $(wildcard src/slab/*.cpp)
-SEGMENT_SRC := $(wildcard src/segment/*.cpp)
 ZNS_SRC     := $(wildcard zns/*.cpp zns/io/*.cpp)
-HARNESS_SRC := $(wildcard harness/*.cpp harness/*/*.cpp)
+SRC_MODULES := $(filter-out common pages,$(notdir $(patsubst %/,%,$(wildcard src/*/))))
+# Workload generators live in workloads/ beside their JSON files; they are
+# linked with the harness (static registrars).
+HARNESS_SRC := $(wildcard harness/*.cpp harness/*/*.cpp workloads/*.cpp)
 TEST_SRC    := $(wildcard tests/*.cpp)
 BENCH_SRC   := $(wildcard bench/*.cpp)
 
 obj = $(patsubst %.cpp,$(BUILD)/obj/%.o,$(1))
 
 LIB_PAGES   := $(BUILD)/libznspages.a
+LIB_ZNS     := $(BUILD)/libznszns.a
+MODULE_LIBS := $(foreach m,$(SRC_MODULES),$(BUILD)/libzns$(m).a)
+# Kept for the module .mk files that name them.
 LIB_SLAB    := $(BUILD)/libznsslab.a
 LIB_SEGMENT := $(BUILD)/libznssegment.a
-LIB_ZNS     := $(BUILD)/libznszns.a
-# Link order: dependants first.
-LIBS := $(LIB_SEGMENT) $(LIB_SLAB) $(LIB_ZNS) $(LIB_PAGES)
+# Linked as one group, so the order between modules does not matter.
+LIBS := $(MODULE_LIBS) $(LIB_ZNS) $(LIB_PAGES)
+LINK_LIBS = -Wl,--start-group $(LIBS) -Wl,--end-group $(SYSLIBS)
 
 BIN       := $(BUILD)/znslab
 TEST_BIN  := $(BUILD)/tests/znslab_tests
 BENCH_BIN := $(patsubst bench/%.cpp,$(BUILD)/bench/%,$(BENCH_SRC))
 
-.PHONY: all test run-churn plot ci deps clean check-deps
+.PHONY: all test run-churn plot ci deps clean check-deps print-link
 .DEFAULT_GOAL := all
 
 all: $(BIN) $(TEST_BIN) $(BENCH_BIN)
@@ -83,15 +91,14 @@ $(1): $(call obj,$(2))
 	$(Q)rm -f $$@ && ar rcs $$@ $$^
 endef
 $(eval $(call archive,$(LIB_PAGES),$(PAGES_SRC)))
-$(eval $(call archive,$(LIB_SLAB),$(SLAB_SRC)))
-$(eval $(call archive,$(LIB_SEGMENT),$(SEGMENT_SRC)))
 $(eval $(call archive,$(LIB_ZNS),$(ZNS_SRC)))
+$(foreach m,$(SRC_MODULES),$(eval $(call archive,$(BUILD)/libzns$(m).a,$(wildcard src/$(m)/*.cpp))))
 
 # The harness objects are linked directly (not archived) so that workloads
 # registering themselves through static registrars are never dropped.
 $(BIN): $(call obj,$(HARNESS_SRC)) $(LIBS)
 	$(call say,LINK,$@)
-	$(Q)$(CXX) $(LDFLAGS) -o $@ $(call obj,$(HARNESS_SRC)) $(LIBS) $(SYSLIBS) -ldl
+	$(Q)$(CXX) $(LDFLAGS) -o $@ $(call obj,$(HARNESS_SRC)) $(LINK_LIBS)
 
 # Tests link the harness objects too (schema and workload parsing are tested),
 # except its main().
@@ -99,12 +106,12 @@ HARNESS_LIB_OBJ := $(filter-out $(BUILD)/obj/harness/main.o,$(call obj,$(HARNESS
 $(TEST_BIN): $(call obj,$(TEST_SRC)) $(HARNESS_LIB_OBJ) $(LIBS)
 	$(call say,LINK,$@)
 	@mkdir -p $(dir $@)
-	$(Q)$(CXX) $(LDFLAGS) -o $@ $(call obj,$(TEST_SRC)) $(HARNESS_LIB_OBJ) $(LIBS) $(SYSLIBS) -ldl
+	$(Q)$(CXX) $(LDFLAGS) -o $@ $(call obj,$(TEST_SRC)) $(HARNESS_LIB_OBJ) $(LINK_LIBS)
 
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIBS)
 	$(call say,LINK,$@)
 	@mkdir -p $(dir $@)
-	$(Q)$(CXX) $(LDFLAGS) -o $@ $< $(LIBS) $(SYSLIBS)
+	$(Q)$(CXX) $(LDFLAGS) -o $@ $< $(LINK_LIBS)
 
 # --- dependencies -------------------------------------------------------------
 # Debian packages the project needs: build (liburing-dev libnvme-dev libzbd-dev catch2
@@ -112,7 +119,8 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIBS)
 # plots (python3-matplotlib), the guest (qemu-system-x86 busybox-static nvme-cli).
 DEB_PKGS := g++ make liburing-dev libnvme-dev libzbd-dev fio catch2 nlohmann-json3-dev \
             libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4 python3 python3-matplotlib \
-            qemu-system-x86 busybox-static nvme-cli util-linux
+            qemu-system-x86 busybox-static nvme-cli util-linux \
+            libcli11-dev libisal-dev libzstd-dev libboost-dev parallel clang libclang-rt-14-dev
 deps:
 	$(Q)missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -z "$$missing" ]; then exit 0; fi; \
@@ -142,11 +150,16 @@ plot:
 
 ci: test
 
+# The link line of a program using the static libraries (for your own tools).
+print-link:
+	@echo '$(CXX) $(LDFLAGS) -o PROGRAM PROGRAM.o $(LINK_LIBS)'
+
 clean:
 	rm -rf build
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 # Targets that live beside their code (each file owned by its module).
--include zns/vm/vm.mk
--include workloads/zone.mk
+# Each module may add targets in its own .mk file (src/<module>/*.mk,
+# workloads/*.mk, zns/vm/vm.mk, ...).
+-include $(sort $(wildcard zns/vm/*.mk workloads/*.mk src/*/*.mk harness/*.mk bench/*.mk ci/*.mk))
