@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "src/common/crc32c.h"
 #include "src/pages/pages.h"
 
 using namespace znslab;
@@ -39,4 +40,15 @@ TEST_CASE("Status carries errno and the NVMe status name", "[common]") {
   CHECK(s.to_string().find("errno 12") != std::string::npos);
   CHECK(std::string(code_name(Code::kZoneIsFull)) == "Zone Is Full");
   CHECK(Status().is_ok());
+}
+
+TEST_CASE("crc32c gives the standard check value and extends across buffers", "[common]") {
+  const char text[] = "123456789";
+  CHECK(crc32c(text, 9) == 0xE3069283u);
+  CHECK(crc32c(text, 0) == 0u);
+  CHECK(crc32c_extend(crc32c(text, 4), text + 4, 5) == 0xE3069283u);
+  char flipped[9];
+  std::memcpy(flipped, text, 9);
+  flipped[3] ^= 0x10;
+  CHECK(crc32c(flipped, 9) != 0xE3069283u);
 }
