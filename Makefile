@@ -94,6 +94,22 @@ $(eval $(call archive,$(LIB_PAGES),$(PAGES_SRC)))
 $(eval $(call archive,$(LIB_ZNS),$(ZNS_SRC)))
 $(foreach m,$(SRC_MODULES),$(eval $(call archive,$(BUILD)/libzns$(m).a,$(wildcard src/$(m)/*.cpp))))
 
+# Provenance embedded in the binary (harness/provenance.h): rewritten on every
+# make, but replaced (and provenance.o rebuilt) only when HEAD, the dirty
+# state, the compiler or the flags change.
+BUILD_INFO := $(BUILD)/gen/build_info.h
+.PHONY: FORCE
+$(BUILD_INFO): FORCE
+	@mkdir -p $(dir $@)
+	@rev=$$(git rev-parse --short HEAD 2>/dev/null || echo unknown); \
+	if [ "$$rev" != unknown ] && [ -n "$$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then rev=$$rev-dirty; fi; \
+	{ echo "#define ZNSLAB_GIT_REV \"$$rev\""; \
+	  echo "#define ZNSLAB_COMPILER \"$$($(CXX) --version | head -n1 | tr -d '\"\\\\')\""; \
+	  echo "#define ZNSLAB_CXXFLAGS \"$(subst \,,$(subst ",,$(CXXFLAGS)))\""; } > $@.tmp; \
+	if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+$(BUILD)/obj/harness/provenance.o: $(BUILD_INFO)
+$(BUILD)/obj/harness/provenance.o: override CXXFLAGS += -I$(BUILD)/gen
+
 # The harness objects are linked directly (not archived) so that workloads
 # registering themselves through static registrars are never dropped.
 $(BIN): $(call obj,$(HARNESS_SRC)) $(LIBS)

@@ -28,16 +28,77 @@ std::string shown(const json& v) {
   return s;
 }
 
+// True for integer keys that hold a byte count: their values may be given
+// with a binary suffix ("64M", "2GiB", "512K").
+bool is_byte_key(const std::string& key) {
+  auto ends = [&](const char* suf) {
+    const size_t n = std::strlen(suf);
+    return key.size() >= n && key.compare(key.size() - n, n, suf) == 0;
+  };
+  return key.find("bytes") != std::string::npos || ends("size") || ends("_max_io");
+}
+
+}  // namespace
+
+Result<uint64_t> parse_byte_size(std::string_view text) {
+  static constexpr Status kBad(Code::kInvalidArgument,
+                               "expected a byte count: digits with an optional K, M, G, T suffix (KiB = 1024)");
+  size_t i = 0;
+  unsigned __int128 v = 0;
+  while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+    v = v * 10 + unsigned(text[i] - '0');
+    if (v > UINT64_MAX) return kBad;
+    ++i;
+  }
+  if (i == 0) return kBad;
+  std::string_view suf = text.substr(i);
+  unsigned shift = 0;
+  if (!suf.empty()) {
+    switch (suf[0]) {
+      case 'k': case 'K': shift = 10; break;
+      case 'm': case 'M': shift = 20; break;
+      case 'g': case 'G': shift = 30; break;
+      case 't': case 'T': shift = 40; break;
+      default: return kBad;
+    }
+    suf.remove_prefix(1);
+    if (suf == "i" || suf == "iB" || suf == "B" || suf.empty()) {
+    } else {
+      return kBad;
+    }
+  }
+  v <<= shift;
+  if (v > uint64_t(INT64_MAX)) return kBad;
+  return uint64_t(v);
+}
+
+namespace {
+
 // Converts `v` to the type of `def`; throws ConfigKeyError on a mismatch.
+// Integers must fit int64 (JSON allows larger unsigned values: refused, not
+// wrapped); byte-count keys also take "64M"-style strings.
 json coerce(const std::string& key, const json& def, const json& v) {
   if (def.is_null()) return v;
   if (def.is_number_integer()) {
+    if (v.is_number_unsigned()) {
+      if (v.get<uint64_t>() > uint64_t(INT64_MAX))
+        throw_key_error(key, "out of range: " + shown(v) + " is above 2^63-1");
+      return json(int64_t(v.get<uint64_t>()));
+    }
     if (v.is_number_integer()) return v;
     if (v.is_number_float()) {
       double d = v.get<double>();
       if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9.0e18) return json(int64_t(d));
+      if (std::isfinite(d) && d == std::floor(d))
+        throw_key_error(key, "out of range: " + shown(v) + " is beyond +-9e18");
     }
-    throw_key_error(key, "expected an integer, got " + shown(v));
+    if (v.is_string() && is_byte_key(key)) {
+      auto b = parse_byte_size(v.get<std::string>());
+      if (!b) throw_key_error(key, std::string(b.status().context()) + ", got " + shown(v));
+      return json(int64_t(*b));
+    }
+    throw_key_error(key, std::string("expected an integer") +
+                             (is_byte_key(key) ? " or a byte count like \"64M\"" : "") + ", got " + shown(v));
   }
   if (def.is_number()) {
     if (v.is_number()) return json(v.get<double>());
@@ -126,7 +187,13 @@ WorkloadConfig resolve(const json& file_obj, const std::string& origin,
 }  // namespace
 
 nlohmann::json parse_set_value(std::string_view text) {
-  json v = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  json v;
+  try {
+    v = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  } catch (const json::exception&) {
+    // A number JSON cannot hold (1e400): the same clean error as in a file.
+    throw ConfigError("--set value " + std::string(text) + ": number out of range");
+  }
   if (v.is_discarded()) return json(std::string(text));
   return v;
 }
@@ -151,6 +218,11 @@ WorkloadConfig load_workload_text(const std::string& text, const std::string& or
     std::string detail = p == std::string::npos ? what : what.substr(p + 2);
     throw ConfigError(origin + ": invalid JSON at line " + std::to_string(line) + ", column " +
                       std::to_string(col) + ": " + detail);
+  } catch (const json::exception& e) {
+    // out_of_range 406: a number JSON cannot hold (1e400).
+    std::string what = e.what();
+    auto p = what.find("] ");
+    throw ConfigError(origin + ": invalid JSON: " + (p == std::string::npos ? what : what.substr(p + 2)));
   }
   return resolve(obj, origin, sets);
 }

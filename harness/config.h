@@ -30,6 +30,7 @@
 #include <nlohmann/json.hpp>
 
 #include "harness/registry.h"
+#include "src/common/status.h"
 
 namespace znslab::harness {
 
@@ -49,6 +50,12 @@ struct WorkloadConfig {
   // Where each key's value came from: the file path, "--set K=V" or "default".
   std::map<std::string, std::string> origin;
 };
+
+// "64M" -> 67108864: digits with an optional K/M/G/T suffix (binary
+// multiples; "KiB", "KB" and "K" all mean 1024), at most 2^63-1. Integer
+// workload keys that hold bytes (names containing "bytes" or ending in
+// "size") accept such strings in files and in --set.
+Result<uint64_t> parse_byte_size(std::string_view text);
 
 // Parses the VALUE of --set: JSON if it parses, else the raw string.
 nlohmann::json parse_set_value(std::string_view text);

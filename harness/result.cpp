@@ -1,4 +1,5 @@
 #include "harness/result.h"
+#include "harness/provenance.h"
 
 #include <sys/utsname.h>
 #include <time.h>
@@ -102,23 +103,7 @@ nlohmann::json host_info() {
   return h;
 }
 
-std::string git_rev() {
-#ifdef ZNSLAB_GIT_REV
-  return ZNSLAB_GIT_REV;
-#else
-  // Best effort at run time: the binary usually runs from the checkout.
-  // "-dirty" when the working tree differs from HEAD: the binary may not
-  // be exactly the commit named.
-  FILE* p = popen("git describe --always --dirty --abbrev=7 --exclude='*' 2>/dev/null", "r");
-  if (!p) return "unknown";
-  char buf[64] = {0};
-  std::string rev;
-  if (fgets(buf, sizeof buf, p)) rev = buf;
-  pclose(p);
-  while (!rev.empty() && (rev.back() == '\n' || rev.back() == '\r')) rev.pop_back();
-  return rev.empty() ? "unknown" : rev;
-#endif
-}
+std::string git_rev() { return build_git_rev(); }
 
 std::string utc_now_iso8601() {
   time_t t = time(nullptr);

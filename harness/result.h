@@ -59,9 +59,8 @@ class LatencyHistogram {
 
 // host: kernel, cpus, memory_bytes, thp_mode, page_size, hostname.
 nlohmann::json host_info();
-// The short commit of the source tree (compile-time ZNSLAB_GIT_REV if
-// defined; else `git describe --always --dirty` at run time, "-dirty" when
-// the working tree has uncommitted changes), else "unknown".
+// The commit the binary was built from (embedded at build time; see
+// harness/provenance.h), "-dirty" when tracked files differed from HEAD.
 std::string git_rev();
 // Current UTC time as ISO 8601 ("2026-11-21T14:05:00Z").
 std::string utc_now_iso8601();

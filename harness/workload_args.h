@@ -1,64 +1,38 @@
-// Command-line options shared by `znslab run` and `znslab compare`:
-//   WORKLOAD.json [--<selector> V] [--set KEY=VALUE]... [--device URI] [--out PATH] [--quiet]
-// where the selector is --allocator (run) or --allocators (compare); both
-// also accept --<selector>=V. Throws UsageError naming the bad option (CLI
-// boundary). Not thread-safe; called once per process.
+// Command-line options shared by `znslab run` and `znslab compare`, parsed
+// with CLI11:
+//   WORKLOAD.json [--allocator A | --allocators A,B] [--set KEY=VALUE]...
+//   [--device URI] [--out PATH] [--repeats N] [--label NAME] [--cpu N]
+//   [--format text|md|csv] [--quiet]
+// Throws UsageError naming the bad option (CLI boundary); --help fills
+// `help_text` and sets `help`. Not thread-safe; called once per process.
 #pragma once
 
 #include <string>
 #include <vector>
 
-#include "harness/registry.h"
-
 namespace znslab::harness {
 
 struct WorkloadArgs {
-  std::string workload;          // the positional WORKLOAD.json (or a bare workload name)
-  std::string selector;          // value of --allocator / --allocators
+  std::string workload;           // the positional WORKLOAD.json (or a bare workload name)
+  std::string selector;           // value of --allocator / --allocators
   bool selector_given = false;
-  std::vector<std::string> sets; // --set values, in order
-  std::string device;            // --device URI, "" when absent
-  std::string out;               // --out / -o, "" when absent
-  bool quiet = false;            // --quiet / -q
-  bool help = false;             // -h / --help (the caller prints its help and exits 0)
+  std::vector<std::string> sets;  // --set values, in order
+  std::string device;             // --device URI, "" when absent
+  std::string out;                // --out / -o, "" when absent
+  int repeats = 1;                // --repeats N (>= 1): runs per allocator, each its own process
+  std::string label;              // --label NAME, "" = the allocator's name
+  int cpu = -1;                   // --cpu N: pin the run(s) to CPU N; -1 = not pinned
+  std::string format = "text";    // --format text|md|csv (the printed table)
+  bool quiet = false;             // --quiet / -q
+  bool help = false;              // -h / --help: help_text holds the usage
+  std::string help_text;
 };
 
-inline WorkloadArgs parse_workload_args(int argc, char** argv, const std::string& selector_opt) {
-  WorkloadArgs w;
-  const std::string selector_eq = selector_opt + "=";
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&](const std::string& opt) -> std::string {
-      if (i + 1 >= argc) throw UsageError(opt + " needs a value");
-      return argv[++i];
-    };
-    if (a == "-h" || a == "--help") {
-      w.help = true;
-      return w;
-    } else if (a == selector_opt) {
-      w.selector = value(selector_opt);
-      w.selector_given = true;
-    } else if (a.rfind(selector_eq, 0) == 0) {
-      w.selector = a.substr(selector_eq.size());
-      w.selector_given = true;
-    } else if (a == "--set") {
-      w.sets.push_back(value("--set"));
-    } else if (a == "--device") {
-      w.device = value("--device");
-    } else if (a == "--out" || a == "-o") {
-      w.out = value("--out");
-    } else if (a == "--quiet" || a == "-q") {
-      w.quiet = true;
-    } else if (!a.empty() && a[0] == '-') {
-      throw UsageError("unknown option " + a);
-    } else if (w.workload.empty()) {
-      w.workload = a;
-    } else {
-      throw UsageError("more than one workload file (" + w.workload + ", " + a + ")");
-    }
-  }
-  if (w.workload.empty()) throw UsageError("missing WORKLOAD.json");
-  return w;
-}
+// `compare` = true: --allocators (a list) instead of --allocator.
+// `help_intro`: the paragraph printed under the usage line.
+WorkloadArgs parse_workload_args(int argc, char** argv, bool compare, const std::string& help_intro);
+
+// A label is used in file names: [A-Za-z0-9._+-]{1,64}. Throws UsageError.
+void check_label(const std::string& label);
 
 }  // namespace znslab::harness
