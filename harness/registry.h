@@ -70,6 +70,8 @@ struct WorkloadInfo {
   std::string name;         // the "workload" key of a workload file
   std::string summary;
   std::function<std::unique_ptr<Workload>()> make;
+  bool uses_allocator = true;  // drives an allocator (--allocator applies; labels default to it)
+  bool uses_device = false;    // takes a zoned device (--device); else --device is a usage error
 };
 void register_workload(WorkloadInfo w);
 const WorkloadInfo* find_workload(std::string_view name);

@@ -143,9 +143,6 @@ void ResultDoc::write(const std::string& path) const {
     std::cout << text;
     return;
   }
-  std::error_code ec;
-  auto parent = std::filesystem::path(path).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
   std::ofstream f(path, std::ios::binary | std::ios::trunc);
   if (!f) throw RunError("cannot write result " + path + ": " + std::strerror(errno));
   f << text;

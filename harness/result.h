@@ -86,8 +86,9 @@ class ResultDoc {
   nlohmann::json& summary() { return doc_["summary"]; }
   // ns since the document was created (the time base of samples' t_ns).
   uint64_t elapsed_ns() const noexcept;
-  // Writes pretty JSON (2-space indent) to `path` ("-" = stdout), creating
-  // parent folders. Throws RunError naming the path and errno on failure.
+  // Writes pretty JSON (2-space indent) to `path` ("-" = stdout). The parent
+  // folder must exist (callers create default folders; an explicit --out is
+  // checked before the run). Throws RunError naming the path and errno.
   void write(const std::string& path) const;
 
  private:

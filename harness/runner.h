@@ -18,8 +18,18 @@ namespace znslab::harness {
 // znslab.result/1). Does NOT re-exec for peers: the caller must have called
 // ensure_allocator_process() first (a peer's describe() refuses otherwise).
 // Throws RunError/ConfigError from the workload.
+// `label` names the configuration in tables and plots ("" = the allocator);
+// `pinned_cpu` is recorded in noise.pinned_cpu (-1 = not pinned).
 nlohmann::json run_workload(const WorkloadConfig& wc, const std::string& allocator,
                             const std::string& device_uri, bool progress,
-                            const nlohmann::json& command = nullptr);
+                            const nlohmann::json& command = nullptr, const std::string& label = "",
+                            int pinned_cpu = -1);
+
+// Refuses (UsageError naming the path) an explicit --out FILE that cannot be
+// written: a folder, a missing or unwritable parent folder. "-" is stdout.
+void check_out_file(const std::string& out);
+// Creates DIR if needed and reserves DIR/STEM.json (O_EXCL; STEM-1.json, ...
+// when taken), so two runs never write the same file. Throws RunError.
+std::string new_result_path(const std::string& dir, const std::string& stem);
 
 }  // namespace znslab::harness

@@ -40,7 +40,7 @@ WorkloadArgs parse_workload_args(int argc, char** argv, bool compare, const std:
                                        "(emu:PATH?zones=N&zone_size=64M, zbd:/dev/nvme0n1, nvme:/dev/ng0n1)");
   app.add_option("-o,--out", w.out,
                  compare ? "result folder (default results/<workload>/<UTC time>/; created; must hold no results)"
-                         : "result file (\"-\" = stdout; default results/<workload>/<time>-<label>-<pid>.json); "
+                         : "result file (\"-\" = stdout; default results/<workload>/<UTC time with ns>-<label>.json, never overwritten); "
                            "with --repeats > 1 a folder as for compare");
   app.add_option("--repeats", w.repeats,
                  "runs per allocator, each in its own process, interleaved (A B A B ...); summary "

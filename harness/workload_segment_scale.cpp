@@ -322,7 +322,7 @@ class SegmentScale : public Workload {
 };
 
 Registrar reg{WorkloadInfo{"segment-scale", "records into windowed-mmap segments: fds, VMAs, pin cost",
-                           [] { return std::make_unique<SegmentScale>(); }}};
+                           [] { return std::make_unique<SegmentScale>(); }, /*uses_allocator=*/false}};
 
 }  // namespace
 }  // namespace znslab::harness

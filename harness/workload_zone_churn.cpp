@@ -302,7 +302,7 @@ class ZoneChurn : public Workload {
 };
 
 Registrar reg{WorkloadInfo{"zone-churn", "write/delete churn over the zoned segment store with GC: WA by placement",
-                           [] { return std::make_unique<ZoneChurn>(); }}};
+                           [] { return std::make_unique<ZoneChurn>(); }, /*uses_allocator=*/false, /*uses_device=*/true}};
 
 }  // namespace
 }  // namespace znslab::harness

@@ -340,7 +340,7 @@ class ZoneWrite final : public Workload {
 
 Registrar reg{WorkloadInfo{"zone-write",
                            "sequential zone writes/appends through io_uring, with fio as the baseline",
-                           [] { return std::make_unique<ZoneWrite>(); }}};
+                           [] { return std::make_unique<ZoneWrite>(); }, /*uses_allocator=*/false, /*uses_device=*/true}};
 
 }  // namespace
 }  // namespace znslab::harness
