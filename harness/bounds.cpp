@@ -113,7 +113,15 @@ std::vector<BoundOutcome> evaluate_bounds(const json& result, const json& bounds
     const std::string over = b.value("over", "");
     if (over.empty()) {
       const json* v = json_at_path(result, metric);
-      if (!v || !v->is_number()) {
+      if (!v) {
+        // A typo in a bounds file must not pass as a failed (or skipped) run.
+        std::string known;
+        if (result.contains("summary") && result["summary"].is_object())
+          for (auto& [k, _] : result["summary"].items()) known += (known.empty() ? "" : ", ") + k;
+        throw ConfigError("bound \"" + name + "\": metric \"" + metric + "\" does not exist in results of " +
+                          experiment + " (summary metrics: " + known + ")");
+      }
+      if (!v->is_number()) {
         if (v && v->is_null() && allow_null) {
           o.state = BoundOutcome::State::kNotApplicable;
           o.message = metric + " is null (allowed)";

@@ -16,8 +16,9 @@
 // and/or "min" are a number or {"scale": a, "metric": path, "plus": b}
 // (= a x value + b, path in the same context). Optional filters
 // "experiments" and "allocators" (by allocator.name) make a bound not
-// applicable elsewhere. A missing or null metric is a violation unless
-// "allow_null": true.
+// applicable elsewhere. A null metric is a violation unless "allow_null":
+// true; a metric path that does not exist in an applicable result is a
+// ConfigError naming it (a typo must not pass as a figure).
 //
 // Thread-safety: pure functions. Errors: ConfigError for a malformed bounds
 // file (naming the bound and key).

@@ -16,9 +16,10 @@ namespace {
 using nlohmann::json;
 
 const char* kCheckHelp =
-    "usage: znslab check RESULT.json --bounds FILE [--quiet]\n"
+    "usage: znslab check RESULT.json [--bounds FILE] [--quiet]\n"
     "\n"
-    "Checks one result document (schema znslab.result/1) against the bounds in\n"
+    "Validates one result document against the schema znslab.result/1 (every\n"
+    "violation is listed) and, with --bounds, checks it against the bounds in\n"
     "FILE (schema znslab.bounds/1, e.g. ci/rss_bounds.json). Each bound names a\n"
     "metric (a dotted path such as summary.committed_drift_pct, or a field of every\n"
     "steady-state post_free sample with \"over\": \"steady_post_free\") and a max\n"
@@ -27,8 +28,9 @@ const char* kCheckHelp =
     "\n"
     "  --quiet   print only violations\n"
     "\n"
-    "Exit status: 0 all applicable bounds hold, 1 a bound is violated,\n"
-    "2 usage error or unreadable/malformed file.\n";
+    "Exit status: 0 valid and all applicable bounds hold, 1 a schema violation\n"
+    "or a bound violated, 2 usage error, unreadable/malformed file, or a bound\n"
+    "naming a metric the result does not have.\n";
 
 json read_json(const std::string& path, const char* what) {
   std::ifstream f(path);
@@ -64,19 +66,25 @@ int check_main(int argc, char** argv) {
     }
   }
   if (result_path.empty()) throw UsageError("missing RESULT.json");
-  if (bounds_path.empty()) throw UsageError("missing --bounds FILE");
   json result = read_json(result_path, "result");
-  json bounds = read_json(bounds_path, "bounds file");
+  json bounds = bounds_path.empty() ? json{{"schema", "znslab.bounds/1"}, {"bounds", json::array()}}
+                                    : read_json(bounds_path, "bounds file");
   if (!result.is_object() || result.value("schema", "") != "znslab.result/1")
     throw ConfigError("result " + result_path + ": schema is not znslab.result/1");
   std::vector<BoundOutcome> outs;
   // The document itself must conform before its figures are trusted.
   auto schema_errs = result_schema_errors(result);
-  if (!schema_errs.empty()) {
+  for (const auto& e : schema_errs) {
     BoundOutcome o;
     o.name = "schema znslab.result/1";
     o.state = BoundOutcome::State::kFail;
-    o.message = std::to_string(schema_errs.size()) + " violation(s), first: " + schema_errs[0];
+    o.message = e;
+    outs.push_back(o);
+  }
+  if (schema_errs.empty() && !quiet) {
+    BoundOutcome o;
+    o.name = "schema znslab.result/1";
+    o.message = "valid";
     outs.push_back(o);
   }
   try {
@@ -96,12 +104,13 @@ int check_main(int argc, char** argv) {
   }
   std::string alloc = result.contains("allocator") && result["allocator"].is_object()
                           ? result["allocator"].value("name", "?") : "?";
-  std::printf("check %s (%s on %s): %d bound(s) held, %d violated\n", result_path.c_str(),
-              result.value("experiment", "?").c_str(), alloc.c_str(), passed, failed);
+  std::printf("check %s (%s on %s): %zu schema violation(s); %d bound(s) held, %d violated\n",
+              result_path.c_str(), result.value("experiment", "?").c_str(), alloc.c_str(), schema_errs.size(),
+              passed - (schema_errs.empty() && !quiet ? 1 : 0), failed - int(schema_errs.size()));
   return failed ? 1 : 0;
 }
 
-Registrar reg{Command{"check", "check a result JSON against bounds (CI gate); non-zero on violation",
+Registrar reg{Command{"check", "validate a result JSON (schema) and check it against bounds (CI gate); non-zero on violation",
                       check_main}};
 
 }  // namespace

@@ -7,7 +7,7 @@ namespace {
 
 using nlohmann::json;
 
-enum class T { kString, kUint, kNumber, kBool, kObject, kArray, kNumberOrNull, kObjectOrNull, kUintOrNull };
+enum class T { kString, kUint, kNumber, kBool, kObject, kArray, kNumberOrNull, kObjectOrNull, kUintOrNull, kAny };
 
 const char* tname(T t) {
   switch (t) {
@@ -20,6 +20,7 @@ const char* tname(T t) {
     case T::kNumberOrNull: return "a number or null";
     case T::kObjectOrNull: return "an object or null";
     case T::kUintOrNull: return "an unsigned integer or null";
+    case T::kAny: return "a value";
   }
   return "?";
 }
@@ -35,13 +36,14 @@ bool is(const json& v, T t) {
     case T::kNumberOrNull: return v.is_number() || v.is_null();
     case T::kObjectOrNull: return v.is_object() || v.is_null();
     case T::kUintOrNull: return v.is_null() || is(v, T::kUint);
+    case T::kAny: return true;
   }
   return false;
 }
 
 struct Checker {
   std::vector<std::string> errs;
-  const json* need(const json& obj, const std::string& path, const char* key, T t) {
+  const json* need(const json& obj, const std::string& path, const std::string& key, T t) {
     if (!obj.is_object() || !obj.contains(key)) {
       errs.push_back(path + key + ": missing (expected " + tname(t) + ")");
       return nullptr;
@@ -59,6 +61,46 @@ struct Checker {
 
 }  // namespace
 
+// The summary metrics each experiment promises, with their types (every
+// key a workload documents in docs/ and that tables, plots and bounds read).
+// kNumberOrNull entries are optional: checked only when present.
+struct SummaryRequirement {
+  std::string experiment;  // "*" = every experiment
+  std::string key;
+  T type;
+};
+const std::vector<SummaryRequirement>& summary_requirements() {
+  static const std::vector<SummaryRequirement> r = {
+      {"churn", "ops_per_sec", T::kNumber},
+      {"churn", "peak_rss_bytes", T::kUint},
+      {"churn", "post_free_rss_bytes", T::kUint},
+      {"churn", "live_bytes_post_free", T::kUint},
+      {"churn", "requested_bytes_post_free", T::kUint},
+      {"churn", "steady_state_first_cycle", T::kUint},
+      {"churn", "cycles", T::kUint},
+      {"churn", "rss_stability_pct", T::kNumber},
+      {"churn", "retention_pct", T::kNumber},
+      {"churn", "ns_per_object", T::kNumber},
+      {"alternating", "ops_per_sec", T::kNumber},
+      {"zone-write", "throughput_mib_s", T::kNumber},
+      {"zone-write", "iops", T::kNumber},
+      {"zone-write", "bytes_written", T::kUint},
+      {"zone-write", "fio_ratio", T::kNumberOrNull},
+      {"zone-churn", "write_amplification", T::kNumber},
+      {"zone-churn", "host_bytes_written", T::kUint},
+      {"zone-churn", "device_bytes_written", T::kUint},
+      {"zone-churn", "zone_resets", T::kUint},
+      {"zone-churn", "gc_copied_bytes", T::kUint},
+      {"zone-churn", "throughput_mib_s", T::kNumber},
+      {"segment-scale", "ops_per_sec", T::kNumber},
+      {"segment-scale", "max_open_fds", T::kUint},
+      {"segment-scale", "max_data_mappings", T::kUint},
+      {"segment-scale", "pin_unpin_ns", T::kObject},
+      {"segment-scale", "metadata_bytes", T::kUint},
+  };
+  return r;
+}
+
 std::vector<std::string> result_schema_errors(const json& doc) {
   Checker c;
   if (!doc.is_object()) return {"document: expected an object"};
@@ -74,13 +116,25 @@ std::vector<std::string> result_schema_errors(const json& doc) {
     c.need(*h, "host.", "thp_mode", T::kString);
     c.need(*h, "host.", "page_size", T::kUint);
   }
+  c.need(doc, "", "label", T::kString);
+  if (auto* pv = c.need(doc, "", "provenance", T::kObject)) {
+    c.need(*pv, "provenance.", "git_rev", T::kString);
+    c.need(*pv, "provenance.", "build", T::kObject);
+    c.need(*pv, "provenance.", "cpu_model", T::kString);
+    c.need(*pv, "provenance.", "argv", T::kArray);
+    c.need(*pv, "provenance.", "env", T::kObject);
+  }
   if (auto* cfg = c.need(doc, "", "config", T::kObject)) c.need(*cfg, "config.", "workload", T::kString);
   const json* alloc = c.need(doc, "", "allocator", T::kObjectOrNull);
   if (alloc && alloc->is_object()) {
     c.need(*alloc, "allocator.", "name", T::kString);
-    c.need(*alloc, "allocator.", "version", T::kString);
+    // A library version string ("5.3.0") or a format revision number (1).
+    if (auto* v = c.need(*alloc, "allocator.", "version", T::kAny); v && !v->is_string() && !v->is_number())
+      c.errs.push_back("allocator.version: expected a string or a number, got " + v->dump());
   }
   c.need(doc, "", "device", T::kObjectOrNull);
+  const std::string experiment = exp ? exp->get<std::string>() : "";
+  const bool phased = experiment == "churn" || experiment == "alternating";
   if (auto* samples = c.need(doc, "", "samples", T::kArray)) {
     size_t i = 0;
     uint64_t last_t = 0;
@@ -94,7 +148,9 @@ std::vector<std::string> result_schema_errors(const json& doc) {
         if (t->get<uint64_t>() < last_t) c.errs.push_back(p + "t_ns: samples are not in time order");
         last_t = t->get<uint64_t>();
       }
-      c.need(s, p, "phase", T::kString);
+      // Cycle-based experiments mark their samples (start, peak, post_free,
+      // periodic, end); others may leave phase out.
+      if (phased || s.contains("phase")) c.need(s, p, "phase", T::kString);
       if (s.contains("rss_bytes")) c.need(s, p, "rss_bytes", T::kUint);
       for (const char* k : {"committed_bytes", "live_bytes", "requested_bytes", "anon_rss_bytes",
                             "perf_minor_faults", "perf_major_faults"})
@@ -123,13 +179,12 @@ std::vector<std::string> result_schema_errors(const json& doc) {
     }
   }
   if (auto* sum = c.need(doc, "", "summary", T::kObject)) {
-    c.need(*sum, "summary.", "ops_per_sec", T::kNumber);
-    if (exp && *exp == "churn") {
-      for (const char* k : {"peak_rss_bytes", "post_free_rss_bytes", "live_bytes_post_free",
-                            "requested_bytes_post_free", "steady_state_first_cycle", "cycles"})
-        c.need(*sum, "summary.", k, T::kUint);
-      for (const char* k : {"rss_stability_pct", "retention_pct", "ns_per_object"})
-        c.need(*sum, "summary.", k, T::kNumber);
+    for (const auto& r : summary_requirements())
+      if (r.experiment == experiment || r.experiment == "*") {
+        if (r.type == T::kNumberOrNull && !sum->contains(r.key)) continue;  // optional
+        c.need(*sum, "summary.", r.key, r.type);
+      }
+    if (experiment == "churn") {
       const bool counters = alloc && alloc->is_object() && alloc->value("counters", false);
       c.need(*sum, "summary.", "committed_drift_pct", counters ? T::kNumber : T::kNumberOrNull);
     }
