@@ -2,7 +2,8 @@
 #
 #   make                 build build/znslab, the static libraries, tests and benches
 #   make test            unit tests (Catch2) + the RSS-bound check; last line "N passed, N failed, N skipped"
-#   make run-churn       the churn experiment on temporal-slab and the four peers, JSON + plots + table
+#   make run-churn       the churn experiment on temporal-slab and the four peers, 3 interleaved repeats:
+#                        JSON + plots + table of medians with 95 % intervals
 #   make plot DIR=...    redraw the plots of one result folder (default: results/churn/latest)
 #   make deps            install the Debian packages the project needs (as root), or print the command
 #   make ci              what .ci/run does after installing dependencies
@@ -153,10 +154,11 @@ test: deps
 
 # --- experiments --------------------------------------------------------------
 CHURN_ALLOCATORS ?= temporal-slab,glibc,jemalloc,mimalloc,tcmalloc
+CHURN_REPEATS ?= 3
 run-churn: deps
 	$(Q)$(MAKE) --no-print-directory $(BIN) SANITIZE=$(SANITIZE) V=$(V)
 	$(Q)ts=$$(date -u +%Y%m%dT%H%M%SZ); out=results/churn/$$ts; \
-	$(BIN) compare workloads/churn.json --allocators $(CHURN_ALLOCATORS) --out $$out $(ARGS); rc=$$?; \
+	$(BIN) compare workloads/churn.json --allocators $(CHURN_ALLOCATORS) --repeats $(CHURN_REPEATS) --out $$out $(ARGS); rc=$$?; \
 	ln -sfn $$ts results/churn/latest && \
 	$(PYTHON) results/plot.py $$out && echo "results: $$out (results/churn/latest)"; exit $$rc
 

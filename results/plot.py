@@ -12,9 +12,16 @@ churn results:
                  post_free) next to its live bytes; only allocators that
                  expose the counter (temporal-slab) appear.
   timeline.png   RSS against time from every sample (periodic included).
+  speed.png      ns per object (alloc phase + free phase) per cycle.
 alternating results:
   latency.png    alloc and free latency percentiles (p50, p90, p99, p99.9)
                  per allocator, log scale, and throughput.
+
+Lines are keyed by the result's label (`--label`, default the allocator), so
+two configurations of one allocator stay two lines. In a folder written with
+--repeats, the per-run files <label>.r<k>.json are skipped in favour of
+<label>.json (the run nearest the median). Subtitles list the keys that
+differ from the workload file.
 
 Uses matplotlib (Debian python3-matplotlib); run it with /usr/bin/python3.
 Exit status 0 when at least one plot was written, 1 otherwise.
@@ -22,12 +29,14 @@ Exit status 0 when at least one plot was written, 1 otherwise.
 import glob
 import json
 import os
+import re
 import sys
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 
 ORDER = ["temporal-slab", "glibc", "jemalloc", "mimalloc", "tcmalloc"]
 MIB = 1024.0 * 1024.0
@@ -35,9 +44,15 @@ MIB = 1024.0 * 1024.0
 
 def load(folder):
     docs = {}
-    for path in sorted(glob.glob(os.path.join(folder, "*.json"))):
-        if os.path.basename(path) == "summary.json":
+    paths = sorted(glob.glob(os.path.join(folder, "*.json")))
+    names = {os.path.basename(p) for p in paths}
+    for path in paths:
+        base = os.path.basename(path)
+        if base == "summary.json":
             continue
+        m = re.match(r"^(.*)\.r[0-9]+\.json$", base)
+        if m and (m.group(1) + ".json") in names:
+            continue  # a single repeat; <label>.json is the median run
         try:
             with open(path) as f:
                 d = json.load(f)
@@ -46,9 +61,57 @@ def load(folder):
             continue
         if d.get("schema") != "znslab.result/1":
             continue
-        name = (d.get("allocator") or {}).get("name") or os.path.splitext(os.path.basename(path))[0]
+        name = (d.get("label") or (d.get("allocator") or {}).get("name")
+                or os.path.splitext(base)[0])
+        if name in docs:
+            name = os.path.splitext(base)[0]
         docs[name] = d
     return dict(sorted(docs.items(), key=lambda kv: (ORDER.index(kv[0]) if kv[0] in ORDER else 99, kv[0])))
+
+
+def intervals(folder):
+    """{label: {metric: {median, ci95_low, ci95_high, values}}} from the
+    folder's summary.json (written by compare / run --repeats), or {}."""
+    try:
+        with open(os.path.join(folder, "summary.json")) as f:
+            s = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    a = s.get("allocators")
+    return a if isinstance(a, dict) else {}
+
+
+def changed_keys(doc):
+    """Workload keys whose value differs from the workload file (or the --set
+    arguments when the file cannot be read)."""
+    cfg = doc.get("config") or {}
+    path = doc.get("workload_file")
+    base = None
+    if path:
+        try:
+            with open(path) as f:
+                base = json.load(f)
+        except (OSError, ValueError):
+            base = None
+    if base is not None:
+        return {k: v for k, v in cfg.items() if k != "workload" and k in base and base[k] != v}
+    out = {}
+    argv = doc.get("command") or []
+    for i, a in enumerate(argv):
+        if a == "--set" and i + 1 < len(argv) and "=" in argv[i + 1]:
+            k = argv[i + 1].split("=", 1)[0]
+            if k in cfg:
+                out[k] = cfg[k]
+    return out
+
+
+def readable_log_axis(ax, axis="y"):
+    """Log axis with plain-number tick labels (10, 100, 1000, not 10^2)."""
+    fmt = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
+    a = ax.yaxis if axis == "y" else ax.xaxis
+    a.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    a.set_major_formatter(fmt)
+    a.set_minor_formatter(matplotlib.ticker.NullFormatter())
 
 
 def per_cycle(doc, phase, field):
@@ -63,8 +126,17 @@ def per_cycle(doc, phase, field):
 def title_of(docs, what):
     any_doc = next(iter(docs.values()))
     c = any_doc.get("config", {})
-    keys = ["cycles", "objects_per_cycle", "threads", "pinned_fraction", "min_size", "max_size"]
-    params = ", ".join(f"{k}={c[k]}" for k in keys if k in c)
+    src = any_doc.get("workload_file") or any_doc.get("experiment")
+    diffs = {}
+    for name, d in docs.items():
+        for k, v in changed_keys(d).items():
+            diffs.setdefault(k, set()).add(json.dumps(v))
+    if diffs:
+        params = "changed from " + str(src) + ": " + ", ".join(
+            f"{k}={'|'.join(sorted(v))}" for k, v in sorted(diffs.items()))
+    else:
+        params = f"as in {src}: " + ", ".join(
+            f"{k}={c[k]}" for k in ["cycles", "objects_per_cycle", "threads", "pinned_fraction"] if k in c)
     return f"{any_doc.get('experiment')}: {what}\n{params}"
 
 
@@ -158,6 +230,34 @@ def plot_churn(docs, folder):
     fig.savefig(out, dpi=110)
     plt.close(fig)
     written.append(out)
+
+    fig, ax = plt.subplots(figsize=(11, 5))
+    have = False
+    for name, d in docs.items():
+        n = (d.get("config") or {}).get("objects_per_cycle")
+        alloc = {s["cycle"]: s["alloc_phase_ns"] for s in d.get("samples", [])
+                 if s.get("phase") == "peak" and s.get("alloc_phase_ns") is not None}
+        free = {s["cycle"]: s["free_phase_ns"] for s in d.get("samples", [])
+                if s.get("phase") == "post_free" and s.get("free_phase_ns") is not None}
+        cyc = sorted(set(alloc) & set(free))
+        if not n or not cyc:
+            continue
+        have = True
+        ax.plot(cyc, [(alloc[c] + free[c]) / n for c in cyc], color=colors.get(name), linewidth=1.2,
+                label=f"{name} (whole run: {(d.get('summary') or {}).get('ns_per_object', 0):.0f} ns/object)")
+    if have:
+        ax.set_yscale("log")
+        readable_log_axis(ax)
+        ax.set_xlabel("cycle")
+        ax.set_ylabel("ns per object (alloc + free phases, wall)")
+        ax.set_title(title_of(docs, "speed per cycle"))
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        out = os.path.join(folder, "speed.png")
+        fig.savefig(out, dpi=110)
+        written.append(out)
+    plt.close(fig)
     return written
 
 
@@ -173,14 +273,23 @@ def plot_latency(docs, folder):
         ax.set_xticks([i + 0.4 - width / 2 for i in range(len(names))])
         ax.set_xticklabels(names, rotation=20, fontsize=8)
         ax.set_yscale("log")
+        readable_log_axis(ax)
         ax.set_ylabel("ns (timer overhead included)")
         ax.set_title(f"{op} latency")
         ax.grid(True, axis="y", alpha=0.3)
         ax.legend(fontsize=8)
     ops = [(docs[n].get("summary") or {}).get("ops_per_sec", 0) / 1e6 for n in names]
-    axes[2].bar(names, ops)
+    iv = [intervals(folder).get(n, {}).get("ops_per_sec") for n in names]
+    if all(iv):
+        med = [i["median"] / 1e6 for i in iv]
+        err = [[m - i["ci95_low"] / 1e6 for m, i in zip(med, iv)], [i["ci95_high"] / 1e6 - m for m, i in zip(med, iv)]]
+        axes[2].bar(names, med, yerr=err, capsize=6)
+        axes[2].set_title(f"throughput: median of {len(iv[0]['values'])} runs, 95 % interval")
+    else:
+        axes[2].bar(names, ops)
     axes[2].set_ylabel("Mops/s (alloc + free)")
-    axes[2].set_title("throughput (batch pass)")
+    if not all(iv):
+        axes[2].set_title("throughput (batch pass)")
     axes[2].tick_params(axis="x", rotation=20, labelsize=8)
     fig.suptitle(title_of(docs, "latency and throughput").replace("\n", "  "))
     fig.tight_layout()
