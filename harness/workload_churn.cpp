@@ -22,12 +22,17 @@
 // Samples: phase "peak" and "post_free" per cycle, "periodic" every
 // sample_interval_ms from a background thread, "start" and "end".
 // Summary metrics: see DESIGN.md "Metrics" and the README.
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <barrier>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <functional>
+#include <system_error>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -214,6 +219,36 @@ class Churn final : public Workload {
     check_int_range(c, "latency_sample_every", 1, 1000000);
     check_int_range(c, "progress_every_pct", 1, 100);
     check_one_of(c, "slab_reclaim", {"immediate", "on_close", "off"});
+    check_memory(c);
+  }
+
+  // Refuses (at validation, naming the keys) a configuration whose harness
+  // arrays and live objects cannot fit: more than half of the physical
+  // memory or of the address-space limit (RLIMIT_AS).
+  static void check_memory(const json& c) {
+    const uint64_t cycles = cfg_u64(c, "cycles"), n = cfg_u64(c, "objects_per_cycle");
+    const double pinned = cfg_double(c, "pinned_fraction");
+    const uint64_t samples = (2 * cycles + 2 + kPeriodicCapacity) * sizeof(CycleSample) + 2 * cycles * sizeof(size_t);
+    const uint64_t books = n * (2 * sizeof(Obj) + sizeof(uint32_t) * 2 + 1);
+    const uint64_t live = uint64_t(double(n) * (1.0 + pinned) * double(cfg_u64(c, "max_size")));
+    const uint64_t need = samples + books + live;
+    uint64_t limit = uint64_t(sysconf(_SC_PHYS_PAGES)) * uint64_t(sysconf(_SC_PAGESIZE)) / 2;
+    const char* what = "half of this machine's memory";
+    rlimit rl{};
+    if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur / 2 < limit) {
+      limit = rl.rlim_cur / 2;
+      what = "half of the address-space limit (ulimit -v)";
+    }
+    if (need > limit) {
+      char m[320];
+      std::snprintf(m, sizeof m,
+                    "needs about %.0f MiB (samples %.0f MiB for %llu cycles, bookkeeping %.0f MiB and live "
+                    "objects %.0f MiB for %llu objects per cycle), more than %s (%.0f MiB)",
+                    double(need) / 1048576.0, double(samples) / 1048576.0, (unsigned long long)cycles,
+                    double(books) / 1048576.0, double(live) / 1048576.0, (unsigned long long)n, what,
+                    double(limit) / 1048576.0);
+      throw_key_error(samples > books + live ? "cycles" : "objects_per_cycle", m);
+    }
   }
 
   void run(RunContext& ctx) override;
@@ -291,6 +326,17 @@ void Churn::run(RunContext& ctx) {
     w.pinned.reserve(size_t(double(w.hi - w.lo) * p.pinned_fraction) + 16);
   }
 
+  // Samples are kept as plain structs in storage sized up front and turned
+  // into JSON after the last measurement, so the harness's own memory does
+  // not grow with the run (it would show up as RSS drift).
+  std::vector<CycleSample> cs(2 * p.cycles + 2);  // value-initialised: touched now
+  size_t ncs = 0;
+  std::mutex periodic_mu;
+  std::vector<CycleSample> periodic(kPeriodicCapacity);  // value-initialised: touched now
+  size_t nperiodic = 0;
+  uint64_t periodic_stride = 1, periodic_ticks = 0, periodic_dropped = 0;
+  std::vector<size_t> peak_at(p.cycles), post_at(p.cycles);
+
   // Phase protocol: main and T workers meet at `sync` four times per cycle:
   // [start alloc] ... [alloc done] (sample) [start free] ... [free done].
   std::barrier<> sync(T + 1);
@@ -298,8 +344,7 @@ void Churn::run(RunContext& ctx) {
   std::atomic<uint32_t> cur_epoch{1};
   std::atomic<uint64_t> cur_cycle{0};
   std::vector<std::thread> threads;
-  for (uint32_t t = 0; t < T; ++t) {
-    threads.emplace_back([&, t] {
+  auto worker_main = [&](uint32_t t) {
       Worker& me = workers[t];
       Worker& victim = workers[(t + 1) % T];
       sampler.attach_thread();
@@ -337,7 +382,9 @@ void Churn::run(RunContext& ctx) {
           }
         }
         sync.arrive_and_wait();  // alloc done
+        if (stop.load(std::memory_order_acquire)) return;
         sync.arrive_and_wait();  // start free
+        if (stop.load(std::memory_order_acquire)) return;
         for (uint32_t k : victim.free_perm) {
           Obj& o = victim.objs[k];
           if (!o.ptr) continue;
@@ -354,19 +401,40 @@ void Churn::run(RunContext& ctx) {
           o = Obj{};
         }
         sync.arrive_and_wait();  // free done
+        if (stop.load(std::memory_order_acquire)) return;
       }
-    });
+    };
+  // Every exit from here on (an error, a failed thread creation, an
+  // exception anywhere in the main loop) stops and joins the workers first:
+  // a joinable std::thread must never be destroyed (std::terminate).
+  bool main_dropped = false;
+  auto stop_workers = [&] {
+    stop.store(true, std::memory_order_release);
+    if (!main_dropped) {
+      // Workers are parked at a barrier waiting for main (main runs only
+      // between phases): leave the barrier so that the phase completes;
+      // each worker then sees `stop` and returns.
+      main_dropped = true;
+      sync.arrive_and_drop();
+    }
+    for (auto& th : threads)
+      if (th.joinable()) th.join();
+  };
+  struct Guard {
+    std::function<void()> f;
+    ~Guard() { if (f) f(); }
+  } guard{stop_workers};
+  for (uint32_t t = 0; t < T; ++t) {
+    try {
+      threads.emplace_back(worker_main, t);
+    } catch (const std::system_error& e) {
+      // The missing workers leave the barrier; the ones started return.
+      for (uint32_t k = t; k < T; ++k) sync.arrive_and_drop();
+      throw RunError("churn: cannot start worker thread " + std::to_string(t) + " of " + std::to_string(T) +
+                     ": " + e.what());
+    }
   }
 
-  // Samples are kept as plain structs in storage sized up front and turned
-  // into JSON after the last measurement, so the harness's own memory does
-  // not grow with the run (it would show up as RSS drift).
-  std::vector<CycleSample> cs(2 * p.cycles + 2);  // value-initialised: touched now
-  size_t ncs = 0;
-  std::mutex periodic_mu;
-  std::vector<CycleSample> periodic(kPeriodicCapacity);  // value-initialised: touched now
-  size_t nperiodic = 0;
-  uint64_t periodic_stride = 1, periodic_ticks = 0, periodic_dropped = 0;
 
   auto take = [&](CycleSample& s, Phase ph, int64_t cycle, bool with_tally) {
     s.t_ns = doc.elapsed_ns();
@@ -403,9 +471,7 @@ void Churn::run(RunContext& ctx) {
   });
 
   auto abort_run = [&](const std::string& why) {
-    stop.store(true, std::memory_order_release);
-    sync.arrive_and_wait();  // workers are parked at "start alloc"
-    for (auto& th : threads) th.join();
+    stop_workers();
     ps.stop();
     throw RunError(why);
   };
@@ -414,7 +480,6 @@ void Churn::run(RunContext& ctx) {
   take(cs[ncs++], Phase::kStart, -1, true);
   const uint64_t baseline_rss = cs[0].proc.rss_bytes;
 
-  std::vector<size_t> peak_at(p.cycles), post_at(p.cycles);
   uint64_t phase_ns_total = 0, live_mismatch_cycles = 0;
   const uint64_t t_run0 = monotonic_ns();
   const uint64_t progress_every = std::max<uint64_t>(1, p.cycles * p.progress_pct / 100);
@@ -469,9 +534,7 @@ void Churn::run(RunContext& ctx) {
                    double(monotonic_ns() - t_run0) / 1e9);
     }
   }
-  stop.store(true, std::memory_order_release);
-  sync.arrive_and_wait();
-  for (auto& th : threads) th.join();
+  stop_workers();
   ps.stop();
   take(cs[ncs++], Phase::kEnd, -1, true);
   const double elapsed_s = double(monotonic_ns() - t_run0) / 1e9;
