@@ -1,12 +1,13 @@
 // The temporal-slab adapter: src/slab through its public API (src/slab/slab.h).
-// Allocator options come from the workload config keys slab_reclaim
-// ("immediate" | "on_close" | "off") and slab_use_thp, when present.
+// Allocator options come from the workload keys slab_<field>, one per
+// slab::Options field (harness/slab_options.h), when present.
 #include <string>
 
 #include "harness/allocators.h"
 #include "harness/peers.h"
 #include "harness/registry.h"
 #include "harness/result.h"
+#include "harness/slab_options.h"
 #include "src/slab/slab.h"
 
 namespace znslab::harness {
@@ -17,13 +18,8 @@ using nlohmann::json;
 class SlabAdapter final : public AllocatorAdapter {
  public:
   explicit SlabAdapter(const json& config) {
-    if (config.contains("slab_reclaim") && config["slab_reclaim"].is_string()) {
-      auto p = slab::parse_reclaim_policy(config["slab_reclaim"].get<std::string>());
-      if (!p) throw ConfigError("key \"slab_reclaim\": " + p.status().to_string());
-      opts_.reclaim = *p;
-    }
-    if (config.contains("slab_use_thp") && config["slab_use_thp"].is_boolean())
-      opts_.use_thp = config["slab_use_thp"].get<bool>();
+    validate_slab_options(config);
+    opts_ = slab_options_from(config);
     auto r = slab::SlabAllocator::create(opts_);
     if (!r) throw RunError("temporal-slab: create failed: " + r.status().to_string());
     a_ = std::move(r.value());
@@ -74,15 +70,7 @@ class SlabAdapter final : public AllocatorAdapter {
            {"version_source", "git rev of this tree"},
            {"library", "build/libznsslab.a (linked in)"},
            {"counters", true},
-           {"options",
-            {{"reclaim", slab::reclaim_policy_name(o.reclaim)},
-             {"arena_bytes", o.arena_bytes},
-             {"chunk_bytes", o.chunk_bytes},
-             {"use_thp", o.use_thp},
-             {"reclaim_batch_slabs", o.reclaim_batch_slabs},
-             {"scan_retry_threshold", o.scan_retry_threshold},
-             {"scan_dwell_checks", o.scan_dwell_checks},
-             {"thread_cache", o.thread_cache}}}};
+           {"options", slab_options_json(o)}};
     d["loaded_malloc_libraries"] = loaded_peer_allocators(read_self_maps());
     return d;
   }

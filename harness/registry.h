@@ -25,6 +25,12 @@
 
 namespace znslab::harness {
 
+// Exit codes of build/znslab, one per error class.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitRun = 1;    // RunError, a failed run, a violated check
+inline constexpr int kExitUsage = 2;  // UsageError, ConfigError
+inline constexpr int kExitZone = 3;   // ZoneError: a zone command failed with a device status
+
 struct UsageError : std::runtime_error { using std::runtime_error::runtime_error; };
 struct ConfigError : std::runtime_error { using std::runtime_error::runtime_error; };
 struct RunError : std::runtime_error { using std::runtime_error::runtime_error; };
@@ -54,6 +60,14 @@ struct RunContext {
   ResultDoc* result = nullptr;
 };
 
+// One workload key, for `znslab keys` and the docs.
+struct KeyDoc {
+  std::string key;
+  std::string type;     // "string", "integer", "number", "boolean", "object", "array"
+  std::string unit;     // "bytes", "ns", "ms", "count", "" ...
+  std::string meaning;  // one line
+};
+
 class Workload {
  public:
   virtual ~Workload() = default;
@@ -62,6 +76,9 @@ class Workload {
   virtual nlohmann::json defaults() const = 0;
   // Checks values (ranges, enums); throws ConfigError naming the key.
   virtual void validate(const nlohmann::json& config) const = 0;
+  // Unit and meaning of the workload's own keys (slab_* keys are described
+  // by harness/slab_options.h); keys missing here are listed without them.
+  virtual std::vector<KeyDoc> key_docs() const { return {}; }
   // Runs and fills ctx.result (config, samples, latency_ns, summary, ...).
   virtual void run(RunContext& ctx) = 0;
 };

@@ -24,6 +24,7 @@
 #include "harness/registry.h"
 #include "harness/result.h"
 #include "harness/sampler.h"
+#include "harness/slab_options.h"
 #include "harness/timer.h"
 
 namespace znslab::harness {
@@ -34,10 +35,14 @@ using nlohmann::json;
 class Alternating final : public Workload {
  public:
   json defaults() const override {
+    json d = base_defaults();
+    d.update(slab_option_defaults());  // every slab::Options field as slab_<field>
+    return d;
+  }
+  json base_defaults() const {
     return json{{"live_slots", 4096},     {"steps", 2000000},      {"warmup_steps", 200000},
                 {"min_size", 64},         {"max_size", 768},       {"seed", 42},
-                {"fill", false},          {"slab_reclaim", "immediate"},
-                {"slab_use_thp", false}};
+                {"fill", false}};
   }
   void validate(const json& c) const override {
     check_int_range(c, "live_slots", 1, 1 << 24);
@@ -49,7 +54,7 @@ class Alternating final : public Workload {
       throw_key_error("max_size", "must be >= min_size (" + std::to_string(cfg_int(c, "min_size")) +
                                       "), got " + std::to_string(cfg_int(c, "max_size")));
     check_int_range(c, "seed", 0, INT64_MAX);
-    check_one_of(c, "slab_reclaim", {"immediate", "on_close", "off"});
+    validate_slab_options(c);
   }
 
   void run(RunContext& ctx) override {

@@ -42,6 +42,7 @@
 #include "harness/registry.h"
 #include "harness/result.h"
 #include "harness/sampler.h"
+#include "harness/slab_options.h"
 #include "harness/timer.h"
 
 namespace znslab::harness {
@@ -181,6 +182,11 @@ struct Worker {
 class Churn final : public Workload {
  public:
   json defaults() const override {
+    json d = base_defaults();
+    d.update(slab_option_defaults());  // every slab::Options field as slab_<field>
+    return d;
+  }
+  json base_defaults() const {
     return json{{"cycles", 150},
                 {"objects_per_cycle", 64000},
                 {"min_size", 64},
@@ -194,9 +200,7 @@ class Churn final : public Workload {
                 {"free_order", "random"},
                 {"sample_interval_ms", 100},
                 {"latency_sample_every", 16},
-                {"progress_every_pct", 5},
-                {"slab_reclaim", "immediate"},
-                {"slab_use_thp", false}};
+                {"progress_every_pct", 5}};
   }
 
   void validate(const json& c) const override {
@@ -218,7 +222,7 @@ class Churn final : public Workload {
     check_int_range(c, "sample_interval_ms", 0, 3600000);
     check_int_range(c, "latency_sample_every", 1, 1000000);
     check_int_range(c, "progress_every_pct", 1, 100);
-    check_one_of(c, "slab_reclaim", {"immediate", "on_close", "off"});
+    validate_slab_options(c);
     check_memory(c);
   }
 
@@ -249,6 +253,23 @@ class Churn final : public Workload {
                     double(limit) / 1048576.0);
       throw_key_error(samples > books + live ? "cycles" : "objects_per_cycle", m);
     }
+  }
+
+  std::vector<KeyDoc> key_docs() const override {
+    return {{"cycles", "integer", "count", "alloc/free cycles (steady state: every cycle after the first 10 %)"},
+            {"objects_per_cycle", "integer", "count", "objects allocated (and freed) per cycle, over all threads"},
+            {"min_size", "integer", "bytes", "smallest object requested"},
+            {"max_size", "integer", "bytes", "largest object requested (<= 768, the slab's largest class)"},
+            {"size_distribution", "string", "", "uniform, log_uniform or size_classes"},
+            {"pinned_fraction", "number", "ratio", "share of cycle 0's objects kept to the end (epoch 0)"},
+            {"threads", "integer", "count", "worker threads; worker t frees worker t+1's objects"},
+            {"fill", "boolean", "", "write every requested byte after allocation"},
+            {"seed", "integer", "", "seed of sizes, pinned choice and free order"},
+            {"idle_ms_before_sample", "integer", "ms", "pause after the frees before the post_free sample"},
+            {"free_order", "string", "", "random, fifo or lifo"},
+            {"sample_interval_ms", "integer", "ms", "period of the background RSS samples (0 = none)"},
+            {"latency_sample_every", "integer", "ops", "time one operation in this many"},
+            {"progress_every_pct", "integer", "%", "progress line period on stderr"}};
   }
 
   void run(RunContext& ctx) override;

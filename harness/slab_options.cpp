@@ -1,0 +1,95 @@
+#include "harness/slab_options.h"
+
+#include <functional>
+
+#include "harness/config.h"
+
+namespace znslab::harness {
+namespace {
+
+using nlohmann::json;
+
+struct Row {
+  KeyDoc doc;
+  std::function<json(const slab::Options&)> get;
+  std::function<void(const json& cfg, const std::string& key)> check;
+  std::function<void(slab::Options&, const json& v)> set;
+};
+
+const std::vector<Row>& rows() {
+  static const std::vector<Row> r = {
+      {{"slab_reclaim", "string", "", "when an empty slab is returned to the OS: immediate, on_close, off"},
+       [](const slab::Options& o) { return json(slab::reclaim_policy_name(o.reclaim)); },
+       [](const json& c, const std::string& k) { check_one_of(c, k, {"immediate", "on_close", "off"}); },
+       [](slab::Options& o, const json& v) { o.reclaim = *slab::parse_reclaim_policy(v.get<std::string>()); }},
+      {{"slab_arena_bytes", "integer", "bytes", "virtual address space reserved for slabs (MAP_NORESERVE), <= 16 GiB"},
+       [](const slab::Options& o) { return json(o.arena_bytes); },
+       [](const json& c, const std::string& k) { check_int_range(c, k, int64_t(2) << 20, int64_t(16) << 30); },
+       [](slab::Options& o, const json& v) { o.arena_bytes = v.get<size_t>(); }},
+      {{"slab_chunk_bytes", "integer", "bytes", "per-epoch chunk slabs are carved from: a power of two >= 4 KiB"},
+       [](const slab::Options& o) { return json(o.chunk_bytes); },
+       [](const json& c, const std::string& k) {
+         check_int_range(c, k, int64_t(slab::kSlabBytes), int64_t(1) << 30);
+         const uint64_t v = cfg_u64(c, k);
+         if (v & (v - 1)) throw_key_error(k, "must be a power of two, got " + std::to_string(v));
+       },
+       [](slab::Options& o, const json& v) { o.chunk_bytes = v.get<size_t>(); }},
+      {{"slab_use_thp", "boolean", "", "madvise(MADV_HUGEPAGE) on chunks (THP must be in madvise or always mode)"},
+       [](const slab::Options& o) { return json(o.use_thp); }, nullptr,
+       [](slab::Options& o, const json& v) { o.use_thp = v.get<bool>(); }},
+      {{"slab_reclaim_batch_slabs", "integer", "slabs", "pending empty slabs that trigger a batched decommit (0 = only at epoch close)"},
+       [](const slab::Options& o) { return json(o.reclaim_batch_slabs); },
+       [](const json& c, const std::string& k) { check_int_range(c, k, 0, 1 << 20); },
+       [](slab::Options& o, const json& v) { o.reclaim_batch_slabs = v.get<uint32_t>(); }},
+      {{"slab_scan_retry_threshold", "number", "ratio", "CAS retry rate above which bitmap scanning turns randomized (seed 002)"},
+       [](const slab::Options& o) { return json(o.scan_retry_threshold); },
+       [](const json& c, const std::string& k) { check_number_range(c, k, 0.0, 1.0); },
+       [](slab::Options& o, const json& v) { o.scan_retry_threshold = v.get<double>(); }},
+      {{"slab_scan_dwell_checks", "integer", "checks", "adaptive-scan checks a mode is kept before switching back"},
+       [](const slab::Options& o) { return json(o.scan_dwell_checks); },
+       [](const json& c, const std::string& k) { check_int_range(c, k, 1, 1000000); },
+       [](slab::Options& o, const json& v) { o.scan_dwell_checks = v.get<uint32_t>(); }},
+      {{"slab_thread_cache", "boolean", "", "per-thread magazines on the fast path (false: every operation on the shared slab word)"},
+       [](const slab::Options& o) { return json(o.thread_cache); }, nullptr,
+       [](slab::Options& o, const json& v) { o.thread_cache = v.get<bool>(); }},
+  };
+  return r;
+}
+
+}  // namespace
+
+nlohmann::json slab_option_defaults() {
+  const slab::Options d{};
+  json j = json::object();
+  for (const auto& r : rows()) j[r.doc.key] = r.get(d);
+  return j;
+}
+
+void validate_slab_options(const nlohmann::json& cfg) {
+  for (const auto& r : rows())
+    if (r.check && cfg.contains(r.doc.key)) r.check(cfg, r.doc.key);
+}
+
+slab::Options slab_options_from(const nlohmann::json& cfg) {
+  slab::Options o{};
+  for (const auto& r : rows())
+    if (cfg.contains(r.doc.key)) r.set(o, cfg[r.doc.key]);
+  return o;
+}
+
+nlohmann::json slab_options_json(const slab::Options& o) {
+  json j = json::object();
+  for (const auto& r : rows()) j[r.doc.key.substr(5)] = r.get(o);
+  return j;
+}
+
+const std::vector<KeyDoc>& slab_option_docs() {
+  static const std::vector<KeyDoc> d = [] {
+    std::vector<KeyDoc> v;
+    for (const auto& r : rows()) v.push_back(r.doc);
+    return v;
+  }();
+  return d;
+}
+
+}  // namespace znslab::harness
