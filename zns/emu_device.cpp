@@ -490,6 +490,7 @@ Status EmuDevice::sync_io(io::OpKind kind, uint64_t file_off, void* buf, size_t 
     int64_t res = c.res;
     uint64_t prefix = std::min<uint64_t>(c.prefix, n);
     const EmuFault f = emu_step(EmuStep::kDataDone, n);
+    if (f.err > 0) prefix = 0;
     if (f.keep >= 0) prefix = std::min<uint64_t>(prefix, uint64_t(f.keep));
     if (f.err > 0) res = -f.err;
     else if (f.keep >= 0 && res >= 0) res = int64_t(prefix);
@@ -707,6 +708,7 @@ Result<size_t> EmuDevice::reap(std::span<IoCompletion> out, size_t min_complete)
       int64_t res = ec[i].res;
       uint64_t done = std::min<uint64_t>(ec[i].prefix, p.len);
       const EmuFault f = emu_step(EmuStep::kDataDone, p.len);
+      if (f.err > 0) done = 0;
       if (f.keep >= 0) done = std::min<uint64_t>(done, uint64_t(f.keep));
       if (f.err > 0) res = -f.err;
       done -= done % info_.lba_bytes;
