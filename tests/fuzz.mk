@@ -37,12 +37,13 @@ $(foreach n,$(FUZZ_NAMES),$(eval $(call fuzz_target,$(n))))
 fuzz-build: $(FUZZ_BINS)
 
 fuzz: fuzz-build
-	$(Q)for n in $(FUZZ_NAMES); do \
+	$(Q)bad=""; for n in $(FUZZ_NAMES); do \
 	  mkdir -p $(FUZZ_BUILD)/corpus/$$n; \
 	  echo "fuzz_$$n: $(FUZZ_SECONDS) s"; \
 	  $(FUZZ_BUILD)/fuzz_$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 	    -artifact_prefix=$(FUZZ_BUILD)/crash-$$n- $(FUZZ_BUILD)/corpus/$$n tests/fuzz/corpus/$$n \
 	    > $(FUZZ_BUILD)/fuzz_$$n.log 2>&1; rc=$$?; \
 	  grep -E '^(stat::number_of_executed_units|stat::new_units_added|SUMMARY|==[0-9]+==ERROR)' $(FUZZ_BUILD)/fuzz_$$n.log; \
-	  if [ $$rc -ne 0 ]; then echo "fuzz_$$n: FAILED (exit $$rc), see $(FUZZ_BUILD)/fuzz_$$n.log"; exit 1; fi; \
-	done
+	  if [ $$rc -ne 0 ]; then echo "fuzz_$$n: FAILED (exit $$rc), see $(FUZZ_BUILD)/fuzz_$$n.log"; bad="$$bad $$n"; fi; \
+	done; \
+	if [ -n "$$bad" ]; then echo "fuzz: findings in:$$bad (inputs: $(FUZZ_BUILD)/crash-*)"; exit 1; fi

@@ -399,3 +399,24 @@ TEST_CASE("L2 regression: zone write/append check the zone before allocating the
   CHECK(run({"read", "--device", dev, "--zone", "0", "--size", "4G"}) == 3);
   CHECK(run({"write", "--device", dev, "--zone", "0", "--size", "768K"}) == 0);
 }
+
+TEST_CASE("emu: a synchronous write behind an unreaped async write of its zone is acknowledged after it", "[zns]") {
+  TempDir dir;
+  auto dev = open_ok("emu:" + dir.file("mix.img") + "?zones=1&zone_size=1M&max_io=64K");
+  auto a = pattern_buf(128 << 10, 4, 0);
+  IoRequest req{IoOp::kWrite, 0, 0, a.data(), 64 << 10, 7};
+  REQUIRE(dev->submit(std::span<const IoRequest>(&req, 1)).is_ok());
+  // The same thread writes behind it without reaping: no deadlock, and the
+  // write pointer covers both when it returns.
+  REQUIRE(dev->write(0, 64 << 10, a.data() + (64 << 10), 64 << 10).is_ok());
+  CHECK(zone0(*dev).written() == 128 << 10);
+  IoCompletion c;
+  auto n = dev->reap(std::span<IoCompletion>(&c, 1), 1);
+  REQUIRE(n.is_ok());
+  REQUIRE(*n == 1);
+  CHECK(c.user_data == 7);
+  CHECK(c.status.is_ok());
+  auto r = zero_buf(128 << 10);
+  REQUIRE(dev->read(0, 0, r.data(), 128 << 10).is_ok());
+  CHECK(io::verify_pattern(r.data(), 128 << 10, 4, 0) == 128 << 10);
+}

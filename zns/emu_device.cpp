@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <cstring>
 #include <functional>
@@ -521,8 +522,17 @@ Result<uint64_t> EmuDevice::sync_write(uint32_t zone, uint64_t offset, const voi
     auto o = end_write(zone, adm->offset, len, done, s, adm->gen);
     // Acknowledged only once the persisted write pointer covers it.
     while (!o) {
-      meta_cv_.wait(g);
+      // An earlier write is in flight. When it is an async one nobody is
+      // reaping (this thread may be its submitter), reap it here.
+      g.unlock();
+      bool pumped = false;
+      if (async_->in_flight() > 0) {
+        std::unique_lock<std::mutex> rl(reap_mu_, std::try_to_lock);
+        if (rl.owns_lock() && async_->in_flight() > 0) pumped = pump(1).is_ok();
+      }
+      g.lock();
       o = write_outcome(zone, adm->offset + len, adm->gen);
+      if (!o && !pumped) meta_cv_.wait_for(g, std::chrono::milliseconds(1));
     }
     out = *o;
     settle(zone);
@@ -658,6 +668,66 @@ Status EmuDevice::submit(std::span<const IoRequest> batch) {
   return sub ? Status::ok() : sub.status();
 }
 
+// Reaps up to 64 engine completions, waiting for `want` (reap_mu_ held),
+// and turns them into IoCompletions in ready_ (writes once decided).
+Result<size_t> EmuDevice::pump(size_t want) {
+  io::EngineCompletion ec[64];
+  auto r = async_->reap(std::span<io::EngineCompletion>(ec, 64), std::min<size_t>(want, 64));
+  if (!r) return r.status();
+  std::vector<IoCompletion> released;
+  for (size_t i = 0; i < *r; ++i) {
+    Pending p;
+    {
+      std::lock_guard<std::mutex> tg(table_mu_);
+      p = pending_[ec[i].user_data];
+      free_pending_.push_back(uint32_t(ec[i].user_data));
+    }
+    IoCompletion c;
+    c.user_data = p.user_data;
+    c.offset = p.offset;
+    c.latency_ns = ec[i].latency_ns;
+    if (p.op == IoOp::kRead) {
+      if (ec[i].res < 0) {
+        c.status = Status::from_errno(int(-ec[i].res), "zns emu data read");
+      } else if (size_t(ec[i].res) != p.io_len) {
+        c.status = Status(Code::kIoError, "zns emu: short transfer on the backing file", EIO);
+        c.bytes = size_t(ec[i].res);
+      } else {
+        c.bytes = p.len;
+      }
+      released.push_back(c);
+      continue;
+    }
+    int64_t res = ec[i].res;
+    uint64_t done = std::min<uint64_t>(ec[i].prefix, p.len);
+    const EmuFault f = emu_step(EmuStep::kDataDone, p.len);
+    if (f.err > 0) done = 0;
+    if (f.keep >= 0) done = std::min<uint64_t>(done, uint64_t(f.keep));
+    if (f.err > 0) res = -f.err;
+    done -= done % info_.lba_bytes;
+    Status st;
+    if (res < 0) {
+      st = Status::from_errno(int(-res), "zns emu data write");
+    } else if (done < p.len) {
+      // Short with no errno: write the rest once more to learn why.
+      uint64_t more = 0;
+      const uint64_t foff = data_offset_ + uint64_t(p.zone) * info_.zone_size + p.offset + done;
+      st = sync_io(io::OpKind::kWrite, foff, static_cast<uint8_t*>(p.buf) + done, p.len - done, &more);
+      done += more;
+    }
+    c.bytes = p.len;
+    std::lock_guard<std::mutex> g(meta_mu_);
+    (void)end_write(p.zone, p.offset, p.len, done, st, p.gen);
+    held_.push_back(Held{c, p.zone, p.gen, p.offset + p.len});
+    release_held(released);
+  }
+  if (!released.empty()) {
+    std::lock_guard<std::mutex> tg(table_mu_);
+    ready_.insert(ready_.end(), released.begin(), released.end());
+  }
+  return *r;
+}
+
 Result<size_t> EmuDevice::reap(std::span<IoCompletion> out, size_t min_complete) {
   std::lock_guard<std::mutex> rg(reap_mu_);
   size_t n = 0;
@@ -668,8 +738,6 @@ Result<size_t> EmuDevice::reap(std::span<IoCompletion> out, size_t min_complete)
     ready_.erase(ready_.begin(), ready_.begin() + long(k));
   };
   drain_ready();
-  io::EngineCompletion ec[64];
-  std::vector<IoCompletion> released;
   while (n < out.size()) {
     size_t want = min_complete > n ? min_complete - n : 0;
     if (want > 0 && async_->in_flight() == 0) {
@@ -678,62 +746,10 @@ Result<size_t> EmuDevice::reap(std::span<IoCompletion> out, size_t min_complete)
       if (n == before) break;  // nothing in flight, nothing ready: do not wait forever
       continue;
     }
-    size_t k = std::min<size_t>(64, out.size() - n);
-    auto r = async_->reap(std::span<io::EngineCompletion>(ec, k), std::min(want, k));
+    auto r = pump(want);
     if (!r) return n ? Result<size_t>(n) : Result<size_t>(r.status());
-    if (*r == 0 && want == 0) break;
-    for (size_t i = 0; i < *r; ++i) {
-      Pending p;
-      {
-        std::lock_guard<std::mutex> tg(table_mu_);
-        p = pending_[ec[i].user_data];
-        free_pending_.push_back(uint32_t(ec[i].user_data));
-      }
-      IoCompletion c;
-      c.user_data = p.user_data;
-      c.offset = p.offset;
-      c.latency_ns = ec[i].latency_ns;
-      if (p.op == IoOp::kRead) {
-        if (ec[i].res < 0) {
-          c.status = Status::from_errno(int(-ec[i].res), "zns emu data read");
-        } else if (size_t(ec[i].res) != p.io_len) {
-          c.status = Status(Code::kIoError, "zns emu: short transfer on the backing file", EIO);
-          c.bytes = size_t(ec[i].res);
-        } else {
-          c.bytes = p.len;
-        }
-        released.push_back(c);
-        continue;
-      }
-      int64_t res = ec[i].res;
-      uint64_t done = std::min<uint64_t>(ec[i].prefix, p.len);
-      const EmuFault f = emu_step(EmuStep::kDataDone, p.len);
-      if (f.err > 0) done = 0;
-      if (f.keep >= 0) done = std::min<uint64_t>(done, uint64_t(f.keep));
-      if (f.err > 0) res = -f.err;
-      done -= done % info_.lba_bytes;
-      Status st;
-      if (res < 0) {
-        st = Status::from_errno(int(-res), "zns emu data write");
-      } else if (done < p.len) {
-        // Short with no errno: write the rest once more to learn why.
-        uint64_t more = 0;
-        const uint64_t foff = data_offset_ + uint64_t(p.zone) * info_.zone_size + p.offset + done;
-        st = sync_io(io::OpKind::kWrite, foff, static_cast<uint8_t*>(p.buf) + done, p.len - done, &more);
-        done += more;
-      }
-      c.bytes = p.len;
-      std::lock_guard<std::mutex> g(meta_mu_);
-      (void)end_write(p.zone, p.offset, p.len, done, st, p.gen);
-      held_.push_back(Held{c, p.zone, p.gen, p.offset + p.len});
-      release_held(released);
-    }
-    if (!released.empty()) {
-      std::lock_guard<std::mutex> tg(table_mu_);
-      ready_.insert(ready_.end(), released.begin(), released.end());
-      released.clear();
-    }
     drain_ready();
+    if (*r == 0 && want == 0) break;
   }
   return n;
 }

@@ -4,7 +4,7 @@
 //   optional: max_io=512K (MDTS; reads/writes are split to it), zasl=512K
 //   (zone append size limit), direct=auto|0|1 (O_DIRECT), qd=128 (ring depth),
 //   prealloc=0|1 (creation only: allocate the whole data region with
-//   fallocate so writes never allocate blocks; resets then zero in place.
+//   fallocate so writes never allocate blocks; resets keep the blocks.
 //   Default 0: sparse file, resets punch holes).
 // Defaults when creating: zones=16, zone_size=64M, zone_cap=zone_size,
 // lba=4096, max_open=0 and max_active=0 (no limit: QEMU's defaults),
@@ -172,6 +172,8 @@ class EmuDevice final : public ZonedDevice {
   Status sync_io(io::OpKind kind, uint64_t file_off, void* buf, size_t len, uint64_t* done);
   Result<uint64_t> sync_write(uint32_t zone, uint64_t offset, const void* buf, size_t len, bool append);
   void punch(uint32_t zone);
+  // Reaps engine completions into ready_ (reap_mu_ held); waits for `want`.
+  Result<size_t> pump(size_t want);
   void init_pending(size_t n);
 
   DeviceInfo info_;
