@@ -180,4 +180,4 @@ clean:
 # Targets that live beside their code (each file owned by its module).
 # Each module may add targets in its own .mk file (src/<module>/*.mk,
 # workloads/*.mk, zns/vm/vm.mk, ...).
--include $(sort $(wildcard zns/vm/*.mk workloads/*.mk src/*/*.mk harness/*.mk bench/*.mk ci/*.mk))
+-include $(sort $(wildcard zns/vm/*.mk workloads/*.mk src/*/*.mk harness/*.mk bench/*.mk ci/*.mk tests/*.mk))

@@ -215,6 +215,38 @@ int zone_main(int argc, char** argv) {
                      std::to_string(info.lba_bytes) + " bytes), size > 0");
   }
   if (size > (uint64_t(1) << 32)) throw UsageError("--size above 4G per call");
+  // Check the request against the zone before building a buffer for it: a
+  // request the device must refuse is refused with the device's error
+  // (NVMe names), without allocating or filling --size bytes.
+  {
+    auto zr = dev.report_zones(zone, 1);
+    if (!zr || zr->empty()) zone_fail(zr ? Status(Code::kLbaOutOfRange, "report") : zr.status(), "report zone " + std::to_string(zone));
+    const zns::Zone& z = zr->front();
+    const std::string where = act + " zone " + std::to_string(zone);
+    auto refuse = [&](Code c, const char* why) { zone_fail(Status(c, why), where); };
+    if (act == "read") {
+      if (a.offset > info.zone_size || size > info.zone_size - a.offset)
+        refuse(Code::kZoneBoundaryError, "read crosses the zone end");
+    } else {
+      switch (z.state) {
+        case zns::ZoneState::kFull: refuse(Code::kZoneIsFull, "zone is Full"); break;
+        case zns::ZoneState::kReadOnly: refuse(Code::kZoneIsReadOnly, "zone is Read Only"); break;
+        case zns::ZoneState::kOffline: refuse(Code::kZoneIsOffline, "zone is Offline"); break;
+        default: break;
+      }
+      if (act == "append" && info.zone_append_max_bytes && size > info.zone_append_max_bytes) {
+        throw UsageError("append --size " + std::to_string(size) + ": above the zone append size limit (" +
+                         std::to_string(info.zone_append_max_bytes) + " bytes)");
+      }
+      const uint64_t at = act == "append" ? z.written() : a.offset;
+      if (act == "write" && at != z.written()) {
+        refuse(Code::kZoneInvalidWrite, "write not at the write pointer");
+      }
+      if (at > info.zone_capacity || size > info.zone_capacity - at) {
+        refuse(Code::kZoneBoundaryError, "write crosses the zone capacity");
+      }
+    }
+  }
   auto buf_r = zns::io::AlignedBuffer::allocate(size, 4096);
   if (!buf_r) throw RunError("cannot allocate " + std::to_string(size) + " bytes");
   zns::io::AlignedBuffer buf = std::move(*buf_r);

@@ -23,7 +23,9 @@ std::string type_word(const json& v) {
 }
 
 std::string shown(const json& v) {
-  std::string s = v.dump();
+  // replace: a string with invalid UTF-8 must not turn a clean ConfigError
+  // into a json type_error (found by tests/fuzz/fuzz_workload).
+  std::string s = v.dump(-1, ' ', false, json::error_handler_t::replace);
   if (s.size() > 60) s = s.substr(0, 57) + "...";
   return s;
 }

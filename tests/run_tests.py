@@ -10,6 +10,10 @@
    check is skipped with the reason printed (shadow memory makes RSS
    meaningless).
 
+3. Short libFuzzer runs (tests/fuzz.mk, `make fuzz` for long ones): each
+   fuzz target runs FUZZ_SHORT_RUNS inputs (default 3000) with seed 1 and
+   counts as one check; skipped when clang++ is missing.
+
 The last line is "N passed, N failed, N skipped" (test cases + checks).
 Exit status: 0 when nothing failed.
 """
@@ -97,6 +101,37 @@ def run_bounds(build, bounds_path):
     return passed, failed
 
 
+def run_fuzz(runs):
+    """Returns (passed, failed, skipped): one check per fuzz target."""
+    import re
+    import shutil
+    names = ["uri", "workload", "slab_handles"]
+    if shutil.which("clang++") is None:
+        print("SKIPPED: fuzz targets: clang++ not installed (Debian clang, libclang-rt-14-dev)")
+        return 0, 0, len(names)
+    print("+ make -s fuzz-build", flush=True)
+    if subprocess.run(["make", "-s", "fuzz-build"]).returncode != 0:
+        print("FAILED:  fuzz targets: make fuzz-build failed")
+        return 0, len(names), 0
+    passed = failed = 0
+    for n in names:
+        cmd = [os.path.join("build", "fuzz", "fuzz_" + n), f"-runs={runs}", "-seed=1",
+               "-print_final_stats=1", "-artifact_prefix=build/fuzz/crash-" + n + "-",
+               os.path.join("tests", "fuzz", "corpus", n)]
+        print("+ " + " ".join(cmd), flush=True)
+        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        m = re.search(r"stat::number_of_executed_units: (\d+)", r.stdout)
+        units = m.group(1) if m else "?"
+        if r.returncode == 0:
+            passed += 1
+            print(f"PASSED:  fuzz_{n}: {units} runs")
+        else:
+            failed += 1
+            print(r.stdout[-3000:])
+            print(f"FAILED:  fuzz_{n}: exit {r.returncode} after {units} runs (input in build/fuzz/crash-{n}-*)")
+    return passed, failed, 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default="build", help="build folder (build, build/asan, build/tsan)")
@@ -118,6 +153,11 @@ def main():
         p, f = run_bounds(args.build, args.bounds)
         passed += p
         failed += f
+
+    p, f, s = run_fuzz(int(os.environ.get("FUZZ_SHORT_RUNS", "3000")))
+    passed += p
+    failed += f
+    skipped += s
 
     print(f"{passed} passed, {failed} failed, {skipped} skipped")
     return 0 if failed == 0 else 1

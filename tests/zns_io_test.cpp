@@ -98,11 +98,18 @@ TEST_CASE("engine splits a request into max_io_bytes pieces and completes it onc
   REQUIRE((*e)->queue({io::OpKind::kRead, f.fd, false, -1, r.data(), len, 4096, 8}).is_ok());
   REQUIRE(reap_all(**e, c, 1) == 1);
   CHECK(c[0].res == int64_t(len));
+  CHECK(c[0].prefix == len);
   CHECK(std::memcmp(r.data(), w.data(), len) == 0);
+  // A read across the end of the 4 MiB file: the pieces before the short
+  // one count as the prefix, and the short piece's bytes too (56K).
+  REQUIRE((*e)->queue({io::OpKind::kRead, f.fd, false, -1, r.data(), len, (4 << 20) - 56 * 1024, 10}).is_ok());
+  REQUIRE(reap_all(**e, c, 1) == 1);
+  CHECK(c[0].prefix == 56 * 1024);
   // A failing piece fails the request with its errno (bad fd: EBADF).
   REQUIRE((*e)->queue({io::OpKind::kRead, 1000, false, -1, r.data(), len, 0, 9}).is_ok());
   REQUIRE(reap_all(**e, c, 1) == 1);
   CHECK(c[0].res == -EBADF);
+  CHECK(c[0].prefix == 0);
   CHECK((*e)->check_append(16 * 1024).is_ok());
   o.max_append_bytes = 8192;
   auto e2 = io::UringEngine::create(o);

@@ -6,10 +6,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <atomic>
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <map>
+#include <vector>
 
 #include "src/pages/pages.h"
 #include "zns/backends.h"
@@ -101,7 +103,140 @@ static Status validate_geometry(uint64_t zones, uint64_t zsize, uint64_t zcap, u
   if (mactive != 0 && mopen > mactive) {
     return bad("max_open (" + std::to_string(mopen) + ") exceeds max_active (" + std::to_string(mactive) + ")");
   }
-  if (zones * zsize / zones != zsize) return bad("zones * zone_size overflows");
+  if (zsize / lba > kEmuMaxZoneLbas - 1) {
+    return bad("zone size " + std::to_string(zsize) + "B is more than " + std::to_string(kEmuMaxZoneLbas - 1) +
+               " logical blocks (the zone table's write pointer field)");
+  }
+  if (zones * zsize / zones != zsize || zones * zsize > (uint64_t(1) << 62)) {
+    return bad("zones * zone_size overflows (the device must be below 4 EiB)");
+  }
+  return Status::ok();
+}
+
+namespace {
+
+std::string hex32(uint32_t v) {
+  char b[16];
+  std::snprintf(b, sizeof b, "0x%08x", v);
+  return b;
+}
+
+// Reserves [off, off+len) of fd: fallocate, or zeros written where the
+// file system has no fallocate. Returns 0 or an errno.
+int reserve_range(int fd, uint64_t off, uint64_t len, int mode) {
+  if (::fallocate(fd, mode, off_t(off), off_t(len)) == 0) return 0;
+  int e = errno;
+  if (e != EOPNOTSUPP) return e;
+  std::vector<uint8_t> zeros(std::min<uint64_t>(len, 1 << 20), 0);
+  for (uint64_t done = 0; done < len;) {
+    size_t n = size_t(std::min<uint64_t>(zeros.size(), len - done));
+    ssize_t w = ::pwrite(fd, zeros.data(), n, off_t(off + done));
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return w < 0 ? errno : EIO;
+    done += uint64_t(w);
+  }
+  return 0;
+}
+
+}  // namespace
+
+// Creates the device file: built under a temporary name (metadata space
+// reserved, size set, header written last) and renamed into place, so a
+// failed or killed creation never leaves a file at `path`. Returns the
+// locked fd, or -1 with *retry set when another process created `path`
+// meanwhile.
+static Result<int> create_file(const std::string& path, const EmuHeader& h, bool prealloc,
+                               std::string* error, bool* retry) {
+  *retry = false;
+  const std::string tmp = path + ".creating." + std::to_string(::getpid());
+  int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    int e = errno;
+    return fail(error, e == ENOENT ? Code::kNotFound : Code::kIoError, "emu create",
+                "emu: cannot create " + path + " (via " + tmp + "): " + errno_text(e), e);
+  }
+  auto undo = [&](Status s) -> Result<int> {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return s;
+  };
+  (void)::flock(fd, LOCK_EX | LOCK_NB);
+  const uint64_t total = h.data_offset + uint64_t(h.zone_count) * h.zone_size;
+  if (int e = reserve_range(fd, 0, h.data_offset, 0); e != 0) {
+    return undo(fail(error, Code::kIoError, "emu create",
+                     "emu: cannot allocate the " + format_size(h.data_offset) + " header and zone table of " +
+                         path + ": " + errno_text(e), e));
+  }
+  if (auto s = pages::truncate_file(fd, total); !s) {
+    return undo(fail(error, s.code(), "emu create",
+                     "emu: cannot size " + path + " to " + std::to_string(total) + " bytes: " + s.to_string(),
+                     s.sys_errno()));
+  }
+  if (prealloc) {
+    // Allocate every data block now (unwritten extents read as zeros):
+    // writes then never allocate, as on a file fio lays out.
+    if (::fallocate(fd, 0, off_t(h.data_offset), off_t(total - h.data_offset)) != 0) {
+      int e = errno;
+      return undo(fail(error, e == EOPNOTSUPP ? Code::kNotSupported : Code::kIoError, "emu fallocate",
+                       "emu: prealloc=1 but cannot allocate " + std::to_string(total - h.data_offset) +
+                           " bytes for " + path + ": " + errno_text(e), e));
+    }
+  }
+  if (::pwrite(fd, &h, sizeof h, 0) != ssize_t(sizeof h)) {
+    int e = errno ? errno : EIO;
+    return undo(fail(error, Code::kIoError, "emu create", "emu: cannot write the header of " + path + ": " + errno_text(e), e));
+  }
+  if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) != 0) {
+    int e = errno;
+    if (e == EINVAL || e == ENOSYS) {
+      // No RENAME_NOREPLACE here: link (fails if path exists), then unlink.
+      if (::link(tmp.c_str(), path.c_str()) == 0) {
+        ::unlink(tmp.c_str());
+        return fd;
+      }
+      e = errno;
+    }
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    if (e == EEXIST) {
+      *retry = true;
+      return -1;
+    }
+    return fail(error, Code::kIoError, "emu create", "emu: cannot move " + tmp + " to " + path + ": " + errno_text(e), e);
+  }
+  return fd;
+}
+
+// Reads and checks the header of an existing device file.
+static Status check_header(const std::string& path, int fd, uint64_t file_size, EmuHeader& h, std::string* error) {
+  auto corrupt = [&](std::string m) { return fail(error, Code::kCorrupt, "emu header", "emu: " + path + ": " + m); };
+  if (file_size == 0) {
+    return corrupt("empty file (0 bytes), not an emulated zoned device (a creation that was cut short, or a "
+                   "truncated device); it is not re-created: remove it or pick another path");
+  }
+  std::memset(&h, 0, sizeof h);
+  ssize_t n = ::pread(fd, &h, sizeof h, 0);
+  if (n < 0) {
+    int e = errno;
+    return fail(error, Code::kIoError, "emu header", "emu: cannot read " + path + ": " + errno_text(e), e);
+  }
+  if (size_t(n) < sizeof h.magic + sizeof h.version || std::memcmp(h.magic, kEmuMagic, sizeof h.magic) != 0) {
+    return corrupt("not an emulated zoned device (bad magic); remove it or pick another path");
+  }
+  if (h.version != kEmuVersion) {
+    return corrupt("format version " + std::to_string(h.version) + (h.version == 1 ? " (no checksums)" : "") +
+                   "; this build reads version " + std::to_string(kEmuVersion) +
+                   " only: re-create the device (remove the file)");
+  }
+  if (size_t(n) < sizeof h) return corrupt("truncated header (" + std::to_string(file_size) + " bytes)");
+  if (uint32_t c = emu_header_crc(h); c != h.crc) {
+    return corrupt("header checksum mismatch (CRC32C stored " + hex32(h.crc) + ", computed " + hex32(c) +
+                   "): the geometry cannot be trusted");
+  }
+  if (h.header_bytes != sizeof(EmuHeader) || h.entry_bytes != sizeof(EmuZoneEntry) ||
+      h.table_offset != kEmuZoneTableOffset) {
+    return corrupt("header layout fields (header_bytes, entry_bytes, table_offset) do not match version 2");
+  }
   return Status::ok();
 }
 
@@ -113,18 +248,62 @@ Result<std::unique_ptr<EmuDevice>> EmuDevice::open_spec(std::string_view spec, s
   if (p.qd == 0 || p.qd > 4096) {
     return fail(error, Code::kInvalidArgument, "emu URI", "emu: qd must be 1..4096");
   }
-  if (p.max_io == 0 || p.max_io % 4096) {
-    return fail(error, Code::kInvalidArgument, "emu URI", "emu: max_io must be a non-zero multiple of 4K");
+  if (p.max_io == 0 || p.max_io % 4096 || p.max_io > (uint64_t(1) << 30)) {
+    return fail(error, Code::kInvalidArgument, "emu URI", "emu: max_io must be a non-zero multiple of 4K, at most 1G");
+  }
+  if (p.zasl && *p.zasl > (uint64_t(1) << 30)) {
+    return fail(error, Code::kInvalidArgument, "emu URI", "emu: zasl must be at most 1G");
   }
   const std::string& path = uri->path;
 
   std::unique_ptr<EmuDevice> d(new EmuDevice());
   d->path_ = path;
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) {
+  EmuHeader h{};
+  int fd = -1;
+  // A device created by this call is removed again if opening fails later.
+  struct UnlinkOnFail {
+    std::string path;
+    bool armed = false;
+    ~UnlinkOnFail() {
+      if (armed) ::unlink(path.c_str());
+    }
+  } undo{path, false};
+  for (int attempt = 0; fd < 0; ++attempt) {
+    fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd >= 0) break;
     int e = errno;
-    return fail(error, e == ENOENT ? Code::kNotFound : Code::kIoError, "emu open",
-                "emu: cannot open or create " + path + ": " + errno_text(e), e);
+    if (e != ENOENT || attempt > 2) {
+      return fail(error, e == ENOENT ? Code::kNotFound : Code::kIoError, "emu open",
+                  "emu: cannot open " + path + ": " + errno_text(e), e);
+    }
+    // Create: geometry from the URI, checked before any file is made.
+    uint64_t zones = p.zones.value_or(16);
+    uint64_t zsize = p.zone_size.value_or(64ull << 20);
+    uint64_t zcap = p.zone_cap.value_or(zsize);
+    uint64_t lba = p.lba.value_or(4096);
+    uint64_t mopen = p.max_open.value_or(0), mactive = p.max_active.value_or(0);
+    if (auto s = validate_geometry(zones, zsize, zcap, lba, mopen, mactive, error); !s) return s;
+    std::memset(&h, 0, sizeof h);
+    std::memcpy(h.magic, kEmuMagic, sizeof h.magic);
+    h.version = kEmuVersion;
+    h.header_bytes = sizeof(EmuHeader);
+    h.zone_count = uint32_t(zones);
+    h.lba_bytes = uint32_t(lba);
+    h.zone_size = zsize;
+    h.zone_capacity = zcap;
+    h.max_open = uint32_t(mopen);
+    h.max_active = uint32_t(mactive);
+    h.flags = p.prealloc == 1 ? kEmuFlagPrealloc : 0;
+    h.entry_bytes = sizeof(EmuZoneEntry);
+    h.table_offset = kEmuZoneTableOffset;
+    uint64_t table_end = kEmuZoneTableOffset + zones * sizeof(EmuZoneEntry);
+    h.data_offset = (table_end + kEmuDataAlign - 1) / kEmuDataAlign * kEmuDataAlign;
+    h.crc = emu_header_crc(h);
+    bool retry = false;
+    auto c = create_file(path, h, p.prealloc == 1, error, &retry);
+    if (!c) return c.status();
+    fd = *c;  // -1 with retry: someone else created it; open theirs
+    undo.armed = fd >= 0;
   }
   d->fd_ = fd;
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
@@ -141,76 +320,24 @@ Result<std::unique_ptr<EmuDevice>> EmuDevice::open_spec(std::string_view spec, s
   if (!S_ISREG(st.st_mode)) {
     return fail(error, Code::kInvalidArgument, "emu open", "emu: " + path + " is not a regular file");
   }
-
-  EmuHeader h{};
-  const bool create = st.st_size == 0;
-  // A device created by this call is removed again if opening fails later.
-  struct UnlinkOnFail {
-    std::string path;
-    bool armed = false;
-    ~UnlinkOnFail() {
-      if (armed) ::unlink(path.c_str());
+  if (auto s = check_header(path, fd, uint64_t(st.st_size), h, error); !s) return s;
+  if (auto s = validate_geometry(h.zone_count, h.zone_size, h.zone_capacity, h.lba_bytes,
+                                 h.max_open, h.max_active, error); !s) {
+    return fail(error, Code::kCorrupt, "emu header", "emu: " + path + ": stored geometry invalid: " + (error ? *error : std::string()));
+  }
+  {
+    uint64_t table_end = kEmuZoneTableOffset + uint64_t(h.zone_count) * sizeof(EmuZoneEntry);
+    uint64_t need = h.data_offset + uint64_t(h.zone_count) * h.zone_size;
+    if (h.data_offset < table_end || h.data_offset % kEmuDataAlign) {
+      return fail(error, Code::kCorrupt, "emu header", "emu: " + path + ": bad data_offset " + std::to_string(h.data_offset));
     }
-  } undo{path, create};
-  if (create) {
-    uint64_t zones = p.zones.value_or(16);
-    uint64_t zsize = p.zone_size.value_or(64ull << 20);
-    uint64_t zcap = p.zone_cap.value_or(zsize);
-    uint64_t lba = p.lba.value_or(4096);
-    uint64_t mopen = p.max_open.value_or(0), mactive = p.max_active.value_or(0);
-    if (auto s = validate_geometry(zones, zsize, zcap, lba, mopen, mactive, error); !s) {
-      ::unlink(path.c_str());  // created by us just now (size 0): leave nothing behind
-      return s;
-    }
-    std::memcpy(h.magic, kEmuMagic, sizeof h.magic);
-    h.version = kEmuVersion;
-    h.zone_count = uint32_t(zones);
-    h.zone_size = zsize;
-    h.zone_capacity = zcap;
-    h.lba_bytes = uint32_t(lba);
-    h.max_open = uint32_t(mopen);
-    h.max_active = uint32_t(mactive);
-    uint64_t table_end = kEmuZoneTableOffset + zones * sizeof(EmuZoneMeta);
-    h.data_offset = (table_end + kEmuDataAlign - 1) / kEmuDataAlign * kEmuDataAlign;
-    h.imp_open_seq = 1;
-    if (auto s = pages::truncate_file(fd, h.data_offset + zones * zsize); !s) {
-      ::unlink(path.c_str());
-      return fail(error, s.code(), "emu ftruncate",
-                  "emu: cannot size " + path + ": " + s.to_string(), s.sys_errno());
-    }
-    if (p.prealloc == 1) {
-      // Allocate every data block now (unwritten extents read as zeros):
-      // writes then never allocate, as on a file fio lays out.
-      if (::fallocate(fd, 0, off_t(h.data_offset), off_t(zones * zsize)) != 0) {
-        int e = errno;
-        ::unlink(path.c_str());
-        return fail(error, e == EOPNOTSUPP ? Code::kNotSupported : Code::kIoError, "emu fallocate",
-                    "emu: prealloc=1 but cannot allocate " + std::to_string(zones * zsize) + " bytes for " +
-                        path + ": " + errno_text(e), e);
-      }
-      h.flags |= kEmuFlagPrealloc;
-    }
-  } else {
-    ssize_t n = ::pread(fd, &h, sizeof h, 0);
-    if (n != ssize_t(sizeof h) || std::memcmp(h.magic, kEmuMagic, sizeof h.magic) != 0) {
+    if (uint64_t(st.st_size) < need) {
       return fail(error, Code::kCorrupt, "emu header",
-                  "emu: " + path + " exists but is not an emulated zoned device (bad magic); "
-                  "remove it or pick another path");
+                  "emu: " + path + ": truncated (" + std::to_string(st.st_size) + " bytes; the geometry needs " +
+                      std::to_string(need) + "); it is not re-created: remove it or restore it");
     }
-    if (h.version != kEmuVersion) {
-      return fail(error, Code::kCorrupt, "emu header",
-                  "emu: " + path + " has format version " + std::to_string(h.version) +
-                      ", this build reads version " + std::to_string(kEmuVersion));
-    }
-    if (auto s = validate_geometry(h.zone_count, h.zone_size, h.zone_capacity, h.lba_bytes,
-                                   h.max_open, h.max_active, error); !s) {
-      return fail(error, Code::kCorrupt, "emu header", "emu: " + path + ": stored geometry invalid: " + (error ? *error : std::string()));
-    }
-    uint64_t table_end = kEmuZoneTableOffset + uint64_t(h.zone_count) * sizeof(EmuZoneMeta);
-    if (h.data_offset < table_end || h.data_offset % kEmuDataAlign ||
-        uint64_t(st.st_size) < h.data_offset + uint64_t(h.zone_count) * h.zone_size) {
-      return fail(error, Code::kCorrupt, "emu header", "emu: " + path + ": truncated or bad data offset");
-    }
+  }
+  {
     // Geometry given in the URI must match the file's.
     std::string diff;
     auto cmp = [&](const char* key, const std::optional<uint64_t>& want, uint64_t have) {
@@ -236,6 +363,12 @@ Result<std::unique_ptr<EmuDevice>> EmuDevice::open_spec(std::string_view spec, s
                       "; use the file's geometry or a new path");
     }
   }
+  // The table's blocks were allocated at creation; make sure (a copied,
+  // sparse file) so a store to the mapping can never raise SIGBUS.
+  if (int e = reserve_range(fd, 0, h.data_offset, FALLOC_FL_KEEP_SIZE); e != 0 && e != EOPNOTSUPP) {
+    return fail(error, Code::kIoError, "emu reserve",
+                "emu: cannot allocate the zone table of " + path + ": " + errno_text(e), e);
+  }
 
   // Map header + zone table shared: stores reach the page cache at once.
   d->map_bytes_ = size_t(h.data_offset);
@@ -245,19 +378,10 @@ Result<std::unique_ptr<EmuDevice>> EmuDevice::open_spec(std::string_view spec, s
                                                      ": " + m.status().to_string(), m.status().sys_errno());
   }
   d->map_ = *m;
-  d->hdr_ = static_cast<EmuHeader*>(d->map_);
-  d->zones_ = reinterpret_cast<EmuZoneMeta*>(static_cast<uint8_t*>(d->map_) + kEmuZoneTableOffset);
-  if (create) {
-    // Zone table is zero (EMPTY, wp 0) from ftruncate; the magic goes last.
-    EmuHeader tmp = h;
-    std::memset(tmp.magic, 0, sizeof tmp.magic);
-    std::memcpy(d->hdr_, &tmp, sizeof tmp);
-    std::atomic_signal_fence(std::memory_order_seq_cst);  // compiler barrier: magic stored last
-    std::memcpy(d->hdr_->magic, kEmuMagic, sizeof kEmuMagic);
-  }
-  d->hdr_->opens++;
+  d->table_ = reinterpret_cast<EmuZoneEntry*>(static_cast<uint8_t*>(d->map_) + kEmuZoneTableOffset);
   d->data_offset_ = h.data_offset;
   d->prealloc_ = (h.flags & kEmuFlagPrealloc) != 0;
+  d->lba_shift_ = h.lba_bytes == 4096 ? 12 : 9;
 
   DeviceInfo& i = d->info_;
   i.backend = "emu";
@@ -275,28 +399,43 @@ Result<std::unique_ptr<EmuDevice>> EmuDevice::open_spec(std::string_view spec, s
     return fail(error, Code::kInvalidArgument, "emu URI", "emu: zasl must be a multiple of lba");
   }
 
-  // Recover the in-memory counters from the persistent table; repair what a
-  // kill between two stores can leave (a zone whose reserved write pointer
-  // reached capacity while it was still open becomes Full, as its last
-  // write's completion would have made it).
-  d->inflight_.assign(h.zone_count, 0);
+  // Load the zone table; every word must pass its CRC32C.
+  const uint64_t cap_lbas = h.zone_capacity / h.lba_bytes;
+  d->rt_.assign(h.zone_count, ZoneRt{});
+  std::vector<std::pair<uint32_t, uint32_t>> imp;  // (seq, zone)
   for (uint32_t z = 0; z < h.zone_count; ++z) {
-    EmuZoneMeta& zm = d->zones_[z];
-    if (zm.state > uint8_t(ZoneState::kOffline) || zm.wp > h.zone_capacity || zm.wp % h.lba_bytes) {
+    const EmuZoneEntry& e = d->table_[z];
+    uint32_t payload = 0, seq = 0;
+    auto bad = [&](const std::string& what) {
       return fail(error, Code::kCorrupt, "emu zone table",
-                  "emu: " + path + ": zone " + std::to_string(z) + " has a corrupt entry (state " +
-                      std::to_string(zm.state) + ", wp " + std::to_string(zm.wp) + ")");
-    }
-    auto s = ZoneState(zm.state);
-    if (is_active(s) && zm.wp == h.zone_capacity) {
-      zm.state = uint8_t(ZoneState::kFull);
-      s = ZoneState::kFull;
-    }
-    if (s == ZoneState::kEmpty && zm.wp != 0) zm.wp = 0;  // reset interrupted after the state store
+                  "emu: " + path + ": zone table entry of zone " + std::to_string(z) + ": " + what);
+    };
+    if (!emu_unpack_word(z, e.state_word, kEmuSaltState, &payload)) return bad("state word checksum mismatch (CRC32C)");
+    if (!emu_unpack_word(z, e.order_word, kEmuSaltOrder, &seq)) return bad("open-order word checksum mismatch (CRC32C)");
+    const uint32_t state = payload >> 28;
+    const uint32_t wp = payload & uint32_t(kEmuMaxZoneLbas - 1);
+    if (state > uint32_t(ZoneState::kOffline)) return bad("state " + std::to_string(state) + " is not a zone state");
+    if (wp > cap_lbas) return bad("write pointer " + std::to_string(wp) + " LBAs beyond the zone capacity");
+    auto s = ZoneState(state);
+    if (s == ZoneState::kEmpty && wp != 0) return bad("Empty with write pointer " + std::to_string(wp));
+    if (is_active(s) && wp == cap_lbas) s = ZoneState::kFull;  // as the write's completion would have made it
+    ZoneRt& r = d->rt_[z];
+    r.state = uint8_t(s);
+    r.wp = r.res = wp;
     if (is_open(s)) d->nr_open_++;
     if (is_active(s)) d->nr_active_++;
+    if (s == ZoneState::kImplicitOpen) imp.emplace_back(seq, z);
   }
-
+  std::sort(imp.begin(), imp.end());
+  for (const auto& [seq, z] : imp) {
+    uint32_t k = d->imp_next_++;
+    d->imp_order_[k] = z;
+    d->imp_seq_[z] = k;
+    if (seq != k) {
+      std::lock_guard<std::mutex> g(d->meta_mu_);
+      d->store_order(z, k);
+    }
+  }
   // O_DIRECT for data when the filesystem allows (tmpfs does not).
   int dfd = -1;
   if (p.direct != 0) {

@@ -89,6 +89,8 @@ Result<uint32_t> UringEngine::alloc_slot(uint64_t user_data, uint32_t pieces) {
   s.res = 0;
   s.flags = 0;
   s.big[0] = s.big[1] = 0;
+  s.len = s.piece = s.prefix = 0;
+  s.bad_piece = UINT32_MAX;
   s.t0_ns = now_ns();
   in_flight_.fetch_add(pieces, std::memory_order_relaxed);
   return idx;
@@ -120,6 +122,11 @@ Status UringEngine::queue(const EngineOp& op) {
   auto slot = alloc_slot(op.user_data, uint32_t(n));
   if (!slot) return slot.status();
   const uint64_t piece = (n == 1) ? op.len : opts_.max_io_bytes;
+  {
+    std::lock_guard<std::mutex> g(slot_mu_);
+    slots_[*slot].len = op.len;
+    slots_[*slot].piece = piece;
+  }
   size_t done = 0;
   for (size_t i = 0; i < n; ++i) {
     io_uring_sqe* sqe = get_sqe();
@@ -129,6 +136,10 @@ Status UringEngine::queue(const EngineOp& op) {
       std::lock_guard<std::mutex> g(slot_mu_);
       Slot& s = slots_[*slot];
       if (s.res >= 0) s.res = -EAGAIN;
+      if (uint32_t(i) < s.bad_piece) {
+        s.bad_piece = uint32_t(i);
+        s.prefix = 0;
+      }
       s.pieces_left -= uint32_t(n - i);
       in_flight_.fetch_sub(n - i, std::memory_order_relaxed);
       if (i == 0) {
@@ -153,7 +164,8 @@ Status UringEngine::queue(const EngineOp& op) {
       io_uring_prep_write(sqe, op.fd, p, unsigned(len), off);
     }
     if (op.fixed_file) sqe->flags |= IOSQE_FIXED_FILE;
-    io_uring_sqe_set_data64(sqe, *slot);
+    // Low 32 bits: the slot; high 32 bits: the piece index (for prefix).
+    io_uring_sqe_set_data64(sqe, uint64_t(*slot) | (uint64_t(i) << 32));
     ++queued_;
     done += len;
   }
@@ -224,7 +236,9 @@ Result<size_t> UringEngine::reap(std::span<EngineCompletion> out, size_t min_com
       if (rc == -EAGAIN) break;
     }
     if (rc < 0) return Status::from_errno(-rc, "io_uring_wait_cqe");
-    const uint32_t idx = uint32_t(io_uring_cqe_get_data64(cqe));
+    const uint64_t data = io_uring_cqe_get_data64(cqe);
+    const uint32_t idx = uint32_t(data);
+    const uint32_t piece_idx = uint32_t(data >> 32);
     const int32_t res = cqe->res;
     const uint32_t flags = cqe->flags;
     uint64_t b0 = 0, b1 = 0;
@@ -244,6 +258,14 @@ Result<size_t> UringEngine::reap(std::span<EngineCompletion> out, size_t min_com
     } else if (s.res >= 0) {
       s.res += res;
     }
+    if (s.piece != 0) {
+      const uint64_t start = uint64_t(piece_idx) * s.piece;
+      const uint64_t plen = std::min<uint64_t>(s.piece, s.len > start ? s.len - start : 0);
+      if ((res < 0 || uint64_t(res) < plen) && piece_idx < s.bad_piece) {
+        s.bad_piece = piece_idx;
+        s.prefix = start + (res > 0 ? uint64_t(res) : 0);
+      }
+    }
     s.flags = flags;
     s.big[0] = b0;
     s.big[1] = b1;
@@ -255,6 +277,7 @@ Result<size_t> UringEngine::reap(std::span<EngineCompletion> out, size_t min_com
       c.big[0] = s.big[0];
       c.big[1] = s.big[1];
       c.latency_ns = now_ns() - s.t0_ns;
+      c.prefix = s.bad_piece == UINT32_MAX ? s.len : s.prefix;
       s.next_free = free_head_;
       free_head_ = idx;
     }

@@ -71,7 +71,10 @@ struct EngineOp {
 };
 
 // One finished request (all its pieces). res: total bytes transferred, or
-// -errno of the first failed piece. For raw SQEs: the CQE's res, flags and,
+// -errno of the first failed piece. prefix: bytes from the start of the
+// request that were transferred without a gap (== len on success; on a
+// failed or short piece, the bytes before it: what a caller may count as
+// written). For raw SQEs: the CQE's res, flags and,
 // with big_entries, the two extra 64-bit CQE words (big[0] carries the
 // NVMe completion result, e.g. the LBA a zone append landed at).
 struct EngineCompletion {
@@ -80,6 +83,7 @@ struct EngineCompletion {
   uint32_t flags = 0;
   uint64_t big[2] = {0, 0};
   uint64_t latency_ns = 0;  // queue() to reap(), CLOCK_MONOTONIC
+  uint64_t prefix = 0;      // read/write: contiguous bytes done from the start
 };
 
 // Fills a raw SQE (already zeroed; the engine sets user_data afterwards).
@@ -128,6 +132,10 @@ class UringEngine {
     uint32_t next_free = 0;
     uint32_t flags = 0;
     uint64_t big[2] = {0, 0};
+    uint64_t len = 0;        // request bytes (read/write)
+    uint64_t piece = 0;      // bytes per piece (the last may be shorter)
+    uint64_t prefix = 0;     // contiguous bytes done before the first bad piece
+    uint32_t bad_piece = UINT32_MAX;  // lowest failed or short piece
   };
   struct Ring;  // liburing state, defined in uring_engine.cpp
 
