@@ -1,6 +1,7 @@
 // The temporal-slab adapter: src/slab through its public API (src/slab/slab.h).
 // Allocator options come from the workload config keys slab_reclaim
-// ("immediate" | "on_close" | "off") and slab_use_thp, when present.
+// ("immediate" | "on_close" | "off"), slab_use_thp and slab_thread_cache,
+// when present.
 #include <string>
 
 #include "harness/allocators.h"
@@ -24,6 +25,8 @@ class SlabAdapter final : public AllocatorAdapter {
     }
     if (config.contains("slab_use_thp") && config["slab_use_thp"].is_boolean())
       opts_.use_thp = config["slab_use_thp"].get<bool>();
+    if (config.contains("slab_thread_cache") && config["slab_thread_cache"].is_boolean())
+      opts_.thread_cache = config["slab_thread_cache"].get<bool>();
     auto r = slab::SlabAllocator::create(opts_);
     if (!r) throw RunError("temporal-slab: create failed: " + r.status().to_string());
     a_ = std::move(r.value());
