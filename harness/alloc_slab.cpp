@@ -85,7 +85,8 @@ class SlabAdapter final : public AllocatorAdapter {
              {"reclaim_batch_slabs", o.reclaim_batch_slabs},
              {"scan_retry_threshold", o.scan_retry_threshold},
              {"scan_dwell_checks", o.scan_dwell_checks},
-             {"thread_cache", o.thread_cache}}}};
+             {"thread_cache", o.thread_cache},
+             {"populate_slabs", o.populate_slabs}}}};
     d["loaded_malloc_libraries"] = loaded_peer_allocators(read_self_maps());
     return d;
   }

@@ -197,6 +197,37 @@ Result<uint32_t> SlabAllocator::Impl::acquire_slab(uint32_t epoch, bool* warm, u
   ch.used++;
   *warm = test_bit(backed_bits, pick);
   *inc = ch.inc;
+  // Consecutive acquisitions of uncommitted slabs by this epoch.
+  const uint32_t streak = *warm ? 0 : fresh_streak[epoch] + 1;
+  fresh_streak[epoch] = streak;
+  if (!*warm && streak >= 3 && opts.populate_slabs > 1 && !opts.use_thp) {
+    // Batch the first-touch faults once an epoch is growing (third
+    // uncommitted slab in a row): back the run of unused, uncommitted slabs
+    // that starts here (up to populate_slabs, same chunk) in one
+    // madvise(MADV_POPULATE_WRITE); the others become warm slabs that the
+    // next acquisitions take first (pass 0 above). Not counted in
+    // madvise_calls (which counts returns to the OS).
+    const uint32_t end = (pick / spc + 1) * spc;
+    uint32_t n = 1;
+    while (n < opts.populate_slabs && pick + n < end && test_bit(unused_bits, pick + n) &&
+           !test_bit(backed_bits, pick + n))
+      ++n;
+    if (n > 1 && populate_ok.load(std::memory_order_relaxed)) {
+      Status ps = pages::populate_write(slab_addr(pick), size_t(n) * kSlabBytes);
+      if (ps) {
+        for (uint32_t i = pick + 1; i < pick + n; ++i) set_bit(backed_bits, i);
+        ch.backed += n - 1;
+        ch.unused_backed += n - 1;
+        committed_slabs.fetch_add(n - 1, std::memory_order_relaxed);
+        pending_slabs.fetch_add(n - 1, std::memory_order_relaxed);
+        epochs[ch.epoch_p1 - 1].committed_slabs.fetch_add(n - 1, std::memory_order_relaxed);
+        populated_slabs.fetch_add(n, std::memory_order_relaxed);
+      } else {
+        // Not fatal: the slabs fault in on first touch as before.
+        if (ps.code() == Code::kNotSupported) populate_ok.store(false, std::memory_order_relaxed);
+      }
+    }
+  }
   if (!test_bit(init_bits, pick)) {
     // First attach in this chunk incarnation: the slot entries (fresh zero
     // pages after a chunk return) start at the slab's persistent base, so
@@ -339,16 +370,20 @@ ReclaimResult SlabAllocator::Impl::decommit_pending(bool batch) noexcept {
       constexpr size_t kMaxRuns = 256;
       Run runs[kMaxRuns];
       size_t nruns = 0;
+      // Keeps the kMaxRuns longest runs in a min-heap on length (the
+      // shortest kept run at runs[0]): O(log kMaxRuns) per run.
+      auto longer = [](const Run& a, const Run& b) { return a.len > b.len; };
       for (uint32_t ci_p1 = dirty_p1; ci_p1; ci_p1 = chunks[ci_p1 - 1].dirty_next_p1) {
         for_each_run(ci_p1 - 1, [&](uint32_t start, uint32_t len) {
           if (nruns < kMaxRuns) {
             runs[nruns++] = Run{start, len};
+            std::push_heap(runs, runs + nruns, longer);
             return;
           }
-          size_t k = 0;  // keep the longest runs: replace the shortest
-          for (size_t j = 1; j < nruns; ++j)
-            if (runs[j].len < runs[k].len) k = j;
-          if (runs[k].len < len) runs[k] = Run{start, len};
+          if (runs[0].len >= len) return;
+          std::pop_heap(runs, runs + nruns, longer);
+          runs[nruns - 1] = Run{start, len};
+          std::push_heap(runs, runs + nruns, longer);
         });
       }
       std::sort(runs, runs + nruns, [](const Run& a, const Run& b) { return a.len > b.len; });

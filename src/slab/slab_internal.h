@@ -323,6 +323,9 @@ struct SlabAllocator::Impl {
   uint64_t* init_bits = nullptr;
   uint64_t* retired_bits = nullptr;
   std::atomic<uint64_t> retired_slabs{0};
+  // Options::populate_slabs: cleared once the kernel refuses MADV_POPULATE_WRITE.
+  std::atomic<bool> populate_ok{true};
+  std::atomic<uint64_t> populated_slabs{0};
   // The handle mask key (gen_mask): Options::handle_key, or random.
   uint64_t hkey_a = 1, hkey_b = 0;
   uint32_t hmask(uint32_t s, uint32_t slot, uint32_t g) const noexcept {
@@ -359,6 +362,7 @@ struct SlabAllocator::Impl {
   uint32_t pool_p1 = 0;                    // free chunk pool (LIFO)
   uint32_t epoch_chunks_p1[kEpochCount] = {};
   uint32_t dirty_p1 = 0;
+  uint32_t fresh_streak[kEpochCount] = {};  // Options::populate_slabs trigger
 
   // ---- arena.cpp ----
   Status init_arena();
