@@ -341,7 +341,11 @@ struct SlabAllocator::Impl {
   std::atomic<uint64_t> era_counter{0};
   std::atomic<uint32_t> det_head{detail::kNone};  // detached slabs (MPSC)
   std::atomic<uint32_t> reclaim_pressure{0};      // detached + hinted since last reclaim
-  std::atomic<uint32_t> hwm_slabs{0};             // slab ids ever handed out (bound)
+  // Slab ids ever handed out (bound): read by every free/deref, written
+  // once per new chunk; on its own cache line, away from the atomics frees
+  // write (det_head, reclaim_pressure).
+  alignas(64) std::atomic<uint32_t> hwm_slabs{0};
+  char hwm_pad[60];
 
   // Cold counters (atomics updated off the fast path).
   std::atomic<uint64_t> committed_slabs{0}, pending_slabs{0};
