@@ -8,6 +8,7 @@
 //   slab_arena_bytes           bytes   virtual space reserved for slabs
 //   slab_chunk_bytes           bytes   per-epoch chunk (power of two, multiple of 4 KiB)
 //   slab_use_thp               bool    madvise(MADV_HUGEPAGE) on chunks
+//   slab_populate_slabs        count   slabs pre-faulted at once when an epoch grows
 //   slab_reclaim_batch_slabs   count   empty slabs that trigger a batched decommit
 //   slab_scan_retry_threshold  ratio   adaptive bitmap scan switch threshold
 //   slab_scan_dwell_checks     count   checks before the scan mode may switch back

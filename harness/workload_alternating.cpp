@@ -13,7 +13,20 @@
 //      summary.ops_per_sec (allocs + frees per second) and mean_ns,
 //   5. free everything.
 // On temporal-slab every object is allocated in epoch 1 (ACTIVE throughout).
+//
+// threads = T > 1 (issue 14): cross-thread frees. Thread t allocates and
+// hands each new object to thread (t+1) mod T through a FIFO ring; each step
+// of thread t frees the oldest object it was handed (allocated by the other
+// thread) and allocates a new one. Phases as above, each thread doing
+// `steps` / T (and `warmup_steps` / T) steps, the table filled with
+// `live_slots` / T objects per thread; histograms merge all threads;
+// ops_per_sec = all allocs + frees / wall time of the batch pass.
 #include <algorithm>
+#include <atomic>
+#include <barrier>
+#include <exception>
+#include <mutex>
+#include <thread>
 #include <cstdio>
 #include <cstring>
 #include <random>
@@ -42,7 +55,7 @@ class Alternating final : public Workload {
   json base_defaults() const {
     return json{{"live_slots", 4096},     {"steps", 2000000},      {"warmup_steps", 200000},
                 {"min_size", 64},         {"max_size", 768},       {"seed", 42},
-                {"fill", false}};
+                {"fill", false},          {"threads", 1}};
   }
   void validate(const json& c) const override {
     check_int_range(c, "live_slots", 1, 1 << 24);
@@ -55,6 +68,11 @@ class Alternating final : public Workload {
                                       "), got " + std::to_string(cfg_int(c, "max_size")));
     check_int_range(c, "seed", 0, INT64_MAX);
     validate_slab_options(c);
+    check_int_range(c, "threads", 1, 64);
+    if (cfg_int(c, "live_slots") < cfg_int(c, "threads"))
+      throw_key_error("live_slots", "must be >= threads (" + std::to_string(cfg_int(c, "threads")) + ")");
+    if (cfg_int(c, "steps") < cfg_int(c, "threads"))
+      throw_key_error("steps", "must be >= threads (" + std::to_string(cfg_int(c, "threads")) + ")");
   }
 
   void run(RunContext& ctx) override {
@@ -64,6 +82,7 @@ class Alternating final : public Workload {
     const uint32_t min_size = uint32_t(cfg_u64(c, "min_size")), max_size = uint32_t(cfg_u64(c, "max_size"));
     const bool fill = cfg_bool(c, "fill");
     ResultDoc& doc = *ctx.result;
+    if (cfg_u64(c, "threads") > 1) return run_threads(ctx);
 
     auto alloc = make_allocator(ctx.allocator, c);
     doc.set_allocator(alloc->describe());
@@ -176,7 +195,237 @@ class Alternating final : public Workload {
       throw RunError("alternating: " + std::to_string(errors) + " frees reported errors on " +
                      alloc->name());
   }
+
+ private:
+  void run_threads(RunContext& ctx);
 };
+
+// ---- threads > 1: the operation logic (no timing, no JSON) ---------------------
+
+// Single-producer single-consumer FIFO of objects, sized to never fill.
+class Ring {
+ public:
+  explicit Ring(size_t min_cap) {
+    size_t cap = 64;
+    while (cap < min_cap) cap <<= 1;
+    buf_.resize(cap);
+    mask_ = cap - 1;
+  }
+  void push(const Obj& o) noexcept {
+    const uint64_t t = tail_.load(std::memory_order_relaxed);
+    buf_[t & mask_] = o;
+    tail_.store(t + 1, std::memory_order_release);
+  }
+  // Waits for an object (the producer is at most a few steps behind);
+  // false once `stop` is set while waiting.
+  bool pop(Obj& o, const std::atomic<bool>& stop) noexcept {
+    const uint64_t h = head_.load(std::memory_order_relaxed);
+    for (uint32_t spins = 0; tail_.load(std::memory_order_acquire) == h; ++spins) {
+      if (spins > 64) {
+        if (stop.load(std::memory_order_relaxed)) return false;
+        std::this_thread::yield();
+      }
+    }
+    o = buf_[h & mask_];
+    head_.store(h + 1, std::memory_order_release);
+    return true;
+  }
+  bool empty() const noexcept {
+    return head_.load(std::memory_order_acquire) == tail_.load(std::memory_order_acquire);
+  }
+
+ private:
+  std::vector<Obj> buf_;
+  size_t mask_ = 0;
+  alignas(64) std::atomic<uint64_t> head_{0};
+  alignas(64) std::atomic<uint64_t> tail_{0};
+};
+
+// One thread's side of the cross-thread exchange: frees what `in` hands it,
+// allocates into `out`.
+struct CrossStep {
+  AllocatorAdapter* alloc;
+  Ring* in;
+  Ring* out;
+  uint32_t epoch;
+  bool fill;
+  const std::atomic<bool>* stop;
+  uint64_t errors = 0;
+  bool allocate(uint32_t size) noexcept {
+    Obj o;
+    if (!alloc->allocate(size, epoch, o)) return false;
+    if (fill) std::memset(o.ptr, 0xA5, size);
+    out->push(o);
+    return true;
+  }
+  void release_one() noexcept {
+    Obj o;
+    if (in->pop(o, *stop)) errors += !alloc->release(o);
+  }
+};
+
+void Alternating::run_threads(RunContext& ctx) {
+  const json& c = ctx.config;
+  const uint32_t T = uint32_t(cfg_u64(c, "threads"));
+  const uint64_t per_slots = cfg_u64(c, "live_slots") / T, per_steps = cfg_u64(c, "steps") / T,
+                 per_warm = cfg_u64(c, "warmup_steps") / T;
+  const uint32_t min_size = uint32_t(cfg_u64(c, "min_size")), max_size = uint32_t(cfg_u64(c, "max_size"));
+  const bool fill = cfg_bool(c, "fill");
+  ResultDoc& doc = *ctx.result;
+  auto alloc = make_allocator(ctx.allocator, c);
+  doc.set_allocator(alloc->describe());
+  timer_calibration();
+  doc.doc()["timer"] = timer_json();
+  Sampler sampler;
+  const uint32_t epoch = 1;
+  alloc->epoch_open(epoch, "alternating");
+
+  // Per-thread size sequences, generated up front.
+  const uint64_t nops = std::max(per_steps, per_warm);
+  std::vector<std::vector<uint32_t>> sizes(T);
+  std::vector<std::vector<uint32_t>> fill_sizes(T);
+  for (uint32_t t = 0; t < T; ++t) {
+    std::mt19937_64 rng(cfg_u64(c, "seed") + t);
+    std::uniform_int_distribution<uint32_t> size_d(min_size, max_size);
+    fill_sizes[t].resize(per_slots);
+    for (auto& z : fill_sizes[t]) z = size_d(rng);
+    sizes[t].resize(nops);
+    for (auto& z : sizes[t]) z = size_d(rng);
+  }
+  std::vector<std::unique_ptr<Ring>> rings;
+  for (uint32_t t = 0; t < T; ++t) rings.push_back(std::make_unique<Ring>(per_slots + 1024));
+  std::atomic<bool> failed{false};
+  std::vector<CrossStep> st(T);
+  for (uint32_t t = 0; t < T; ++t)
+    st[t] = CrossStep{alloc.get(), rings[t].get(), rings[(t + 1) % T].get(), epoch, fill, &failed};
+  std::vector<LatencyHistogram> h_alloc(T), h_free(T);
+
+  // Phases: 0 fill, 1 warmup, 2 timed, 3 batch, 4 drain. Each worker runs a
+  // phase between two barrier waits; main samples in between.
+  std::barrier sync(T + 1);
+  std::mutex err_mu;
+  std::string err;
+  auto fail = [&](const std::string& m) {
+    std::lock_guard<std::mutex> g(err_mu);
+    if (err.empty()) err = m;
+    failed.store(true);
+  };
+  auto worker = [&](uint32_t t) {
+    CrossStep& s = st[t];
+    const auto& sz = sizes[t];
+    sync.arrive_and_wait();  // fill
+    for (uint64_t i = 0; i < per_slots && !failed.load(std::memory_order_relaxed); ++i)
+      if (!s.allocate(fill_sizes[t][i])) fail("refused an allocation while filling");
+    sync.arrive_and_wait();
+    sync.arrive_and_wait();  // warmup
+    for (uint64_t i = 0; i < per_warm && !failed.load(std::memory_order_relaxed); ++i) {
+      s.release_one();
+      if (!s.allocate(sz[i])) fail("refused an allocation");
+    }
+    sync.arrive_and_wait();
+    sync.arrive_and_wait();  // timed
+    for (uint64_t i = 0; i < per_steps && !failed.load(std::memory_order_relaxed); ++i) {
+      Obj o;
+      if (!s.in->pop(o, failed)) break;
+      uint64_t a = timer_start();
+      bool ok = alloc->release(o);
+      uint64_t b = timer_stop();
+      h_free[t].record(ticks_to_ns(b - a));
+      s.errors += !ok;
+      Obj n;
+      a = timer_start();
+      ok = alloc->allocate(sz[i], epoch, n);
+      b = timer_stop();
+      h_alloc[t].record(ticks_to_ns(b - a));
+      if (!ok) {
+        fail("refused an allocation");
+        break;
+      }
+      if (fill) std::memset(n.ptr, 0xA5, sz[i]);
+      s.out->push(n);
+    }
+    sync.arrive_and_wait();
+    sync.arrive_and_wait();  // batch
+    for (uint64_t i = 0; i < per_steps && !failed.load(std::memory_order_relaxed); ++i) {
+      s.release_one();
+      if (!s.allocate(sz[i])) fail("refused an allocation");
+    }
+    sync.arrive_and_wait();
+    sync.arrive_and_wait();  // drain: free what this thread was handed
+    while (!s.in->empty()) s.release_one();
+    sync.arrive_and_wait();
+  };
+  std::vector<std::thread> th;
+  for (uint32_t t = 0; t < T; ++t) th.emplace_back(worker, t);
+  // Main: runs each phase (two barrier waits) and samples between phases.
+  // No exception leaves this block before the threads are joined.
+  uint64_t t_phase[5][2] = {};
+  auto phase = [&](int k) {
+    t_phase[k][0] = monotonic_ns();
+    sync.arrive_and_wait();
+    sync.arrive_and_wait();
+    t_phase[k][1] = monotonic_ns();
+  };
+  auto sample = [&](const char* name) {
+    json smp = sampler.sample();
+    smp["phase"] = name;
+    AllocatorCounters ac;
+    bool have = alloc->counters(ac);
+    smp["committed_bytes"] = have ? json(ac.committed_bytes) : json(nullptr);
+    smp["live_bytes"] = have ? json(ac.live_bytes) : json(nullptr);
+    smp["requested_bytes"] = have ? json(ac.requested_bytes) : json(nullptr);
+    doc.add_sample(std::move(smp));
+  };
+  std::exception_ptr ex;
+  const char* names[5] = {"filled", nullptr, "timed_done", "batch_done", "freed"};
+  for (int k = 0; k < 5; ++k) {
+    phase(k);
+    if (ex) continue;
+    try {
+      if (k == 4) alloc->epoch_close(epoch);
+      if (names[k]) sample(names[k]);
+    } catch (...) {
+      ex = std::current_exception();
+    }
+  }
+  for (auto& x : th) x.join();
+  if (ex) std::rethrow_exception(ex);
+  if (failed.load()) throw RunError(std::string("alternating: ") + alloc->name() + ": " + err);
+  uint64_t errors = 0;
+  LatencyHistogram ha, hf;
+  for (uint32_t t = 0; t < T; ++t) {
+    errors += st[t].errors;
+    ha.merge(h_alloc[t]);
+    hf.merge(h_free[t]);
+  }
+  doc.set_latency("alloc", ha);
+  doc.set_latency("free", hf);
+  const uint64_t ops = 2 * per_steps * T;
+  const double batch_s = double(t_phase[3][1] - t_phase[3][0]) / 1e9,
+               timed_s = double(t_phase[2][1] - t_phase[2][0]) / 1e9;
+  json& s = doc.summary();
+  s["ops_per_sec"] = double(ops) / batch_s;
+  s["ops_per_sec_timed"] = double(ops) / timed_s;
+  s["mean_ns"] = batch_s * 1e9 / double(ops);
+  s["steps"] = per_steps * T;
+  s["ops"] = ops;
+  s["batch_seconds"] = batch_s;
+  s["timed_seconds"] = timed_s;
+  s["free_errors"] = errors;
+  doc.doc()["allocator_stats"] = alloc->final_stats();
+  doc.doc()["perf"] = sampler.perf_info();
+  if (ctx.progress)
+    std::fprintf(stderr,
+                 "[alternating %s, %u threads] %.1f Mops/s; alloc p50/p99/p99.9 %lu/%lu/%lu ns; free "
+                 "p50/p99/p99.9 %lu/%lu/%lu ns\n",
+                 alloc->name(), T, s["ops_per_sec"].get<double>() / 1e6,
+                 (unsigned long)ha.percentile(0.5), (unsigned long)ha.percentile(0.99),
+                 (unsigned long)ha.percentile(0.999), (unsigned long)hf.percentile(0.5),
+                 (unsigned long)hf.percentile(0.99), (unsigned long)hf.percentile(0.999));
+  if (errors)
+    throw RunError("alternating: " + std::to_string(errors) + " frees reported errors on " +
+                   alloc->name());
+}
 
 Registrar reg{WorkloadInfo{"alternating",
                            "latency/throughput: free a random slot, allocate a random size (64-768 B)",

@@ -345,6 +345,9 @@ void Churn::run(RunContext& ctx) {
         std::swap(w.free_perm[i - 1], w.free_perm[splitmix64(st) % i]);
     }
     w.pinned.reserve(size_t(double(w.hi - w.lo) * p.pinned_fraction) + 16);
+    // Touched now, so the baseline RSS includes it (like the other harness arrays).
+    w.pinned.resize(w.pinned.capacity());
+    w.pinned.clear();
   }
 
   // Samples are kept as plain structs in storage sized up front and turned

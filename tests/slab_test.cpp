@@ -695,3 +695,209 @@ TEST_CASE("closing an epoch another thread caches: no cached slot is handed out,
   REQUIRE(a->epoch_close(4).is_ok());
   CHECK(a->stats_global().committed_bytes == 0);
 }
+
+// ---- issue 9: forged and stale handles (M4, M2) ------------------------------------
+
+namespace {
+std::unique_ptr<SlabAllocator> make_keyed(uint64_t key, bool thread_cache = true) {
+  Options o;
+  o.arena_bytes = size_t(256) << 20;
+  o.thread_cache = thread_cache;
+  o.handle_key = key;
+  auto r = SlabAllocator::create(o);
+  REQUIRE(r.is_ok());
+  return std::move(*r);
+}
+}  // namespace
+
+// M4 (issue 9): a live handle with only its slot bits changed freed and
+// dereferenced a neighbouring live object (every slot's sequence started at
+// 1); a flipped slab-id bit did too. Here every slab is full of live
+// objects, so each forged slot or slab id names a live object. The mask key
+// is fixed so that the run is reproducible (the design's acceptance
+// probability is ~2^-23 per forgery; bench/slab_forgery_bench measures it
+// with random keys).
+TEST_CASE("M4: a live handle with its slot or slab-id bits changed never reaches another live object",
+          "[slab]") {
+  for (uint64_t key : {0x5DEECE66Dull, 0x2545F4914F6CDD1Dull}) {
+    for (bool tc : {true, false}) {
+      INFO("key " << key << " thread_cache " << tc);
+      auto a = make_keyed(key, tc);
+      std::vector<Allocation> live;
+      for (uint32_t c = 0; c < kNumClasses; ++c)
+        for (uint32_t i = 0; i < 3 * kCap[c]; ++i) {  // three full slabs per class
+          live.push_back(must_alloc(*a, kSizeClasses[c], 1));
+          fill(live.back(), uint8_t(live.size()));
+        }
+      const GlobalStats before = a->stats_global();
+      uint64_t forgeries = 0, accepted = 0;
+      auto try_forged = [&](uint64_t raw, uint64_t good) {
+        if (raw == good) return;
+        ++forgeries;
+        if (a->deref(Handle{raw}).is_ok()) ++accepted;
+        if (a->free(Handle{raw}).is_ok()) ++accepted;
+      };
+      for (const Allocation& x : live) {
+        const HandleFields f = handle_unpack(x.handle.raw);
+        for (uint32_t s = 0; s < kCap[f.size_class]; ++s) {  // the issue's probe: slot bits
+          HandleFields g = f;
+          g.slot = s;
+          try_forged(handle_pack(g), x.handle.raw);
+        }
+        for (uint32_t b = 0; b < 22; ++b) {  // each slab-id bit
+          HandleFields g = f;
+          g.slab_id ^= 1u << b;
+          try_forged(handle_pack(g), x.handle.raw);
+        }
+        for (uint32_t b = 0; b < 64; ++b)  // every single-bit change
+          try_forged(x.handle.raw ^ (uint64_t(1) << b), x.handle.raw);
+      }
+      CHECK(forgeries > 20000);
+      CHECK(accepted == 0);
+      const GlobalStats after = a->stats_global();
+      CHECK(after.live_objects == before.live_objects);
+      CHECK(after.frees == before.frees);
+      CHECK(after.stale_handle_frees + after.invalid_handle_frees + after.double_frees ==
+            before.stale_handle_frees + before.invalid_handle_frees + before.double_frees + forgeries);
+      for (size_t i = 0; i < live.size(); ++i) REQUIRE(holds(live[i], uint8_t(i + 1)));
+      for (const Allocation& x : live) REQUIRE(a->free(x.handle).is_ok());
+      CHECK(a->verify().is_ok());
+    }
+  }
+}
+
+// M2 (issue 9): the 8-bit chunk incarnation wrapped after 256 returns of a
+// chunk and the slot sequences restarted, so a stale handle was accepted
+// again. The issue's probe: allocate in epoch E, keep the handle, free it;
+// then 256 (here 600) times reopen E, allocate and free in it, close E;
+// deref/free of the kept handle must be refused each time.
+TEST_CASE("M2: a stale handle stays refused after 600 returns of its chunk", "[slab]") {
+  for (bool tc : {true, false}) {
+    INFO("thread_cache " << tc);
+    auto a = make_tc(tc);
+    constexpr uint32_t E = 5;
+    Allocation kept = must_alloc(*a, 100, E);
+    REQUIRE(a->free(kept.handle).is_ok());
+    REQUIRE(a->epoch_close(E).is_ok());
+    const uint64_t returned0 = a->stats_global().chunks_returned;
+    const HandleFields kf = handle_unpack(kept.handle.raw);
+    uint32_t same_slot = 0, bad = 0;
+    for (int i = 0; i < 600; ++i) {
+      REQUIRE(a->epoch_reopen(E).is_ok());
+      Allocation x = must_alloc(*a, 100, E);
+      fill(x, 0x6B);
+      const HandleFields xf = handle_unpack(x.handle.raw);
+      same_slot += xf.slab_id == kf.slab_id && xf.slot == kf.slot;
+      if (a->deref(kept.handle).is_ok()) ++bad;
+      if (a->free(kept.handle).is_ok()) ++bad;
+      if (!holds(x, 0x6B)) ++bad;
+      REQUIRE(a->free(x.handle).is_ok());
+      REQUIRE(a->epoch_close(E).is_ok());
+      if (a->deref(kept.handle).is_ok()) ++bad;
+      if (a->free(kept.handle).is_ok()) ++bad;
+    }
+    CHECK(bad == 0);
+    CHECK(same_slot == 600);  // the probe really reused the kept handle's slot
+    CHECK(a->stats_global().chunks_returned - returned0 >= 600);
+    CHECK(a->stats_global().live_objects == 0);
+    CHECK(a->verify().is_ok());
+  }
+}
+
+// The promise behind M2: a stale handle is refused until its slot has been
+// reused 2^22 times, inside one chunk incarnation and across chunk returns
+// (a slab id whose counters advanced 2^23 is retired).
+TEST_CASE("a stale handle stays refused through 2^22 - 1 reuses of its slot", "[slab]") {
+  auto a = make_keyed(0x9E3779B97F4A7C15ull);
+  constexpr uint32_t E = 2;
+  Allocation kept = must_alloc(*a, 64, E);
+  const HandleFields kf = handle_unpack(kept.handle.raw);
+  REQUIRE(a->free(kept.handle).is_ok());
+  uint32_t moved = 0, bad = 0;
+  for (uint32_t i = 0; i < (1u << 22) - 1; ++i) {
+    auto r = a->allocate(64, E);
+    REQUIRE(r.is_ok());
+    const HandleFields f = handle_unpack(r->handle.raw);
+    moved += f.slab_id != kf.slab_id || f.slot != kf.slot;
+    if ((i & 0xFFFF) == 0 && a->deref(kept.handle).is_ok()) ++bad;
+    REQUIRE(a->free(r->handle).is_ok());
+  }
+  CHECK(moved == 0);  // LIFO reuse: always the kept handle's slot
+  CHECK(bad == 0);
+  CHECK(a->deref(kept.handle).status().code() == Code::kStaleHandle);
+  CHECK(a->free(kept.handle).code() != Code::kOk);
+}
+
+TEST_CASE("a slab id whose generations advanced 2^23 over chunk returns is retired", "[slab]") {
+  auto a = make_keyed(0x9E3779B97F4A7C15ull);
+  constexpr uint32_t E = 6;
+  Allocation kept = must_alloc(*a, 64, E);  // slot 0 of the chunk's first slab
+  const HandleFields kf = handle_unpack(kept.handle.raw);
+  REQUIRE(a->free(kept.handle).is_ok());
+  uint32_t bad = 0;
+  // Two incarnations in which a neighbouring slot moves 2^22 steps each
+  // (2^21 reuses) while the kept handle's slot moves 2.
+  for (int round = 0; round < 2; ++round) {
+    if (round) REQUIRE(a->epoch_reopen(E).is_ok());
+    Allocation x = must_alloc(*a, 64, E);  // the kept slot again
+    Allocation y = must_alloc(*a, 64, E);
+    REQUIRE(handle_unpack(x.handle.raw).slot == kf.slot);
+    REQUIRE(handle_unpack(y.handle.raw).slab_id == kf.slab_id);
+    for (uint32_t i = 0; i < (1u << 21) - 1; ++i) {
+      REQUIRE(a->free(y.handle).is_ok());
+      y = must_alloc(*a, 64, E);
+    }
+    if (a->deref(kept.handle).is_ok() || a->free(kept.handle).is_ok()) ++bad;
+    REQUIRE(a->free(x.handle).is_ok());
+    REQUIRE(a->free(y.handle).is_ok());
+    REQUIRE(a->epoch_close(E).is_ok());
+  }
+  CHECK(a->stats_global().retired_slab_ids == 1);
+  // The retired slab id is never handed out again; its chunk still serves.
+  REQUIRE(a->epoch_reopen(E).is_ok());
+  std::vector<Allocation> v;
+  for (int i = 0; i < 2000; ++i) {
+    v.push_back(must_alloc(*a, 64, E));
+    REQUIRE(handle_unpack(v.back().handle.raw).slab_id != kf.slab_id);
+  }
+  if (a->deref(kept.handle).is_ok() || a->free(kept.handle).is_ok()) ++bad;
+  CHECK(bad == 0);
+  CHECK(a->verify().is_ok());
+  for (auto& x : v) REQUIRE(a->free(x.handle).is_ok());
+  REQUIRE(a->epoch_close(E).is_ok());
+  CHECK(a->stats_global().committed_bytes == 0);
+  CHECK(a->verify().is_ok());
+}
+
+TEST_CASE("populate_slabs backs a growing epoch's slabs in batches; accounting and close stay exact",
+          "[slab]") {
+  for (uint32_t pop : {0u, 16u}) {
+    INFO("populate_slabs " << pop);
+    Options o;
+    o.arena_bytes = size_t(256) << 20;
+    o.populate_slabs = pop;
+    auto r = SlabAllocator::create(o);
+    REQUIRE(r.is_ok());
+    auto& a = **r;
+    std::vector<Allocation> v;
+    for (int i = 0; i < 3000; ++i) {  // ~54 slabs of class 64
+      v.push_back(must_alloc(a, 64, 7));
+      fill(v.back(), uint8_t(i));
+    }
+    GlobalStats g = a.stats_global();
+    if (pop) {
+      CHECK(g.populated_slabs > 0);
+      // Populated-ahead slabs are committed, empty and pending until taken.
+      CHECK(g.committed_bytes <= (g.live_objects / 56 + 1 + pop) * kSlabBytes);
+    } else {
+      CHECK(g.populated_slabs == 0);
+    }
+    CHECK(g.madvise_calls == 0);  // populating is not a return to the OS
+    CHECK(a.verify().is_ok());
+    for (size_t i = 0; i < v.size(); ++i) REQUIRE(holds(v[i], uint8_t(i)));
+    for (auto& x : v) REQUIRE(a.free(x.handle).is_ok());
+    REQUIRE(a.epoch_close(7).is_ok());
+    CHECK(a.stats_global().committed_bytes == 0);
+    CHECK(a.verify().is_ok());
+  }
+}

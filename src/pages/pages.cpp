@@ -129,6 +129,22 @@ Status decommit(void* addr, size_t bytes) noexcept {
   return Status::ok();
 }
 
+Status populate_write(void* addr, size_t bytes) noexcept {
+#ifndef MADV_POPULATE_WRITE
+  constexpr int MADV_POPULATE_WRITE = 23;  // linux/mman.h, Linux 5.14
+#endif
+  if (!page_aligned(addr) || bytes == 0 || (bytes & (page_size() - 1)) != 0)
+    return Status(Code::kInvalidArgument, "pages::populate_write: unaligned range");
+  bump(g_counters.madvise_calls);
+  if (::madvise(addr, bytes, MADV_POPULATE_WRITE) != 0) {
+    const int e = errno;
+    bump(g_counters.madvise_failures);
+    if (e == EINVAL) return Status(Code::kNotSupported, "pages::populate_write: MADV_POPULATE_WRITE", e);
+    return Status::from_errno(e, "pages::populate_write madvise(MADV_POPULATE_WRITE)");
+  }
+  return Status::ok();
+}
+
 Status advise_hugepage(void* addr, size_t bytes, bool on) noexcept {
   if (!page_aligned(addr) || bytes == 0 || (bytes & (page_size() - 1)) != 0)
     return Status(Code::kInvalidArgument, "pages::advise_hugepage: unaligned range");

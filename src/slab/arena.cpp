@@ -38,7 +38,9 @@ Status SlabAllocator::Impl::init_arena() {
   const size_t chunk_meta_bytes = round_up(size_t(n_chunks) * sizeof(ChunkMeta), ps);
   const size_t bits_bytes = round_up(size_t((n_slabs + 63) / 64) * 8, ps);
   const size_t tag_bytes = round_up(size_t(n_slabs) * sizeof(uint32_t), ps);
-  auto m = pages::Reservation::reserve(slab_meta_bytes + chunk_meta_bytes + 2 * bits_bytes + tag_bytes, ps);
+  // + gen_base (like the tags) and the init / retired bitmaps.
+  auto m = pages::Reservation::reserve(
+      slab_meta_bytes + chunk_meta_bytes + 4 * bits_bytes + 2 * tag_bytes, ps);
   if (!m) return m.status();
   meta = std::move(*m);
   uint8_t* p = meta.base();
@@ -49,6 +51,10 @@ Status SlabAllocator::Impl::init_arena() {
   static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
   // Zero-filled pages: every tag reads 0 (not attached) until first attach.
   tags = reinterpret_cast<std::atomic<uint32_t>*>(p + slab_meta_bytes + chunk_meta_bytes + 2 * bits_bytes);
+  uint8_t* q = p + slab_meta_bytes + chunk_meta_bytes + 2 * bits_bytes + tag_bytes;
+  gen_base = reinterpret_cast<uint32_t*>(q);
+  init_bits = reinterpret_cast<uint64_t*>(q + tag_bytes);
+  retired_bits = reinterpret_cast<uint64_t*>(q + tag_bytes + bits_bytes);
   return Status::ok();
 }
 
@@ -143,7 +149,7 @@ Result<uint32_t> SlabAllocator::Impl::acquire_slab(uint32_t epoch, bool* warm, u
   for (int pass = 0; pass < 2 && pick == kNone; ++pass) {
     for (uint32_t ci_p1 = epoch_chunks_p1[epoch]; ci_p1; ci_p1 = chunks[ci_p1 - 1].next_p1) {
       ChunkMeta& ch = chunks[ci_p1 - 1];
-      if (ch.used == spc) continue;
+      if (ch.used + ch.retired == spc) continue;
       if (pass == 0 && ch.unused_backed == 0) continue;
       uint32_t lo = (ci_p1 - 1) * spc, hi = lo + spc;
       if (pass == 0)
@@ -170,7 +176,12 @@ Result<uint32_t> SlabAllocator::Impl::acquire_slab(uint32_t epoch, bool* warm, u
     ch.unused_backed = 0;
     ch.backed = 0;
     list_push_front(*this, ci, epoch);
-    for (uint32_t i = ci * spc; i < (ci + 1) * spc; ++i) set_bit(unused_bits, i);
+    pick = kNone;
+    for (uint32_t i = ci * spc; i < (ci + 1) * spc; ++i) {
+      if (test_bit(retired_bits, i)) continue;  // retired slab ids stay out of use
+      set_bit(unused_bits, i);
+      if (pick == kNone) pick = i;
+    }
     if (opts.use_thp && !(ch.flags & kChunkThp)) {
       // MADV_HUGEPAGE persists across MADV_DONTNEED: advise once per chunk.
       madvise_calls.fetch_add(1, std::memory_order_relaxed);
@@ -179,13 +190,52 @@ Result<uint32_t> SlabAllocator::Impl::acquire_slab(uint32_t epoch, bool* warm, u
       else
         madvise_failures.fetch_add(1, std::memory_order_relaxed);
     }
-    pick = ci * spc;
+    // (a chunk goes back to the pool only if some slab id is not retired)
   }
   ChunkMeta& ch = chunks[pick / spc];
   clear_bit(unused_bits, pick);
   ch.used++;
   *warm = test_bit(backed_bits, pick);
   *inc = ch.inc;
+  // Consecutive acquisitions of uncommitted slabs by this epoch.
+  const uint32_t streak = *warm ? 0 : fresh_streak[epoch] + 1;
+  fresh_streak[epoch] = streak;
+  if (!*warm && streak >= 3 && opts.populate_slabs > 1 && !opts.use_thp) {
+    // Batch the first-touch faults once an epoch is growing (third
+    // uncommitted slab in a row): back the run of unused, uncommitted slabs
+    // that starts here (up to populate_slabs, same chunk) in one
+    // madvise(MADV_POPULATE_WRITE); the others become warm slabs that the
+    // next acquisitions take first (pass 0 above). Not counted in
+    // madvise_calls (which counts returns to the OS).
+    const uint32_t end = (pick / spc + 1) * spc;
+    uint32_t n = 1;
+    while (n < opts.populate_slabs && pick + n < end && test_bit(unused_bits, pick + n) &&
+           !test_bit(backed_bits, pick + n))
+      ++n;
+    if (n > 1 && populate_ok.load(std::memory_order_relaxed)) {
+      Status ps = pages::populate_write(slab_addr(pick), size_t(n) * kSlabBytes);
+      if (ps) {
+        for (uint32_t i = pick + 1; i < pick + n; ++i) set_bit(backed_bits, i);
+        ch.backed += n - 1;
+        ch.unused_backed += n - 1;
+        committed_slabs.fetch_add(n - 1, std::memory_order_relaxed);
+        pending_slabs.fetch_add(n - 1, std::memory_order_relaxed);
+        epochs[ch.epoch_p1 - 1].committed_slabs.fetch_add(n - 1, std::memory_order_relaxed);
+        populated_slabs.fetch_add(n, std::memory_order_relaxed);
+      } else {
+        // Not fatal: the slabs fault in on first touch as before.
+        if (ps.code() == Code::kNotSupported) populate_ok.store(false, std::memory_order_relaxed);
+      }
+    }
+  }
+  if (!test_bit(init_bits, pick)) {
+    // First attach in this chunk incarnation: the slot entries (fresh zero
+    // pages after a chunk return) start at the slab's persistent base, so
+    // generation counters continue where the last incarnation left them.
+    const uint32_t base = gen_base[pick] & kGenMask;
+    for (auto& e : slabs[pick].slot) e.store(slot_entry(base, 0), std::memory_order_relaxed);
+    set_bit(init_bits, pick);
+  }
   if (*warm) {
     ch.unused_backed--;
     pending_slabs.fetch_sub(1, std::memory_order_relaxed);
@@ -223,7 +273,29 @@ ReclaimResult SlabAllocator::Impl::decommit_pending(bool batch) noexcept {
       r.bytes += uint64_t(ch.backed) * kSlabBytes;
       r.ranges++;
     }
-    // Its metadata too: slot sequences restart, the incarnation changes.
+    // Its metadata too, after folding each slab's generation counters into
+    // its persistent base (see "Handle generation" in slab_internal.h): the
+    // base advances by the largest distance any slot moved, so no counter
+    // restarts; a slab id whose base reaches kRetireBase is retired.
+    uint32_t retired = 0;
+    for (uint32_t i = lo; i < hi; ++i) {
+      if (test_bit(init_bits, i)) {
+        clear_bit(init_bits, i);
+        const uint32_t base = gen_base[i];
+        uint32_t far = 0;
+        for (const auto& e : slabs[i].slot) {
+          const uint32_t d = (slot_gen(e.load(std::memory_order_relaxed)) - base) & kGenMask;
+          far = d > far ? d : far;
+        }
+        gen_base[i] = base + ((far + 1) & ~1u);  // every slot is free: even
+        if (gen_base[i] >= kRetireBase && !test_bit(retired_bits, i)) {
+          set_bit(retired_bits, i);
+          retired_slabs.fetch_add(1, std::memory_order_relaxed);
+        }
+      }
+      retired += test_bit(retired_bits, i) ? 1 : 0;
+    }
+    ch.retired = uint16_t(retired);
     if (chunk_meta_bytes % ps == 0) do_decommit(*this, &slabs[lo], chunk_meta_bytes);
     committed_slabs.fetch_sub(ch.backed, std::memory_order_relaxed);
     pending_slabs.fetch_sub(ch.unused_backed, std::memory_order_relaxed);
@@ -237,8 +309,10 @@ ReclaimResult SlabAllocator::Impl::decommit_pending(bool batch) noexcept {
     // the slabs were absorbed); re-attached slabs carry the new incarnation.
     ch.inc++;
     list_remove(*this, ci);
-    ch.next_p1 = pool_p1;
-    pool_p1 = ci + 1;
+    if (retired < spc) {  // else the chunk's address range is retired with its slabs
+      ch.next_p1 = pool_p1;
+      pool_p1 = ci + 1;
+    }
     chunks_returned.fetch_add(1, std::memory_order_relaxed);
   }
   dirty_p1 = keep_dirty;
@@ -296,16 +370,20 @@ ReclaimResult SlabAllocator::Impl::decommit_pending(bool batch) noexcept {
       constexpr size_t kMaxRuns = 256;
       Run runs[kMaxRuns];
       size_t nruns = 0;
+      // Keeps the kMaxRuns longest runs in a min-heap on length (the
+      // shortest kept run at runs[0]): O(log kMaxRuns) per run.
+      auto longer = [](const Run& a, const Run& b) { return a.len > b.len; };
       for (uint32_t ci_p1 = dirty_p1; ci_p1; ci_p1 = chunks[ci_p1 - 1].dirty_next_p1) {
         for_each_run(ci_p1 - 1, [&](uint32_t start, uint32_t len) {
           if (nruns < kMaxRuns) {
             runs[nruns++] = Run{start, len};
+            std::push_heap(runs, runs + nruns, longer);
             return;
           }
-          size_t k = 0;  // keep the longest runs: replace the shortest
-          for (size_t j = 1; j < nruns; ++j)
-            if (runs[j].len < runs[k].len) k = j;
-          if (runs[k].len < len) runs[k] = Run{start, len};
+          if (runs[0].len >= len) return;
+          std::pop_heap(runs, runs + nruns, longer);
+          runs[nruns - 1] = Run{start, len};
+          std::push_heap(runs, runs + nruns, longer);
         });
       }
       std::sort(runs, runs + nruns, [](const Run& a, const Run& b) { return a.len > b.len; });

@@ -15,6 +15,7 @@
 // and, as a backstop for free-only phases, in a free that queues the
 // Options::reclaim_batch_slabs-th empty slab.
 #include <pthread.h>
+#include <sys/random.h>
 
 #include <bit>
 #include <cstring>
@@ -147,6 +148,21 @@ Result<std::unique_ptr<SlabAllocator>> SlabAllocator::create(const Options& opts
   static std::atomic<uint64_t> next_id{0};
   im->id = next_id.fetch_add(1, std::memory_order_relaxed) + 1;
   if (Status s = im->init_arena(); !s) return s;
+  // Handle mask key (multiply-add-shift: a odd). A given key is spread over
+  // both 64-bit words (splitmix64), so a small key is not a weak multiplier.
+  uint64_t seed = opts.handle_key;
+  if (seed == 0 && getrandom(&seed, sizeof(seed), 0) != ssize_t(sizeof(seed)))
+    seed = now_ns() ^ reinterpret_cast<uintptr_t>(im.get());  // fallback
+  uint64_t key[2];
+  for (auto& k : key) {
+    seed += 0x9E3779B97F4A7C15ull;  // splitmix64
+    uint64_t z = seed;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    k = z ^ (z >> 31);
+  }
+  im->hkey_a = key[0] | 1;
+  im->hkey_b = key[1];
   im->shards = new (std::nothrow) Shard[kShards + 1];
   if (!im->shards) return Status(Code::kOutOfMemory, "slab counter shards");
   const uint64_t t0 = now_ns();
@@ -293,9 +309,8 @@ inline uint64_t pick_bits(uint64_t fr, uint8_t mode, uint32_t k) noexcept {
 // bump the counters, build the handle.
 __attribute__((always_inline)) inline Allocation finish_alloc(SlabAllocator::Impl& im, Shard& sh,
                                                               ClassCounters& cc, bool ex, uint32_t s,
-                                                              uint32_t slot, uint32_t inc, uint16_t q,
-                                                              uint32_t c, uint32_t epoch,
-                                                              size_t bytes) noexcept {
+                                                              uint32_t slot, uint32_t q, uint32_t c,
+                                                              uint32_t epoch, size_t bytes) noexcept {
   const uint32_t size = kSizeClasses[c];
   im.slabs[s].slot[slot].store(slot_entry(q, uint32_t(size - bytes)), std::memory_order_release);
   const int64_t n = cc.allocs.load(std::memory_order_relaxed);
@@ -306,7 +321,7 @@ __attribute__((always_inline)) inline Allocation finish_alloc(SlabAllocator::Imp
   if ((uint64_t(n + 1) & uint64_t(kScanWindow - 1)) == 0) im.scan_check(c);
   HandleFields f;
   f.slab_id = s;
-  f.generation = gen_pack(inc, q);
+  f.generation = im.hmask(s, slot, q);
   f.slot = slot;
   f.size_class = c;
   f.version = kHandleVersion;
@@ -346,8 +361,8 @@ Result<Allocation> SlabAllocator::allocate(size_t bytes, uint32_t epoch) noexcep
       if (mg->era == era) {
         const uint64_t en = mg->ent[--mg->n];
         bump(cc.cached, -1, ex);
-        return finish_alloc(im, sh, cc, ex, uint32_t(en & 0x3FFFFF), uint32_t(en >> 22) & 0xFF,
-                            uint32_t(en >> 30) & 0xFF, uint16_t((en >> 38) + 1), c, epoch, bytes);
+        return finish_alloc(im, sh, cc, ex, mag_slab(en), mag_slot(en), mag_gen(en) + 1, c, epoch,
+                            bytes);
       }
       im.tc_flush(*tc, epoch, c, mg->n);  // an older incarnation of the epoch
     }
@@ -418,20 +433,18 @@ Result<Allocation> allocate_shared(SlabAllocator::Impl& im, size_t bytes, uint32
           const uint32_t slot = uint32_t(std::countr_zero(bits));
           uint64_t rest = bits & (bits - 1);
           if (rest) {
-            const uint32_t inc = tag_inc(t);
             uint32_t k = 0;
             while (rest) {
               const uint32_t i = 63 - uint32_t(std::countl_zero(rest));
               rest &= ~(uint64_t(1) << i);
               // Free slot claimed by us: nobody else writes its entry.
-              mg->ent[mg->n++] =
-                  mag_entry(s, i, inc, uint16_t(m.slot[i].load(std::memory_order_relaxed)));
+              mg->ent[mg->n++] = mag_entry(s, i, slot_gen(m.slot[i].load(std::memory_order_relaxed)));
               ++k;
             }
             bump(cc.cached, int64_t(k), ex);
           }
-          const uint16_t q = uint16_t(m.slot[slot].load(std::memory_order_relaxed) + 1);
-          return finish_alloc(im, sh, cc, ex, s, slot, tag_inc(t), q, c, epoch, bytes);
+          const uint32_t q = slot_gen(m.slot[slot].load(std::memory_order_relaxed)) + 1;
+          return finish_alloc(im, sh, cc, ex, s, slot, q, c, epoch, bytes);
         }
       }
     }
@@ -506,7 +519,7 @@ namespace {
 inline bool well_formed(const SlabAllocator::Impl& im, const HandleFields& f) noexcept {
   return f.version == kHandleVersion && f.size_class < kNumClasses &&
          f.slot < kSlots[f.size_class] &&
-         f.slab_id < im.hwm_slabs.load(std::memory_order_acquire) && (f.generation & 1) != 0;
+         f.slab_id < im.hwm_slabs.load(std::memory_order_acquire);
 }
 }  // namespace
 
@@ -520,17 +533,24 @@ Status SlabAllocator::free(Handle h) noexcept {
     bump(sh.invalid_handle_frees, 1, ex);
     return Status(Code::kInvalidHandle, "slab free: malformed handle (version, class, slot or slab id)");
   }
+  // The counter value this handle was issued with (see gen_mask); a genuine
+  // handle always unmasks to an odd (allocated) value.
+  const uint32_t hseq = im.hmask(f.slab_id, f.slot, f.generation);
+  if (!(hseq & 1)) {
+    bump(sh.invalid_handle_frees, 1, ex);
+    return Status(Code::kInvalidHandle, "slab free: forged handle (generation check failed)");
+  }
   SlabMeta& m = im.slabs[f.slab_id];
   const uint32_t t = im.tags[f.slab_id].load(std::memory_order_acquire);
-  const uint16_t hseq = uint16_t(f.generation & 0xFFFF);
-  if (!(t & kTagAttached) || tag_inc(t) != (f.generation >> 16)) {
+  const uint32_t hnext = (hseq + 1) & kGenMask;
+  if (!(t & kTagAttached)) {
     bump(sh.stale_handle_frees, 1, ex);
     return Status(Code::kStaleHandle, "slab free: slab was recycled since the handle was issued");
   }
   std::atomic<uint32_t>& entry = m.slot[f.slot];
   uint32_t cur = entry.load(std::memory_order_acquire);
   if (tag_class(t) != f.size_class) {
-    if (uint16_t(cur) == hseq) {
+    if (slot_gen(cur) == hseq) {
       bump(sh.invalid_handle_frees, 1, ex);
       return Status(Code::kInvalidHandle, "slab free: size class does not match the slab");
     }
@@ -538,14 +558,14 @@ Status SlabAllocator::free(Handle h) noexcept {
     return Status(Code::kStaleHandle, "slab free: slab was recycled since the handle was issued");
   }
   for (;;) {
-    if (uint16_t(cur) == hseq) {
-      // The single ownership point of a free: odd -> next even sequence.
-      if (entry.compare_exchange_weak(cur, (cur & ~0xFFFFu) | uint16_t(hseq + 1),
+    if (slot_gen(cur) == hseq) {
+      // The single ownership point of a free: odd -> next even counter.
+      if (entry.compare_exchange_weak(cur, (cur & ~kGenMask) | hnext,
                                       std::memory_order_acq_rel, std::memory_order_acquire))
         break;
       continue;
     }
-    if (uint16_t(cur) == uint16_t(hseq + 1)) {
+    if (slot_gen(cur) == hnext) {
       bump(sh.double_frees, 1, ex);
       return Status(Code::kDoubleFree, "slab free: slot already free (double free)");
     }
@@ -554,7 +574,7 @@ Status SlabAllocator::free(Handle h) noexcept {
   }
   if (im.tags[f.slab_id].load(std::memory_order_acquire) != t) {
     // The chunk was returned and reused while we validated: undo.
-    uint32_t back = (cur & ~0xFFFFu) | uint16_t(hseq + 1);
+    uint32_t back = (cur & ~kGenMask) | hnext;
     entry.compare_exchange_strong(back, cur, std::memory_order_acq_rel);
     bump(sh.stale_handle_frees, 1, ex);
     return Status(Code::kStaleHandle, "slab free: slab was recycled since the handle was issued");
@@ -578,7 +598,7 @@ Status SlabAllocator::free(Handle h) noexcept {
       if (mg.n && mg.era != era) im.tc_flush(*tc, e, c, mg.n);
       if (mg.n == kMagCap) im.tc_flush(*tc, e, c, kMagCap / 2);
       mg.era = era;
-      mg.ent[mg.n++] = mag_entry(f.slab_id, f.slot, tag_inc(t), uint16_t(hseq + 1));
+      mg.ent[mg.n++] = mag_entry(f.slab_id, f.slot, hnext);
       bump(cc.cached, 1, ex);
       return Status::ok();
     }
@@ -596,10 +616,15 @@ Result<void*> SlabAllocator::deref(Handle h) const noexcept {
     bump(sh.stale_derefs, 1, idx < kShards);
     return Status(Code::kInvalidHandle, "slab deref: malformed handle");
   }
+  const uint32_t hseq = im.hmask(f.slab_id, f.slot, f.generation);
+  if (!(hseq & 1)) {
+    bump(sh.stale_derefs, 1, idx < kShards);
+    return Status(Code::kInvalidHandle, "slab deref: forged handle (generation check failed)");
+  }
   const SlabMeta& m = im.slabs[f.slab_id];
   const uint32_t t = im.tags[f.slab_id].load(std::memory_order_acquire);
-  if (!(t & kTagAttached) || tag_inc(t) != (f.generation >> 16) || tag_class(t) != f.size_class ||
-      uint16_t(m.slot[f.slot].load(std::memory_order_acquire)) != uint16_t(f.generation & 0xFFFF)) {
+  if (!(t & kTagAttached) || tag_class(t) != f.size_class ||
+      slot_gen(m.slot[f.slot].load(std::memory_order_acquire)) != hseq) {
     bump(sh.stale_derefs, 1, idx < kShards);
     return Status(Code::kStaleHandle, "slab deref: handle is stale (freed or recycled)");
   }

@@ -6,7 +6,8 @@
 //   * size classes 64..768 B, 4 KiB slabs with an allocation bitmap;
 //   * a ring of 16 epochs (ACTIVE/CLOSING) with a 64-bit era counter;
 //   * portable 64-bit handles v1 resolved through a slab registry, with a
-//     24-bit generation for ABA protection;
+//     24-bit per-slot generation, masked by a keyed hash of (slab, slot)
+//     (docs/slab.md, "Handles": forged and stale handles);
 //   * empty-slab reclamation "Option C" (immediate) by default.
 //
 // Thread-safety: SlabAllocator is safe for concurrent use by any number of
@@ -46,9 +47,17 @@ uint32_t size_class_of(size_t bytes) noexcept;
 //   [63:42] slab_id (22 bits)   [41:18] generation (24 bits)
 //   [17:10] slot (8 bits)       [9:2]   size_class (8 bits)
 //   [1:0]   version (2 bits) = 0b01
+// The layout is the seed's; the generation's meaning is this allocator's:
+// the slot's 24-bit generation counter (odd while allocated) XOR a keyed
+// hash of (slab_id, slot) with a per-allocator key (Options::handle_key).
+// Promise (issue 9, measured in docs/slab.md): a handle with any bit of a
+// live handle changed is refused with probability >= 1 - 2^-16 (each
+// forgery; the design gives ~2^-23), and a stale handle stays refused until
+// its slot has been reused >= 2^22 times, whatever epochs and chunks do.
+// handle_pack/unpack only move bits; they do not mask.
 struct HandleFields {
   uint32_t slab_id = 0;     // < 2^22
-  uint32_t generation = 0;  // < 2^24
+  uint32_t generation = 0;  // < 2^24 (masked counter, see above)
   uint32_t slot = 0;        // < 2^8
   uint32_t size_class = 0;  // < 2^8
   uint32_t version = 1;     // < 2^2
@@ -103,6 +112,14 @@ struct Options {
   size_t chunk_bytes = size_t(2) << 20;
   // madvise(MADV_HUGEPAGE) on chunks (THP in `madvise` mode here).
   bool use_thp = false;
+  // When an epoch takes its third uncommitted slab in a row (it is
+  // growing), back up to this many consecutive uncommitted slabs of the
+  // chunk at once with
+  // madvise(MADV_POPULATE_WRITE) (one syscall instead of one page fault per
+  // 4 KiB on first touch; the extra slabs are taken next). 0 or 1: off;
+  // ignored with use_thp (one fault backs a huge page) or on kernels
+  // without MADV_POPULATE_WRITE (< 5.14).
+  uint32_t populate_slabs = 16;
   // Pending empty slabs that trigger a batched decommit (0 = only on
   // epoch_close()/reclaim()).
   uint32_t reclaim_batch_slabs = 64;
@@ -118,6 +135,10 @@ struct Options {
   // reclaim()/stats/verify() for the calling thread, and at thread exit.
   // false: every operation uses the shared slab word (one CAS each way).
   bool thread_cache = true;
+  // Key of the handle generation mask (see "Handles"). 0: a random key from
+  // getrandom() per allocator (the default; handles of one allocator are
+  // meaningless to another). Non-zero: a fixed key, for reproducible tests.
+  uint64_t handle_key = 0;
 };
 
 // ---- Stats snapshots (seed 002 "Phase 2.0 Core Stats API") ----------------
@@ -155,6 +176,12 @@ struct GlobalStats {
   // (not in empty_slabs). A snapshot first returns the calling thread's own
   // cached slots, so single-threaded snapshots see 0 here.
   uint64_t thread_cached_slots = 0;
+  // Slab ids retired because their slots' generation counters advanced
+  // 2^23 over chunk returns (never attached again; 4 KiB of address space
+  // each). See docs/slab.md, "Handles".
+  uint64_t retired_slab_ids = 0;
+  // Slabs backed ahead of use by Options::populate_slabs (count).
+  uint64_t populated_slabs = 0;
 };
 
 struct ClassStats {

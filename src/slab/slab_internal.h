@@ -76,30 +76,51 @@ inline constexpr uint32_t make_tag(uint32_t c, uint32_t e, uint32_t inc, uint32_
   return c | (e << 4) | kTagAttached | ((inc & 0xFF) << 16) | ((attach & 0xFF) << 24);
 }
 
-// ---- Handle generation (24 bits) ---------------------------------------------
-// generation = chunk incarnation (8 bits) << 16 | slot sequence (16 bits).
-// Each slot has its own 16-bit sequence, kept off-page: odd = allocated, even
-// = free. Allocation stores seq+1 (odd) into the handle; free CASes it from
-// that odd value to the next even one, which is the single point where a
-// free takes ownership. So a stale handle whose slot was reused inside the
-// same slab (the case a per-slab generation misses) finds a different
-// sequence and is refused; a double free finds exactly seq+1.
-// Wrap-around limit: a stale handle is accepted again only if its slot was
-// reallocated exactly a multiple of 32768 times since (16-bit sequence, 2
-// steps per reuse) within the same chunk incarnation; across a chunk's return
-// to the OS its metadata is decommitted (sequences restart at 0) and the
-// 8-bit chunk incarnation must also have wrapped (256 returns).
-// Memory cost: a 4-byte slot entry (16-bit sequence + 8-bit requested-size
-// slack) x 56 + a 32-byte header = 256 B of metadata per 4 KiB slab
-// (6.25 %), resident only for chunks currently in use (decommitted with the
-// chunk). A free touches two cache lines of it: the header and its entry.
-inline constexpr uint32_t gen_pack(uint32_t inc, uint32_t seq) {
-  return ((inc & 0xFF) << 16) | (seq & 0xFFFF);
+// ---- Handle generation (24 bits; issue 9, M2 and M4) ----------------------------
+// Each slot has a 24-bit generation counter in its slot entry: odd =
+// allocated, even = free. Allocation stores g+1 (odd); free CASes it from that
+// odd value to the next even one, the single point where a free takes
+// ownership (a double free finds exactly g+1). The handle does not carry g
+// itself but g XOR mask(slab id, slot), a keyed hash (gen_mask below) with a
+// per-allocator random key: a handle whose slot or slab id bits were changed
+// must guess the other slot's masked value (one chance in 2^23 after the
+// parity check), even when both counters are equal (M4: every slot's
+// counter used to start at 1).
+//
+// Counters never restart (M2): when a chunk returns whole, its SlabMeta
+// pages are decommitted, so before that each slab's per-slab base (gen_base,
+// persistent, 4 B per slab id) advances by the largest distance any of its
+// slots moved in that incarnation; the next incarnation initialises every
+// slot entry to the new base when the slab is first attached. A slot's
+// counter therefore only moves forward: by 1 per allocate or free, plus
+// base jumps at chunk returns whose sum is bounded by the base. A slab id
+// whose base reaches kRetireBase (2^23) is retired: never attached again.
+// So for a stale handle to be accepted its slot's counter must travel 2^24
+// (a full lap) with jumps <= 2^23, i.e. >= 2^23 own steps: the slot was
+// reused >= 2^22 times (each reuse = one allocate + one free).
+inline constexpr uint32_t kGenBits = 24;
+inline constexpr uint32_t kGenMask = (1u << kGenBits) - 1;
+inline constexpr uint32_t kRetireBase = 1u << 23;
+// Slot entry: [0,24) generation counter (odd = allocated), [24,32) slot size
+// minus requested bytes (<= 255 for every class).
+inline constexpr uint32_t slot_entry(uint32_t gen, uint32_t slack) {
+  return (gen & kGenMask) | (slack << 24);
 }
-// Slot entry: [0,16) sequence (odd = allocated), [16,24) slot size minus
-// requested bytes (<= 255 for every class).
-inline constexpr uint32_t slot_entry(uint16_t seq, uint32_t slack) { return seq | (slack << 16); }
-inline constexpr uint32_t slot_slack(uint32_t entry) { return (entry >> 16) & 0xFF; }
+inline constexpr uint32_t slot_gen(uint32_t entry) { return entry & kGenMask; }
+inline constexpr uint32_t slot_slack(uint32_t entry) { return entry >> 24; }
+// The handle's generation field for counter value g of (slab, slot) under
+// key (a, b): g XOR the top 24 bits of a * x + b over 64 bits, x = slab id
+// << 8 | slot (Dietzfelbinger's multiply-add-shift family: for a random odd
+// a and random b, the masks of two different x differ by any given value
+// with probability about 2^-24). An involution: unmasking is the same call.
+inline uint32_t gen_mask(uint64_t a, uint64_t b, uint32_t slab, uint32_t slot, uint32_t g) {
+  const uint64_t x = (uint64_t(slab) << 8) | slot;
+  return (g ^ uint32_t((a * x + b) >> (64 - kGenBits))) & kGenMask;
+}
+// Memory cost: a 4-byte slot entry x 56 + a 32-byte header = 256 B of
+// metadata per 4 KiB slab (6.25 %), resident only for chunks currently in
+// use (decommitted with the chunk), plus 4 B of gen_base per slab id ever
+// used. A free touches two cache lines of it: the header and its entry.
 
 struct alignas(64) SlabMeta {
   std::atomic<uint64_t> word;      // bitmap + state (above)
@@ -124,7 +145,7 @@ struct ChunkMeta {
   uint32_t dirty_next_p1;
   uint8_t inc;            // incarnation: bumps when the chunk is returned whole
   uint8_t flags;          // kChunkDirty | kChunkThp
-  uint16_t pad;
+  uint16_t retired;       // slab ids retired (gen_base reached kRetireBase): never attached
 };
 inline constexpr uint8_t kChunkDirty = 1, kChunkThp = 2;
 
@@ -219,11 +240,14 @@ struct ReclaimResult {
 // its next operation and flushes stale magazines; epoch_close flushes the
 // calling thread's magazines of that epoch at once, thread exit flushes all.
 inline constexpr uint32_t kMagCap = 32;
-// Entry: [0,22) slab id, [22,30) slot, [30,38) chunk incarnation, [38,54)
-// the slot's current (even) sequence.
-inline constexpr uint64_t mag_entry(uint32_t s, uint32_t slot, uint32_t inc, uint16_t seq) {
-  return uint64_t(s) | (uint64_t(slot) << 22) | (uint64_t(inc & 0xFF) << 30) | (uint64_t(seq) << 38);
+// Entry: [0,22) slab id, [22,30) slot, [30,54) the slot's current (even)
+// generation counter.
+inline constexpr uint64_t mag_entry(uint32_t s, uint32_t slot, uint32_t gen) {
+  return uint64_t(s) | (uint64_t(slot) << 22) | (uint64_t(gen & kGenMask) << 30);
 }
+inline constexpr uint32_t mag_slab(uint64_t e) { return uint32_t(e & 0x3FFFFF); }
+inline constexpr uint32_t mag_slot(uint64_t e) { return uint32_t(e >> 22) & 0xFF; }
+inline constexpr uint32_t mag_gen(uint64_t e) { return uint32_t(e >> 30) & kGenMask; }
 struct Mag {
   uint64_t era = 0;  // era of the epoch the cached slots were taken in
   uint32_t n = 0;
@@ -291,6 +315,22 @@ struct SlabAllocator::Impl {
   uint32_t n_slabs = 0, n_chunks = 0, spc = 0;  // spc: slabs per chunk
   uint64_t* unused_bits = nullptr;  // per slab: 1 = not attached (in a used chunk)
   uint64_t* backed_bits = nullptr;  // per slab: 1 = committed
+  // Handle generations (see "Handle generation"): per slab id, the base its
+  // slot entries start from in the current chunk incarnation (cumulative,
+  // never decommitted); per slab, 1 = slot entries initialised in this
+  // incarnation; 1 = retired. All guarded by arena_mu.
+  uint32_t* gen_base = nullptr;
+  uint64_t* init_bits = nullptr;
+  uint64_t* retired_bits = nullptr;
+  std::atomic<uint64_t> retired_slabs{0};
+  // Options::populate_slabs: cleared once the kernel refuses MADV_POPULATE_WRITE.
+  std::atomic<bool> populate_ok{true};
+  std::atomic<uint64_t> populated_slabs{0};
+  // The handle mask key (gen_mask): Options::handle_key, or random.
+  uint64_t hkey_a = 1, hkey_b = 0;
+  uint32_t hmask(uint32_t s, uint32_t slot, uint32_t g) const noexcept {
+    return detail::gen_mask(hkey_a, hkey_b, s, slot, g);
+  }
 
   detail::Bin bins[kEpochCount][kNumClasses];
   detail::EpochSlot epochs[kEpochCount];
@@ -301,7 +341,11 @@ struct SlabAllocator::Impl {
   std::atomic<uint64_t> era_counter{0};
   std::atomic<uint32_t> det_head{detail::kNone};  // detached slabs (MPSC)
   std::atomic<uint32_t> reclaim_pressure{0};      // detached + hinted since last reclaim
-  std::atomic<uint32_t> hwm_slabs{0};             // slab ids ever handed out (bound)
+  // Slab ids ever handed out (bound): read by every free/deref, written
+  // once per new chunk; on its own cache line, away from the atomics frees
+  // write (det_head, reclaim_pressure).
+  alignas(64) std::atomic<uint32_t> hwm_slabs{0};
+  char hwm_pad[60];
 
   // Cold counters (atomics updated off the fast path).
   std::atomic<uint64_t> committed_slabs{0}, pending_slabs{0};
@@ -322,12 +366,14 @@ struct SlabAllocator::Impl {
   uint32_t pool_p1 = 0;                    // free chunk pool (LIFO)
   uint32_t epoch_chunks_p1[kEpochCount] = {};
   uint32_t dirty_p1 = 0;
+  uint32_t fresh_streak[kEpochCount] = {};  // Options::populate_slabs trigger
 
   // ---- arena.cpp ----
   Status init_arena();
   uint8_t* slab_addr(uint32_t id) const { return arena.base() + size_t(id) * kSlabBytes; }
   // Returns an unattached slab id for `epoch` (arena_mu taken inside), and
-  // whether it was already committed (warm), and its chunk incarnation.
+  // whether it was already committed (warm), and its chunk incarnation. Its
+  // slot entries hold even (free) generation counters.
   Result<uint32_t> acquire_slab(uint32_t epoch, bool* warm, uint32_t* inc) noexcept;
   void push_detached(uint32_t id) noexcept;
   // Absorbs detached slabs and decommits: whole empty chunks always; runs of

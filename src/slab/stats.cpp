@@ -80,6 +80,8 @@ GlobalStats SlabAllocator::stats_global() const noexcept {
   g.epoch_advances = im.epoch_advances.load(std::memory_order_relaxed);
   g.epoch_closes = im.epoch_closes.load(std::memory_order_relaxed);
   g.chunks_returned = im.chunks_returned.load(std::memory_order_relaxed);
+  g.retired_slab_ids = im.retired_slabs.load(std::memory_order_relaxed);
+  g.populated_slabs = im.populated_slabs.load(std::memory_order_relaxed);
   g.decommit_ranges = im.decommit_ranges.load(std::memory_order_relaxed);
   g.domain_violations = im.domain_violations.load(std::memory_order_relaxed);
   return g;
@@ -146,7 +148,8 @@ EpochStats SlabAllocator::stats_epoch(uint32_t e) const noexcept {
   X(recycle_rate_pct) X(stale_handle_frees) X(double_frees) X(invalid_handle_frees)         \
   X(stale_derefs) X(scan_cas_attempts) X(scan_cas_retries) X(scan_adapt_checks)             \
   X(scan_adapt_switches) X(epoch_advances) X(epoch_closes) X(pending_slabs)                 \
-  X(chunks_returned) X(decommit_ranges) X(domain_violations) X(thread_cached_slots)
+  X(chunks_returned) X(decommit_ranges) X(domain_violations) X(thread_cached_slots) \
+  X(retired_slab_ids) X(populated_slabs)
 #define ZNSLAB_CLASS_STATS_FIELDS(X)                                                          \
   X(size_class) X(object_bytes) X(slots_per_slab) X(committed_bytes) X(live_bytes)           \
   X(live_objects) X(empty_slabs) X(total_slabs) X(slow_path_cache_miss)                      \
@@ -168,7 +171,8 @@ std::string SlabAllocator::stats_json() const {
                     {"reclaim_batch_slabs", o.reclaim_batch_slabs},
                     {"scan_retry_threshold", o.scan_retry_threshold},
                     {"scan_dwell_checks", o.scan_dwell_checks},
-                    {"thread_cache", o.thread_cache}};
+                    {"thread_cache", o.thread_cache},
+                    {"populate_slabs", o.populate_slabs}};
   const GlobalStats g = stats_global();
   json& gj = doc["global"];
 #define X(n) gj[#n] = g.n;
@@ -215,7 +219,8 @@ Status SlabAllocator::verify() const noexcept {
     uint32_t used = 0;
     for (uint32_t id = ci * im.spc; id < (ci + 1) * im.spc; ++id) {
       const bool unused = (im.unused_bits[id >> 6] >> (id & 63)) & 1;
-      if (unused) continue;
+      const bool retired = (im.retired_bits[id >> 6] >> (id & 63)) & 1;
+      if (unused || retired) continue;
       ++used;
       const SlabMeta& m = im.slabs[id];
       const uint32_t t = im.tags[id].load(std::memory_order_acquire);
