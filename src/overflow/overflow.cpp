@@ -85,6 +85,7 @@ Result<std::unique_ptr<OverflowRegion>> OverflowRegion::open(const std::string& 
   r->fd_ = fd;
   r->sync_ = o.sync;
   r->advice_ = o.advice;
+  r->populate_ = o.populate;
   r->hook_ = o.step_hook;
   r->hook_arg_ = o.step_hook_arg;
   auto fsz = pages::file_size(fd);
@@ -115,6 +116,9 @@ Result<std::unique_ptr<OverflowRegion>> OverflowRegion::open(const std::string& 
   r->base_ = static_cast<uint8_t*>(*m);
   if (o.advice != pages::Advice::kNormal) {
     if (Status s = pages::advise(r->base_, r->capacity_, o.advice); !s) return s;
+  }
+  if (o.populate) {
+    if (Status s = pages::advise(r->base_, r->capacity_, pages::Advice::kPopulateWrite); !s) return s;
   }
   Header* h = reinterpret_cast<Header*>(r->base_);
   if (!recover) {
@@ -191,6 +195,7 @@ Status OverflowRegion::grow(uint64_t required) noexcept {
     return nb.status();
   }
   base_ = static_cast<uint8_t*>(*nb);
+  if (populate_) (void)pages::advise(base_ + capacity_, cap - capacity_, pages::Advice::kPopulateWrite);
   capacity_ = cap;
   if (!kAdviceSurvivesMremap && advice_ != pages::Advice::kNormal) (void)pages::advise(base_, capacity_, advice_);
   Header* h = reinterpret_cast<Header*>(base_);

@@ -73,6 +73,9 @@ struct OverflowOptions {
   // msync only when sync() is called.
   pages::SyncMode sync = pages::SyncMode::kNone;
   pages::Advice advice = pages::Advice::kNormal;  // applied to the whole mapping
+  // Fault the mapping in at open and after each growth (MADV_POPULATE_WRITE)
+  // so a write into fresh space takes no page fault: growth pays instead.
+  bool populate = false;
   void (*step_hook)(OverflowStep, void*) = nullptr;  // tests: crash injection
   void* step_hook_arg = nullptr;
 };
@@ -154,6 +157,7 @@ class OverflowRegion {
   uint32_t max_slots_ = 0;
   pages::SyncMode sync_ = pages::SyncMode::kNone;
   pages::Advice advice_ = pages::Advice::kNormal;
+  bool populate_ = false;
   void (*hook_)(OverflowStep, void*) = nullptr;
   void* hook_arg_ = nullptr;
   std::vector<Slot> slots_;

@@ -222,6 +222,9 @@ Result<std::unique_ptr<Pager>> Pager::open(const std::string& path, const PagerO
   uint64_t pages_in_file = (file_bytes - g.data_off) / g.page_size / g.unit * g.unit;
   file_bytes = g.data_off + pages_in_file * g.page_size;
   if (Status s = map_file_fixed(p->base_, fd, 0, file_bytes, true); !s) return s;
+  // Pages are touched in allocation order, not file order: read-ahead on a
+  // fault would only fill the page cache with neighbours (mostly holes).
+  (void)advise(p->base_, file_bytes, Advice::kRandom);
   p->mapped_bytes_ = file_bytes;
   p->page_count_ = uint32_t(pages_in_file);
 
@@ -338,6 +341,7 @@ Status Pager::grow(uint64_t min_new_pages) noexcept {
     (void)truncate_file(fd_, mapped_bytes_);
     return s;
   }
+  (void)advise(base_ + mapped_bytes_, new_bytes - mapped_bytes_, Advice::kRandom);
   const uint64_t first_word = page_count_ / 64;
   mapped_bytes_ = new_bytes;
   page_count_ = uint32_t(want);

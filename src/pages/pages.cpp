@@ -225,6 +225,13 @@ Status advise(void* addr, size_t bytes, Advice advice) noexcept {
     case Advice::kRandom: a = MADV_RANDOM; break;
     case Advice::kSequential: a = MADV_SEQUENTIAL; break;
     case Advice::kWillNeed: a = MADV_WILLNEED; break;
+    case Advice::kPopulateWrite:
+#ifdef MADV_POPULATE_WRITE
+      a = MADV_POPULATE_WRITE;
+#else
+      a = 23;  // MADV_POPULATE_WRITE (Linux 5.14) when the libc headers predate it
+#endif
+      break;
   }
   bump(g_counters.madvise_calls);
   if (::madvise(addr, bytes, a) != 0) {
