@@ -4,13 +4,16 @@
 // Throws RunError (CLI boundary) naming the path. Not thread-safe.
 #pragma once
 
-#include <memory>
+#include <stdlib.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <string>
 #include <system_error>
-#include <filesystem>
+#include <vector>
 
 #include "harness/registry.h"
-#include "harness/scratch_dir.h"
 
 namespace znslab::harness {
 
@@ -24,19 +27,26 @@ class WorkDir {
       path_ = dir;
       return;
     }
-    scratch_ = std::make_unique<ScratchDir>(tag);
-    path_ = scratch_->path();
-    if (keep) keep_ = std::move(scratch_);  // never destroyed before exit: see below
+    const char* t = std::getenv("TMPDIR");
+    std::string tmpl = std::string(t && *t ? t : "/tmp") + "/znslab-" + tag + "-XXXXXX";
+    std::vector<char> b(tmpl.begin(), tmpl.end());
+    b.push_back('\0');
+    if (!::mkdtemp(b.data())) throw RunError(tag + ": mkdtemp " + tmpl + ": " + std::strerror(errno));
+    path_ = b.data();
+    remove_ = !keep;
   }
   ~WorkDir() {
-    // A kept scratch folder is released without removing it.
-    if (keep_) (void)keep_.release();
+    if (!remove_) return;
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
   }
+  WorkDir(const WorkDir&) = delete;
+  WorkDir& operator=(const WorkDir&) = delete;
   const std::string& path() const { return path_; }
 
  private:
   std::string path_;
-  std::unique_ptr<ScratchDir> scratch_, keep_;
+  bool remove_ = false;
 };
 
 }  // namespace znslab::harness
