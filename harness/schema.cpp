@@ -188,6 +188,22 @@ std::vector<std::string> result_schema_errors(const json& doc) {
       const bool counters = alloc && alloc->is_object() && alloc->value("counters", false);
       c.need(*sum, "summary.", "committed_drift_pct", counters ? T::kNumber : T::kNumberOrNull);
     }
+    // File-backed pages and overflow region (issue 10): the fields the issue lists.
+    auto need_lat = [&](const char* k) {
+      if (auto* h = c.need(*sum, "summary.", k, T::kObject))
+        for (const char* q : {"p50", "p99"}) c.need(*h, std::string("summary.") + k + ".", q, T::kNumber);
+    };
+    if (exp && *exp == "pager-churn") {
+      for (const char* k : {"pages_max", "metadata_bytes", "file_bytes", "rss_bytes"}) c.need(*sum, "summary.", k, T::kUint);
+      c.need(*sum, "summary.", "space_amplification", T::kNumber);
+      for (const char* k : {"alloc_free_ns", "subpage_alloc_free_ns", "commit_ns"}) need_lat(k);
+    }
+    if (exp && *exp == "overflow-spill") {
+      for (const char* k : {"grow_count", "reader_remaps", "stale_reads", "peak_file_bytes", "live_bytes_peak"})
+        c.need(*sum, "summary.", k, T::kUint);
+      c.need(*sum, "summary.", "fragmentation_pct", T::kNumber);
+      for (const char* k : {"write_ns", "read_ns", "write_4k_ns"}) need_lat(k);
+    }
   }
   return c.errs;
 }

@@ -29,6 +29,8 @@ const char* code_name(Code c) noexcept {
     case Code::kInvalidZoneStateTransition: return "Invalid Zone State Transition";
     case Code::kLbaOutOfRange: return "LBA Out of Range";
     case Code::kDeviceGone: return "Device gone";
+    case Code::kOutOfBounds: return "Out of bounds";
+    case Code::kOutOfSpace: return "Out of space";
   }
   return "Unknown";
 }

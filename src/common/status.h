@@ -45,6 +45,9 @@ enum class Code : uint8_t {
   kInvalidZoneStateTransition,
   kLbaOutOfRange,
   kDeviceGone,       // the device vanished (ENODEV/ENXIO) mid-run
+  // File-backed pages and regions (seeds 003, 004; appended: the enum is additive).
+  kOutOfBounds,      // page/sub-page/slot id outside the file or table
+  kOutOfSpace,       // the configured maximum (pages, region bytes) is reached
 };
 
 // Stable name of a code; for zone codes, the NVMe status name

@@ -1,19 +1,21 @@
 #include "src/pages/pages.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 
 namespace znslab::pages {
 namespace {
 
 struct AtomicOsCounters {
   std::atomic<uint64_t> mmap_calls{0}, munmap_calls{0}, madvise_calls{0}, madvise_bytes{0},
-      madvise_failures{0}, ftruncate_calls{0};
+      madvise_failures{0}, ftruncate_calls{0}, mremap_calls{0}, msync_calls{0}, fallocate_calls{0};
 };
 AtomicOsCounters g_counters;
 
@@ -182,6 +184,108 @@ Status truncate_file(int fd, uint64_t bytes) noexcept {
   return Status::ok();
 }
 
+Result<void*> reserve_address_space(size_t bytes) noexcept {
+  if (bytes == 0) return Status(Code::kInvalidArgument, "pages::reserve_address_space: bytes == 0");
+  const size_t ps = page_size();
+  bytes = (bytes + ps - 1) & ~(ps - 1);
+  void* p = ::mmap(nullptr, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  bump(g_counters.mmap_calls);
+  if (p == MAP_FAILED) return Status::from_errno(errno, "pages::reserve_address_space mmap");
+  return p;
+}
+
+Status map_file_fixed(void* addr, int fd, uint64_t offset, size_t bytes, bool writable) noexcept {
+  if (fd < 0 || bytes == 0 || !page_aligned(addr) || (offset & (page_size() - 1)) != 0)
+    return Status(Code::kInvalidArgument, "pages::map_file_fixed: bad fd, address, size or offset");
+  int prot = writable ? (PROT_READ | PROT_WRITE) : PROT_READ;
+  void* p = ::mmap(addr, bytes, prot, MAP_SHARED | MAP_FIXED, fd, static_cast<off_t>(offset));
+  bump(g_counters.mmap_calls);
+  if (p == MAP_FAILED) return Status::from_errno(errno, "pages::map_file_fixed mmap");
+  return Status::ok();
+}
+
+Result<void*> remap(void* addr, size_t old_bytes, size_t new_bytes, bool may_move) noexcept {
+  if (addr == nullptr || !page_aligned(addr) || old_bytes == 0 || new_bytes == 0)
+    return Status(Code::kInvalidArgument, "pages::remap: bad range");
+  bump(g_counters.mremap_calls);
+  void* p = ::mremap(addr, old_bytes, new_bytes, may_move ? MREMAP_MAYMOVE : 0);
+  if (p == MAP_FAILED) return Status::from_errno(errno, "pages::remap mremap");
+  return p;
+}
+
+Status sync_range(const void* addr, size_t bytes) noexcept {
+  if (addr == nullptr || bytes == 0) return Status(Code::kInvalidArgument, "pages::sync_range: bad range");
+  const uintptr_t ps = page_size();
+  uintptr_t a = reinterpret_cast<uintptr_t>(addr);
+  uintptr_t lo = a & ~(ps - 1), hi = (a + bytes + ps - 1) & ~(ps - 1);
+  bump(g_counters.msync_calls);
+  if (::msync(reinterpret_cast<void*>(lo), hi - lo, MS_SYNC) != 0)
+    return Status::from_errno(errno, "pages::sync_range msync");
+  return Status::ok();
+}
+
+Status allocate_file(int fd, uint64_t offset, uint64_t bytes) noexcept {
+  if (fd < 0 || bytes == 0) return Status(Code::kInvalidArgument, "pages::allocate_file: bad fd or size");
+  bump(g_counters.fallocate_calls);
+  if (::fallocate(fd, 0, static_cast<off_t>(offset), static_cast<off_t>(bytes)) != 0)
+    return Status::from_errno(errno, "pages::allocate_file fallocate");
+  return Status::ok();
+}
+
+Status advise(void* addr, size_t bytes, Advice advice) noexcept {
+  if (!page_aligned(addr) || bytes == 0 || (bytes & (page_size() - 1)) != 0)
+    return Status(Code::kInvalidArgument, "pages::advise: unaligned range");
+  int a = MADV_NORMAL;
+  switch (advice) {
+    case Advice::kNormal: a = MADV_NORMAL; break;
+    case Advice::kRandom: a = MADV_RANDOM; break;
+    case Advice::kSequential: a = MADV_SEQUENTIAL; break;
+    case Advice::kWillNeed: a = MADV_WILLNEED; break;
+    case Advice::kPopulateWrite:
+#ifdef MADV_POPULATE_WRITE
+      a = MADV_POPULATE_WRITE;
+#else
+      a = 23;  // MADV_POPULATE_WRITE (Linux 5.14) when the libc headers predate it
+#endif
+      break;
+  }
+  bump(g_counters.madvise_calls);
+  if (::madvise(addr, bytes, a) != 0) {
+    bump(g_counters.madvise_failures);
+    return Status::from_errno(errno, "pages::advise madvise");
+  }
+  return Status::ok();
+}
+
+std::string vm_flags(const void* addr) {
+  std::ifstream in("/proc/self/smaps");
+  std::string line;
+  const uintptr_t a = reinterpret_cast<uintptr_t>(addr);
+  bool inside = false;
+  while (std::getline(in, line)) {
+    unsigned long lo = 0, hi = 0;
+    // A mapping header line starts with "lo-hi " in hex.
+    if (std::sscanf(line.c_str(), "%lx-%lx ", &lo, &hi) == 2 && line.find('-') < 17) {
+      inside = a >= lo && a < hi;
+      continue;
+    }
+    if (inside && line.rfind("VmFlags:", 0) == 0) {
+      std::string f = line.substr(8);
+      while (!f.empty() && f.front() == ' ') f.erase(f.begin());
+      while (!f.empty() && (f.back() == ' ' || f.back() == '\n')) f.pop_back();
+      return f;
+    }
+  }
+  return "";
+}
+
+Result<uint64_t> file_size(int fd) noexcept {
+  if (fd < 0) return Status(Code::kInvalidArgument, "pages::file_size: bad fd");
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return Status::from_errno(errno, "pages::file_size fstat");
+  return static_cast<uint64_t>(st.st_size);
+}
+
 OsCounters os_counters() noexcept {
   OsCounters c;
   c.mmap_calls = g_counters.mmap_calls.load(std::memory_order_relaxed);
@@ -190,6 +294,9 @@ OsCounters os_counters() noexcept {
   c.madvise_bytes = g_counters.madvise_bytes.load(std::memory_order_relaxed);
   c.madvise_failures = g_counters.madvise_failures.load(std::memory_order_relaxed);
   c.ftruncate_calls = g_counters.ftruncate_calls.load(std::memory_order_relaxed);
+  c.mremap_calls = g_counters.mremap_calls.load(std::memory_order_relaxed);
+  c.msync_calls = g_counters.msync_calls.load(std::memory_order_relaxed);
+  c.fallocate_calls = g_counters.fallocate_calls.load(std::memory_order_relaxed);
   return c;
 }
 

@@ -1,6 +1,9 @@
 // src/pages: the OS memory boundary. The only code in znslab that calls mmap,
 // munmap, madvise or ftruncate for allocator memory (DESIGN.md, "Layering
-// rules"; mimalloc's prim.h is the model). Everything above asks it.
+// rules"; mimalloc's prim.h is the model). Everything above asks it. The
+// file-backed layers live here too: src/pages/pager.h (the page provider and
+// its sub-page allocator, seed 004); src/overflow asks the calls below for
+// mremap, msync, ftruncate and fallocate.
 //
 // Preconditions are stated per call; a violated precondition returns
 // kInvalidArgument, never aborts. Every call returns errno through Status.
@@ -11,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "src/common/status.h"
 
@@ -89,6 +93,58 @@ Status unmap(void* addr, size_t bytes) noexcept;
 // Errors: kInvalidArgument (fd < 0), kIoError (errno: ENOSPC, EFBIG, ...).
 Status truncate_file(int fd, uint64_t bytes) noexcept;
 
+// ---- file-backed memory (the pager and the overflow region, seeds 003/004) --
+
+// Reserves `bytes` (rounded up to the page size) of address space with
+// PROT_NONE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_NORESERVE: nothing is committed
+// and any access faults until a file is mapped over part of it with
+// map_file_fixed. Release with unmap. Errors: kInvalidArgument (bytes == 0),
+// kOutOfMemory.
+Result<void*> reserve_address_space(size_t bytes) noexcept;
+
+// Shared file mapping of [offset, offset+bytes) of `fd` at exactly `addr`
+// (MAP_FIXED), replacing what is there (normally a PROT_NONE reservation).
+// The pager grows this way so that page pointers never move.
+// Preconditions: addr and offset page-aligned, fd >= 0, bytes > 0.
+// Errors: kInvalidArgument, kOutOfMemory, kIoError.
+Status map_file_fixed(void* addr, int fd, uint64_t offset, size_t bytes, bool writable) noexcept;
+
+// mremap(addr, old_bytes, new_bytes, may_move ? MREMAP_MAYMOVE : 0): the
+// overflow region's growth (seed 003). Returns the (possibly new) address;
+// every pointer into the old range is invalid when it moved.
+// Preconditions: addr page-aligned, old_bytes and new_bytes > 0.
+// Errors: kInvalidArgument, kOutOfMemory (ENOMEM: cannot grow in place
+// without may_move, or no address space), kIoError.
+Result<void*> remap(void* addr, size_t old_bytes, size_t new_bytes, bool may_move) noexcept;
+
+// msync(MS_SYNC) of the OS pages covering [addr, addr+bytes): writes dirty
+// pages of a shared file mapping back and waits. addr need not be aligned
+// (it is rounded down to the page). Errors: kInvalidArgument, kIoError.
+Status sync_range(const void* addr, size_t bytes) noexcept;
+
+// fallocate(fd, 0, offset, bytes): allocates blocks so later page faults
+// cannot hit ENOSPC (SIGBUS). Errors: kInvalidArgument, kNotSupported
+// (the filesystem refuses), kIoError (ENOSPC, ...).
+Status allocate_file(int fd, uint64_t offset, uint64_t bytes) noexcept;
+
+// Access-pattern advice for a range (madvise). kRandom turns read-ahead
+// off (VmFlags "rr" in /proc/self/smaps), kSequential raises it ("sr").
+// kPopulateWrite (MADV_POPULATE_WRITE, Linux 5.14) faults the range in
+// writable now, so later first writes take no page fault (~1.6 us/4 KiB
+// here); it is an action, not a VmFlag.
+enum class Advice : uint8_t { kNormal, kRandom, kSequential, kWillNeed, kPopulateWrite };
+// Preconditions as decommit. Errors: kInvalidArgument, kIoError.
+Status advise(void* addr, size_t bytes, Advice advice) noexcept;
+
+// The VmFlags line of /proc/self/smaps for the mapping containing `addr`
+// ("rd wr sh mr mw me ms rr sd"), or "" when not found. Not a fast path
+// (reads all of smaps): for tests and the overflow region's advice check.
+std::string vm_flags(const void* addr);
+
+// Size of the file behind `fd` (fstat st_size), bytes.
+// Errors: kInvalidArgument (fd < 0), kIoError.
+Result<uint64_t> file_size(int fd) noexcept;
+
 // Process-wide counts of the calls above since start (relaxed atomics).
 struct OsCounters {
   uint64_t mmap_calls = 0;
@@ -97,6 +153,9 @@ struct OsCounters {
   uint64_t madvise_bytes = 0;
   uint64_t madvise_failures = 0;
   uint64_t ftruncate_calls = 0;
+  uint64_t mremap_calls = 0;
+  uint64_t msync_calls = 0;
+  uint64_t fallocate_calls = 0;
 };
 OsCounters os_counters() noexcept;
 
