@@ -18,10 +18,6 @@ inline uint64_t round_up(uint64_t v, uint64_t a) noexcept { return (v + a - 1) /
 
 inline bool mode_is_single_file(GrowthMode m) noexcept { return m != GrowthMode::kExtentFiles; }
 
-// Bytes of one extent of `slots` slots of `slot_size` (header, metadata,
-// page padding, data); *data_offset receives where slot 0 starts.
-uint64_t extent_layout_bytes(uint32_t slot_size, uint32_t slots, uint64_t* data_offset) noexcept;
-
 inline ExtentHeader* ext_header(uint8_t* base) noexcept { return reinterpret_cast<ExtentHeader*>(base); }
 inline SlotMeta* meta_of(uint8_t* base) noexcept {
   return reinterpret_cast<SlotMeta*>(base + sizeof(ExtentHeader));

@@ -254,6 +254,12 @@ class Pool {
   int32_t pidfd_pid_[kMaxPeers];
 };
 
+// Bytes of one extent of `slots` slots of `slot_size` bytes: a 128-byte
+// header and 16 bytes of metadata per slot, page-rounded, then the slot
+// data, page-rounded. *data_offset (if not null) receives where slot 0
+// starts, from the extent start.
+uint64_t extent_layout_bytes(uint32_t slot_size, uint32_t slots, uint64_t* data_offset) noexcept;
+
 // "remap", "extent_files", "fixed"; nullptr for an unknown value.
 const char* growth_mode_name(GrowthMode m) noexcept;
 // Parses a growth mode name; false when unknown.
