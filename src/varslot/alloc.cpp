@@ -4,6 +4,9 @@
 // matches again (no ABA); per slot a state word (generation, owner, ALLOC)
 // changed by one CAS on free, which is what refuses double and stale frees.
 //
+// An extent's slots are handed out first from the list, then from a bump
+// index over never-used slots, so growing needs no per-slot initialisation.
+//
 // Crash bookkeeping: before each exchange a peer stores the slot it is
 // about to pop or push in its PeerEntry::pending, and clears it when the
 // slot's state word and the list agree again. A peer killed in between
@@ -22,7 +25,7 @@ bool Pool::pop(uint32_t c, uint32_t e, uint8_t* base, Handle* out) noexcept {
   uint64_t head = eh->free_head.load(std::memory_order_acquire);
   for (;;) {
     const uint32_t idx1 = uint32_t(head);
-    if (idx1 == 0 || idx1 == kLockedIdx || idx1 > cslots_[c]) return false;
+    if (idx1 == 0 || idx1 == kLockedIdx || idx1 > cslots_[c]) break;
     const uint32_t s = idx1 - 1;
     me.pending.store(pack_pending(kOpPop, c, e, s), std::memory_order_relaxed);
     const uint32_t next = meta[s].next.load(std::memory_order_relaxed);
@@ -37,6 +40,19 @@ bool Pool::pop(uint32_t c, uint32_t e, uint8_t* base, Handle* out) noexcept {
       return true;
     }
   }
+  // The list is empty: take a never-used slot (generation 1).
+  uint32_t b = eh->bump.load(std::memory_order_relaxed);
+  while (b < cslots_[c]) {
+    me.pending.store(pack_pending(kOpPop, c, e, b), std::memory_order_relaxed);
+    if (eh->bump.compare_exchange_weak(b, b + 1, std::memory_order_acq_rel, std::memory_order_relaxed)) {
+      meta[b].word.store(slot_word(1, peer_, true), std::memory_order_release);
+      me.pending.store(0, std::memory_order_release);
+      *out = Handle::make(c, e, b, 1);
+      return true;
+    }
+  }
+  me.pending.store(0, std::memory_order_relaxed);
+  return false;
 }
 
 void Pool::push(uint32_t c, uint32_t e, uint8_t* base, uint32_t slot) noexcept {
@@ -67,10 +83,7 @@ Result<Handle> Pool::alloc_in_class(uint32_t c) noexcept {
     Handle h;
     for (uint32_t e = 0; e < n; ++e) {
       uint8_t* base = extent_base(c, e);
-      if (base && pop(c, e, base, &h)) {
-        hdr_->peers[peer_].allocs.fetch_add(1, std::memory_order_relaxed);
-        return h;
-      }
+      if (base && pop(c, e, base, &h)) return h;
     }
     // Every published extent is full.
     if (mode() == GrowthMode::kFixed || ch.refused.load(std::memory_order_acquire))
@@ -136,7 +149,6 @@ Status Pool::free(Handle h) noexcept {
   }
   push(c, e, base, s);
   me.pending.store(0, std::memory_order_release);
-  me.frees.fetch_add(1, std::memory_order_relaxed);
   return Status::ok();
 }
 

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 
@@ -40,13 +41,10 @@ Status Pool::init_extent(uint8_t* base, uint32_t c, uint32_t e) noexcept {
   eh->data_offset = cdata_[c];
   eh->total_bytes = ctotal_[c];
   eh->saved_head = 0;
-  SlotMeta* m = meta_of(base);
-  const uint32_t n = cslots_[c];
-  for (uint32_t s = 0; s < n; ++s) {
-    m[s].word.store(slot_word(1, 0, false), std::memory_order_relaxed);
-    m[s].next.store(s + 1 < n ? s + 2 : 0, std::memory_order_relaxed);
-  }
-  eh->free_head.store(n ? 1 : 0, std::memory_order_relaxed);
+  // Metadata stays untouched (zero pages of the freshly grown file: every
+  // slot is above bump). The head and bump share the header's cache line.
+  eh->free_head.store(0, std::memory_order_relaxed);
+  eh->bump.store(0, std::memory_order_relaxed);
   eh->magic.store(kExtentMagic, std::memory_order_release);
   return Status::ok();
 }
@@ -142,6 +140,7 @@ bool Pool::class_full(uint32_t c) noexcept {
     if (!b) continue;
     uint32_t idx = uint32_t(ext_header(b)->free_head.load(std::memory_order_acquire));
     if (idx != 0 && idx != kLockedIdx) return false;
+    if (ext_header(b)->bump.load(std::memory_order_acquire) < cslots_[c]) return false;
   }
   return true;
 }
@@ -279,7 +278,12 @@ void Pool::repair_lost_slot(uint32_t c, uint32_t e, uint32_t slot) noexcept {
     const uint64_t pd = hdr_->peers[p].pending.load(std::memory_order_acquire);
     busy = (pd & 0xff) != kOpNone && (pd >> 8 & 0xff) == c && (pd >> 16 & 0xff) == e && (pd >> 32) == slot;
   }
+  // A slot at or above bump was never handed out: nothing was lost.
+  if (slot >= eh->bump.load(std::memory_order_acquire)) busy = true;
   if (!busy && !in_free_list_locked(base, slot)) {
+    // Lost by a bump allocation cut short: give it its first generation.
+    if (m[slot].word.load(std::memory_order_relaxed) == 0)
+      m[slot].word.store(slot_word(1, 0, false), std::memory_order_relaxed);
     m[slot].next.store(uint32_t(eh->saved_head), std::memory_order_relaxed);
     eh->saved_head = uint64_t(slot) + 1;
     hdr_->counters.recovered_slots.fetch_add(1, std::memory_order_relaxed);
@@ -303,7 +307,8 @@ uint64_t Pool::reclaim_peer(uint32_t p) noexcept {
       uint8_t* base = extent_base(c, e);
       if (!base) continue;
       SlotMeta* m = meta_of(base);
-      for (uint32_t s = 0; s < cslots_[c]; ++s) {
+      const uint32_t used = std::min(ext_header(base)->bump.load(std::memory_order_acquire), cslots_[c]);
+      for (uint32_t s = 0; s < used; ++s) {
         uint64_t w = m[s].word.load(std::memory_order_acquire);
         while (word_alloc(w) && word_owner(w) == p) {
           if (m[s].word.compare_exchange_weak(w, slot_word(next_gen(word_gen(w)), 0, false),

@@ -25,9 +25,11 @@
 //    host killed at any step leaves extent_count pointing at initialised
 //    extents only (rule "Growth atomically increments extent_count after
 //    initializing new extent");
-//  - a slot is either FREE (linked in its extent's Treiber stack, or lost by
+//  - a slot at index >= bump was never used (state word 0); below bump a
+//    slot is either FREE (linked in its extent's Treiber stack, or lost by
 //    a peer that died mid-operation: PeerEntry::pending names it) or ALLOC
-//    (owner = the peer that holds it); its generation advances on every free.
+//    (owner = the peer that holds it); its generation starts at 1 and
+//    advances on every free.
 #pragma once
 
 #include <atomic>
@@ -73,9 +75,7 @@ struct alignas(64) PeerEntry {
   std::atomic<uint32_t> state;  // kPeerFree, kPeerActive, kPeerDead
   std::atomic<int32_t> pid;
   std::atomic<uint64_t> pending;
-  std::atomic<uint64_t> allocs;  // counters of the peer (relaxed)
-  std::atomic<uint64_t> frees;
-  uint8_t pad_[32];
+  uint8_t pad_[48];
 };
 inline constexpr uint32_t kPeerFree = 0, kPeerActive = 1, kPeerDead = 2;
 
@@ -136,7 +136,10 @@ struct alignas(64) ExtentHeader {
   uint64_t total_bytes;         // whole extent, bytes
   uint64_t saved_head;          // head while locked by a recovery walk
   alignas(64) std::atomic<uint64_t> free_head;  // own cache line
-  uint8_t pad1_[56];
+  // Slots [bump, slot_count) were never handed out: their metadata is still
+  // the zero page of a freshly grown file, so growth touches no metadata.
+  std::atomic<uint32_t> bump;
+  uint8_t pad1_[52];
 };
 
 // Slot state word: bit 0 ALLOC, bits 8-23 owner peer, bits 32-63 generation.

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "src/varslot/internal.h"
@@ -240,8 +241,6 @@ Result<std::unique_ptr<Pool>> Pool::attach(const std::string& path) {
     PeerEntry& pe = p->hdr_->peers[i];
     if (pe.state.compare_exchange_strong(want, kPeerActive, std::memory_order_acq_rel)) {
       pe.pending.store(0, std::memory_order_relaxed);
-      pe.allocs.store(0, std::memory_order_relaxed);
-      pe.frees.store(0, std::memory_order_relaxed);
       pe.pid.store(int32_t(::getpid()), std::memory_order_release);
       p->peer_ = i;
       return p;
@@ -292,6 +291,8 @@ Status Pool::verify() noexcept {
       uint32_t head = uint32_t(eh->free_head.load(std::memory_order_acquire));
       if (head == kLockedIdx) return Status(Code::kCorrupt, "varslot verify: free list left locked");
       if (head > cslots_[c]) return Status(Code::kCorrupt, "varslot verify: free head out of range");
+      if (eh->bump.load(std::memory_order_acquire) > cslots_[c])
+        return Status(Code::kCorrupt, "varslot verify: bump index out of range");
     }
   }
   return Status::ok();
@@ -305,7 +306,11 @@ void Pool::count_slots(uint32_t c, uint64_t* free_slots, uint64_t* alloc_slots) 
       uint8_t* b = extent_base(c, e);
       if (!b) continue;
       SlotMeta* m = meta_of(b);
-      for (uint32_t s = 0; s < cslots_[c]; ++s)
+      // Never-used slots (>= bump) are free; their metadata is not read, so
+      // counting does not fault in pages of the segment.
+      const uint32_t used = std::min(ext_header(b)->bump.load(std::memory_order_acquire), cslots_[c]);
+      f += cslots_[c] - used;
+      for (uint32_t s = 0; s < used; ++s)
         (word_alloc(m[s].word.load(std::memory_order_acquire)) ? a : f)++;
     }
   }
