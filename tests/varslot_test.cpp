@@ -599,3 +599,25 @@ TEST_CASE("varslot: threads of one process share a pool while the host grows (TS
   CHECK(total_alloc(host) == 0);
   CHECK(host.verify().is_ok());
 }
+
+TEST_CASE("varslot: a transferred slot follows its new owner through a dead-peer reclaim", "[varslot]") {
+  std::string path = shm_path("transfer");
+  Unlinker u{path};
+  auto r = Pool::create(small_opts(path, GrowthMode::kRemap));
+  REQUIRE(r.is_ok());
+  Pool& host = **r;
+  auto g = Pool::attach(path);
+  REQUIRE(g.is_ok());
+  Pool& guest = **g;
+  auto a = guest.alloc(64), b = guest.alloc(64);
+  REQUIRE((a.is_ok() && b.is_ok()));
+  CHECK(host.owner(*b) == int(guest.peer_id()));
+  REQUIRE(guest.transfer(*b, host.peer_id()).is_ok());
+  CHECK(host.owner(*b) == 0);
+  CHECK(guest.transfer(Handle::make(0, 0, 200, 1), 0).code() == Code::kStaleHandle);  // never allocated
+  CHECK(host.reclaim_peer(guest.peer_id()) == 1);  // only the slot it still owns
+  CHECK(host.ptr(*a) == nullptr);
+  CHECK(host.ptr(*b) != nullptr);
+  CHECK(host.free(*b).is_ok());
+  CHECK(total_alloc(host) == 0);
+}
