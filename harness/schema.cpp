@@ -133,6 +133,17 @@ std::vector<std::string> result_schema_errors(const json& doc) {
       const bool counters = alloc && alloc->is_object() && alloc->value("counters", false);
       c.need(*sum, "summary.", "committed_drift_pct", counters ? T::kNumber : T::kNumberOrNull);
     }
+    // varslot-growth (issue 13; docs/varslot.md).
+    if (exp && *exp == "varslot-growth") {
+      for (const char* k : {"growth_events", "remaps", "segment_bytes_final", "live_bytes_peak",
+                            "fallback_allocs", "corruptions", "recovered_slots", "leaked_slots"})
+        c.need(*sum, "summary.", k, T::kUint);
+      for (const char* k : {"grow_ns", "alloc_free_ns"})
+        if (auto* h = c.need(*sum, "summary.", k, T::kObject)) {
+          c.need(*h, std::string("summary.") + k + ".", "p50", T::kUint);
+          c.need(*h, std::string("summary.") + k + ".", "p99", T::kUint);
+        }
+    }
   }
   return c.errs;
 }

@@ -16,6 +16,9 @@
 
 #include <catch2/catch.hpp>
 
+#include "harness/config.h"
+#include "harness/runner.h"
+#include "harness/schema.h"
 #include "src/varslot/pool.h"
 
 using namespace znslab;
@@ -620,4 +623,28 @@ TEST_CASE("varslot: a transferred slot follows its new owner through a dead-peer
   CHECK(host.ptr(*b) != nullptr);
   CHECK(host.free(*b).is_ok());
   CHECK(total_alloc(host) == 0);
+}
+
+TEST_CASE("varslot-growth workload: forked guests, growth, a killed guest reclaimed, schema-valid result", "[varslot]") {
+  for (const char* mode : {"remap", "extent_files"}) {
+    DYNAMIC_SECTION(mode) {
+      // Small geometry so the test stays short: 1 MiB extents, 8 MiB live.
+      std::string text = std::string(R"({"workload": "varslot-growth", "guests": 2, "ops": 60000,
+          "initial_bytes": 1048576, "live_bytes": 8388608, "extent_bytes": 1048576,
+          "class_sizes": [1024, 16384, 262144], "op_weights": [0.8, 0.17, 0.03],
+          "kill_guest": true, "growth": ")") + mode + "\"}";
+      auto wc = harness::load_workload_text(text, "test.json", {});
+      nlohmann::json doc = harness::run_workload(wc, "", "", false);
+      CHECK(harness::result_schema_errors(doc).empty());
+      const auto& s = doc["summary"];
+      CHECK(s["corruptions"] == 0);
+      CHECK(s["handle_errors"] == 0);
+      CHECK(s["leaked_slots"] == 0);
+      CHECK(s["growth_events"].get<uint64_t>() >= 3);
+      CHECK(s["killed_guests"] == 1);
+      CHECK(s["recovered_slots"].get<uint64_t>() > 0);
+      CHECK(s["alloc_free_ns"]["count"].get<uint64_t>() > 0);
+      CHECK(s["segment_bytes_final"].get<uint64_t>() > s["segment_bytes_initial"].get<uint64_t>());
+    }
+  }
 }
