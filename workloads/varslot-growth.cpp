@@ -80,6 +80,9 @@ static_assert(std::is_trivially_copyable_v<LatencyHistogram>);
 
 struct Control {
   std::atomic<uint32_t> start{0}, stop_passing{0};
+  // kill_guest: nobody releases its slots at the end until the host has
+  // killed guest 1 (so the kill always finds it holding slots).
+  std::atomic<uint32_t> hold{0};
   std::atomic<uint64_t> live_peak{0};  // max over time of the sum of live + in-flight bytes
   ProcShared proc[kMaxProcs];
   Ring ring[kMaxProcs][kMaxProcs];  // [from][to]
@@ -305,12 +308,12 @@ void run_process(VarslotDriver& d, Control& ctl, uint32_t me, uint32_t nprocs, S
   // Stop passing, wait for everyone (dead guests count), then drain and free all.
   ps.done.store(1, std::memory_order_release);
   for (;;) {
+    on_tick();
     ops += d.drain();
     uint32_t finished = 0;
     for (uint32_t i = 0; i < nprocs; ++i)
       finished += ctl.proc[i].done.load(std::memory_order_acquire) | ctl.proc[i].dead.load(std::memory_order_acquire);
-    if (finished >= nprocs) break;
-    on_tick();
+    if (finished >= nprocs && !ctl.hold.load(std::memory_order_acquire)) break;
     ::usleep(200);
   }
   ops += d.drain();
@@ -497,17 +500,36 @@ class VarslotGrowth final : public Workload {
 
     bool killed = false;
     uint32_t killed_peer = 0;
+    std::vector<int> reaped(nprocs, -1);  // wait status of guests that exited early
+    uint64_t ticks = 0;
     auto tick = [&] {
+      // A guest that exited on its own (failure) must not keep the others
+      // waiting for it at the end.
+      if ((++ticks & 15) == 0)
+        for (uint32_t i = 1; i < nprocs; ++i) {
+          int st = 0;
+          if (reaped[i] < 0 && ::waitpid(pids[i], &st, WNOHANG) == pids[i]) {
+            reaped[i] = st;
+            ctl.proc[i].dead.store(1, std::memory_order_release);
+            if (i == 1) ctl.hold.store(0, std::memory_order_release);
+          }
+        }
       if (!kill_guest || killed) return;
       uint64_t done_ops = 0;
       for (uint32_t i = 0; i < nprocs; ++i) done_ops += ctl.proc[i].ops.load(std::memory_order_relaxed);
-      if (done_ops < ops / 2 || ctl.proc[1].live_bytes.load(std::memory_order_relaxed) == 0) return;
+      // Half the ops done (or the host's share done: the others may be
+      // behind), and guest 1 holds slots.
+      if ((done_ops < ops / 2 && !ctl.proc[0].done.load(std::memory_order_acquire)) ||
+          ctl.proc[1].live_bytes.load(std::memory_order_relaxed) == 0)
+        return;
       killed_peer = ctl.proc[1].peer.load();
       ctl.proc[1].dead.store(1, std::memory_order_release);
       ::kill(pids[1], SIGKILL);
       killed = true;
+      ctl.hold.store(0, std::memory_order_release);
       if (ctx.progress) std::fprintf(stderr, "varslot-growth: killed guest 1 (pid %d) at %" PRIu64 " ops\n", int(pids[1]), done_ops);
     };
+    ctl.hold.store(kill_guest ? 1 : 0, std::memory_order_release);
     ctl.start.store(1, std::memory_order_release);
     {
       VarslotDriver d(host, ctl, 0, nprocs, target, weights, pass_every, seed * 1000);
@@ -515,8 +537,8 @@ class VarslotGrowth final : public Workload {
     }
     std::string child_errors;
     for (uint32_t i = 1; i < nprocs; ++i) {
-      int st = 0;
-      ::waitpid(pids[i], &st, 0);
+      int st = reaped[i];
+      if (st < 0) ::waitpid(pids[i], &st, 0);
       const bool ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
       if (!ok && !(killed && i == 1))
         child_errors += " guest " + std::to_string(i) + " status " + std::to_string(st);
