@@ -16,7 +16,8 @@
 // is one allocation or one free (a timed pair counts two).
 //
 // Summary: growth_events, remaps (new mappings over all processes),
-// grow_ns {p50,p99,...} (host, per growth), alloc_free_ns {p50,p99,...}
+// grow_ns {p50,p99,...} (host, per growth, wall), grow_cpu_ns (the same
+// growths' CPU time on the growing thread), alloc_free_ns {p50,p99,...}
 // (pooled over processes), segment_bytes_final (current_size),
 // segment_allocated_bytes (tmpfs blocks of the files), live_bytes_peak
 // (class bytes of live slots, sampled sum over processes, and at least each
@@ -568,6 +569,8 @@ class VarslotGrowth final : public Workload {
     }
     LatencyHistogram grow;
     for (uint64_t ns : host.grow_durations_ns()) grow.record(ns);
+    LatencyHistogram grow_cpu;
+    for (uint64_t ns : host.grow_cpu_ns()) grow_cpu.record(ns);
     varslot::PoolStats s = host.stats();
     uint64_t leaked = 0;
     for (uint32_t k = 0; k < host.class_count(); ++k) {
@@ -595,6 +598,7 @@ class VarslotGrowth final : public Workload {
     sum["growth_refused"] = s.growth_refused;
     sum["remaps"] = remaps;
     sum["grow_ns"] = grow.to_json();
+    sum["grow_cpu_ns"] = grow_cpu.to_json();
     sum["alloc_free_ns"] = af.to_json();
     sum["segment_bytes_initial"] = initial_segment;
     sum["segment_bytes_final"] = s.segment_bytes;

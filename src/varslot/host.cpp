@@ -23,6 +23,12 @@ uint64_t now_ns() noexcept {
   return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
 }
 
+uint64_t thread_cpu_ns() noexcept {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
+}
+
 void maybe_crash(CrashPoint at, CrashPoint here) noexcept {
   if (at == here) ::kill(::getpid(), SIGKILL);
 }
@@ -65,7 +71,7 @@ Status Pool::grow_locked(uint32_t c) noexcept {
     futex_wake_all(&hdr_->map_generation);
     return Status(Code::kOutOfMemory, "varslot: growth refused (max_extents or max_bytes)");
   }
-  const uint64_t t0 = now_ns();
+  const uint64_t t0 = now_ns(), c0 = thread_cpu_ns();
   hdr_->growing.store(c + 1, std::memory_order_release);
   uint8_t* base = nullptr;
   if (mode() == GrowthMode::kExtentFiles) {
@@ -113,6 +119,7 @@ Status Pool::grow_locked(uint32_t c) noexcept {
   futex_wake_all(&hdr_->map_generation);
   k.growth_events.fetch_add(1, std::memory_order_relaxed);
   k.grow_ns_total.fetch_add(now_ns() - t0, std::memory_order_relaxed);
+  grow_cpu_log_[grow_log_n_ % kGrowLog] = thread_cpu_ns() - c0;
   grow_log_[grow_log_n_++ % kGrowLog] = now_ns() - t0;
   return Status::ok();
 }
@@ -130,6 +137,14 @@ std::vector<uint64_t> Pool::grow_durations_ns() {
   std::vector<uint64_t> v;
   const uint64_t n = std::min<uint64_t>(grow_log_n_, kGrowLog);
   for (uint64_t i = grow_log_n_ - n; i < grow_log_n_; ++i) v.push_back(grow_log_[i % kGrowLog]);
+  return v;
+}
+
+std::vector<uint64_t> Pool::grow_cpu_ns() {
+  std::lock_guard<std::mutex> g(grow_mu_);
+  std::vector<uint64_t> v;
+  const uint64_t n = std::min<uint64_t>(grow_log_n_, kGrowLog);
+  for (uint64_t i = grow_log_n_ - n; i < grow_log_n_; ++i) v.push_back(grow_cpu_log_[i % kGrowLog]);
   return v;
 }
 

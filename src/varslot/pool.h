@@ -178,6 +178,10 @@ class Pool {
   // (ftruncate or file creation, mapping, extent initialisation,
   // publication), ns, oldest first; at most the last 1024.
   std::vector<uint64_t> grow_durations_ns();
+  // The same growths' CPU time on the growing thread
+  // (CLOCK_THREAD_CPUTIME_ID), ns: wall minus this is time spent preempted
+  // or blocked.
+  std::vector<uint64_t> grow_cpu_ns();
   // Reclaims the slots of one dead peer now (serve() calls it).
   uint64_t reclaim_peer(uint32_t peer) noexcept;
 
@@ -242,6 +246,7 @@ class Pool {
   std::mutex grow_mu_;  // host: one growth at a time in this process
   static constexpr uint32_t kGrowLog = 1024;
   uint64_t grow_log_[kGrowLog] = {};  // guarded by grow_mu_ (create: single-threaded)
+  uint64_t grow_cpu_log_[kGrowLog] = {};
   uint64_t grow_log_n_ = 0;
 
   std::atomic<uint64_t> remaps_{0}, doorbells_{0}, mapped_bytes_{0};
