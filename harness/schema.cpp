@@ -204,6 +204,17 @@ std::vector<std::string> result_schema_errors(const json& doc) {
       c.need(*sum, "summary.", "fragmentation_pct", T::kNumber);
       for (const char* k : {"write_ns", "read_ns", "write_4k_ns"}) need_lat(k);
     }
+    // varslot-growth (issue 13; docs/varslot.md).
+    if (exp && *exp == "varslot-growth") {
+      for (const char* k : {"growth_events", "remaps", "segment_bytes_final", "live_bytes_peak",
+                            "fallback_allocs", "corruptions", "recovered_slots", "leaked_slots"})
+        c.need(*sum, "summary.", k, T::kUint);
+      for (const char* k : {"grow_ns", "alloc_free_ns"})
+        if (auto* h = c.need(*sum, "summary.", k, T::kObject)) {
+          c.need(*h, std::string("summary.") + k + ".", "p50", T::kUint);
+          c.need(*h, std::string("summary.") + k + ".", "p99", T::kUint);
+        }
+    }
   }
   return c.errs;
 }

@@ -176,6 +176,25 @@ Status unmap(void* addr, size_t bytes) noexcept {
   return Status::ok();
 }
 
+Status map_file_at(void* addr, int fd, uint64_t offset, size_t bytes) noexcept {
+  if (fd < 0 || addr == nullptr || !page_aligned(addr) || bytes == 0 ||
+      (offset & (page_size() - 1)) != 0)
+    return Status(Code::kInvalidArgument, "pages::map_file_at: bad fd, address, size or offset");
+  void* p = ::mmap(addr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
+                   static_cast<off_t>(offset));
+  bump(g_counters.mmap_calls);
+  if (p == MAP_FAILED) return Status::from_errno(errno, "pages::map_file_at mmap");
+  return Status::ok();
+}
+
+Result<void*> map_shared_anonymous(size_t bytes) noexcept {
+  if (bytes == 0) return Status(Code::kInvalidArgument, "pages::map_shared_anonymous: bytes == 0");
+  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  bump(g_counters.mmap_calls);
+  if (p == MAP_FAILED) return Status::from_errno(errno, "pages::map_shared_anonymous mmap");
+  return p;
+}
+
 Status truncate_file(int fd, uint64_t bytes) noexcept {
   if (fd < 0) return Status(Code::kInvalidArgument, "pages::truncate_file: bad fd");
   bump(g_counters.ftruncate_calls);

@@ -89,6 +89,22 @@ Result<void*> map_file(int fd, uint64_t offset, size_t bytes, bool writable) noe
 // munmap of a mapping made by map_file. Errors: kInvalidArgument, kIoError.
 Status unmap(void* addr, size_t bytes) noexcept;
 
+// Maps [offset, offset+bytes) of `fd` shared, read/write, at exactly `addr`
+// (MAP_FIXED), replacing what was there. For growing a file mapping inside a
+// Reservation the caller owns without ever moving it (src/varslot's remap
+// mode): the Reservation's destructor unmaps the file pages too.
+// Preconditions: fd >= 0, addr and offset page-aligned, bytes > 0 and the
+// whole range inside the caller's Reservation (not checked: MAP_FIXED over
+// someone else's mapping would destroy it). Errors: kInvalidArgument,
+// kOutOfMemory, kIoError.
+Status map_file_at(void* addr, int fd, uint64_t offset, size_t bytes) noexcept;
+
+// A shared anonymous mapping (MAP_SHARED|MAP_ANONYMOUS, read/write, zero
+// filled) that children created by fork() afterwards share with the caller:
+// control blocks of multi-process workloads and tests. Release with unmap().
+// Errors: kInvalidArgument (bytes == 0), kOutOfMemory.
+Result<void*> map_shared_anonymous(size_t bytes) noexcept;
+
 // ftruncate(fd, bytes): grows (sparse) or shrinks a data file.
 // Errors: kInvalidArgument (fd < 0), kIoError (errno: ENOSPC, EFBIG, ...).
 Status truncate_file(int fd, uint64_t bytes) noexcept;
