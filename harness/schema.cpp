@@ -133,6 +133,17 @@ std::vector<std::string> result_schema_errors(const json& doc) {
       const bool counters = alloc && alloc->is_object() && alloc->value("counters", false);
       c.need(*sum, "summary.", "committed_drift_pct", counters ? T::kNumber : T::kNumberOrNull);
     }
+    if (exp && *exp == "trace") {  // trace replay (issue 12, docs/trace.md)
+      for (const char* k : {"ops_replayed", "ops_skipped", "trace_events", "peak_rss_bytes",
+                            "post_drain_rss_bytes", "fallback_ops", "fallback_bytes"})
+        c.need(*sum, "summary.", k, T::kUint);
+      c.need(*sum, "summary.", "ns_per_op", T::kNumber);
+      c.need(*sum, "summary.", "mispredicted_pct", T::kNumberOrNull);
+      auto r = sum->find("ops_replayed");
+      auto n = sum->find("trace_events");
+      if (r != sum->end() && n != sum->end() && r->is_number_unsigned() && n->is_number_unsigned() && *r != *n)
+        c.errs.push_back("summary.ops_replayed: " + r->dump() + " of " + n->dump() + " trace events");
+    }
   }
   return c.errs;
 }

@@ -145,7 +145,8 @@ inline void lock(Stripe& s) {
 inline void unlock(Stripe& s) { s.lock.clear(std::memory_order_release); }
 
 void stripe_grow(Stripe& s) {
-  size_t ncap = s.live * 4 < 64 ? 64 : s.live * 4;
+  size_t ncap = 64;  // a power of two (the probe mask)
+  while (ncap < s.live * 4) ncap *= 2;
   auto* nk = static_cast<uintptr_t*>(real_calloc(ncap, sizeof(uintptr_t)));
   auto* nv = static_cast<uint64_t*>(real_malloc(ncap * sizeof(uint64_t)));
   if (!nk || !nv) std::abort();
