@@ -36,3 +36,21 @@ $(BUILD)/libznsslab-malloc.so: $(call PIC_OBJ,$(SLAB_MALLOC_SRC))
 all: $(BUILD)/libznstrace.so $(PRELOAD_SLAB) $(BUILD)/tests/trace_prog
 -include $(shell find $(BUILD)/pic -name '*.d' 2>/dev/null)
 # ---- end src/trace ---------------------------------------------------------------
+
+# ---- the corpus: make traces / make run-traces -----------------------------------
+# traces: one trace per program (redis-server + redis-benchmark, sqlite3, python3,
+# cc1plus) in results/traces/NAME.ztr (git-ignored) and results/traces/overhead.json.
+# run-traces: replays on the five allocators (temporal-slab x 4 epoch policies) and
+# unmodified runs under each, TRACE_REPEATS times; results/run-traces/<UTC time>/.
+DEB_PKGS += redis-server redis-tools sqlite3 bc
+TRACE_REPEATS ?= 3
+.PHONY: traces run-traces
+traces: deps
+	$(Q)$(MAKE) --no-print-directory $(BIN) $(BUILD)/libznstrace.so SANITIZE=$(SANITIZE) V=$(V)
+	$(Q)src/trace/corpus/record.sh $(BUILD) results/traces
+run-traces: deps
+	$(Q)$(MAKE) --no-print-directory $(BIN) $(BUILD)/libznsslab-malloc.so SANITIZE=$(SANITIZE) V=$(V)
+	$(Q)ts=$$(date -u +%Y%m%dT%H%M%SZ); out=results/run-traces/$$ts; \
+	src/trace/corpus/run.sh $(BUILD) results/traces $$out $(TRACE_REPEATS) && \
+	ln -sfn $$ts results/run-traces/latest && echo "results: $$out"
+# ---- end corpus ---------------------------------------------------------------------
