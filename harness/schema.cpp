@@ -215,6 +215,18 @@ std::vector<std::string> result_schema_errors(const json& doc) {
           c.need(*h, std::string("summary.") + k + ".", "p99", T::kUint);
         }
     }
+    if (exp && *exp == "trace") {  // trace replay (issue 12, docs/trace.md)
+      c.need(*sum, "summary.", "ops_per_sec", T::kNumber);
+      for (const char* k : {"ops_replayed", "ops_skipped", "trace_events", "peak_rss_bytes",
+                            "post_drain_rss_bytes", "fallback_ops", "fallback_bytes"})
+        c.need(*sum, "summary.", k, T::kUint);
+      c.need(*sum, "summary.", "ns_per_op", T::kNumber);
+      c.need(*sum, "summary.", "mispredicted_pct", T::kNumberOrNull);
+      auto r = sum->find("ops_replayed");
+      auto n = sum->find("trace_events");
+      if (r != sum->end() && n != sum->end() && r->is_number_unsigned() && n->is_number_unsigned() && *r != *n)
+        c.errs.push_back("summary.ops_replayed: " + r->dump() + " of " + n->dump() + " trace events");
+    }
   }
   return c.errs;
 }
