@@ -253,8 +253,9 @@ std::string render_rows(const std::vector<ReportRow>& rows, const ReportOptions&
   } else {
     out = render_table(headers, cells);
   }
-  out += "cells: median [95 % interval of the median, order statistics]; ~ = interval wider than +-10 % of the "
-         "median\n";
+  out += std::string(opt.format == "md" ? "\n" : "") +
+         "cells: median [interval of the median by order statistics: 95 % from n >= 6, [min..max] below]; "
+         "~ = interval wider than +-10 % of the median\n";
   return out;
 }
 

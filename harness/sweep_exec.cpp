@@ -32,7 +32,12 @@ std::string self_exe() {
   const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
   if (n <= 0) throw RunError(std::string("readlink /proc/self/exe: ") + std::strerror(errno));
   buf[n] = 0;
-  return buf;
+  std::string path = buf;
+  // A rebuild replaced the binary while it runs: the path names the new one.
+  const std::string deleted = " (deleted)";
+  if (path.size() > deleted.size() && path.compare(path.size() - deleted.size(), deleted.size(), deleted) == 0)
+    path.resize(path.size() - deleted.size());
+  return path;
 }
 
 int spawn_process(const std::vector<std::string>& argv, const std::string& cwd, const std::string& log_path,
@@ -142,7 +147,8 @@ int execute_plan_run(const std::string& plan_path, size_t index, const std::stri
 
   const std::string started = utc_now_iso8601();
   const uint64_t t0 = monotonic_ns();
-  std::vector<std::string> argv{self_exe()};
+  // /proc/self/exe: the very binary running this task, even if a rebuild replaced the file meanwhile.
+  std::vector<std::string> argv{"/proc/self/exe"};
   for (const auto& a : run.at("argv")) argv.push_back(a.get<std::string>());
   const int st = run_process(argv, dir, log);
   const double seconds = double(monotonic_ns() - t0) / 1e9;
@@ -198,7 +204,7 @@ void progress_line(const EngineOptions& opt, const std::string& dir, const json&
 
 void engine_local(const std::string& dir, const json& plan, const std::vector<size_t>& todo,
                   const EngineOptions& opt) {
-  const std::string exe = self_exe();
+  const std::string exe = "/proc/self/exe";  // this binary, even if rebuilt during the sweep
   const std::string plan_path = dir + "/plan.json";
   std::map<int, size_t> running;  // pid -> plan index
   size_t next = 0, done = 0;

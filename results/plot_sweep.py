@@ -20,6 +20,7 @@ import itertools
 import json
 import os
 import sys
+import textwrap
 
 import matplotlib
 
@@ -97,6 +98,8 @@ def plot_metric(summary, metric, folder):
                         color=colours[a], label=name)
                 ax.fill_between(xs, lo, hi, color=colours[a], alpha=0.15, linewidth=0)
                 drew = True
+        if numeric and len(values) <= 12:
+            ax.set_xticks(values)
         if not numeric:
             ax.set_xticks(range(len(values)))
             ax.set_xticklabels([label_of(v) for v in values])
@@ -110,8 +113,15 @@ def plot_metric(summary, metric, folder):
     workload = os.path.basename(str(summary.get("workload", "")))
     fixed = ", ".join(f"{k}={label_of(v)}" for k, v in summary.get("set", {}).items())
     n = summary.get("repeats", "?")
-    fig.suptitle(f"{workload}: {metric}, median and 95 % interval of {n} repeats" +
-                 (f"\n{fixed}" if fixed else ""), fontsize=9)
+    coverage = min((iv.get("ci_coverage", 1.0) for p in summary["points"] for a in p["allocators"].values()
+                    for iv in [interval(a, metric)] if iv), default=1.0)
+    band = ("95 % interval of the median" if coverage >= 0.95
+            else f"[min, max] band (covers the median with {100 * coverage:.0f} %)")
+    width = max(50, int(75 * len(keys)))
+    lines = [f"{workload}: {metric}"] + textwrap.wrap(f"median of {n} repeats, {band}", width)
+    if fixed:
+        lines += textwrap.wrap(fixed, width)
+    fig.suptitle("\n".join(lines), fontsize=9)
     fig.tight_layout()
     os.makedirs(os.path.join(folder, "plots"), exist_ok=True)
     out = os.path.join(folder, "plots", metric.replace("/", "_") + ".png")

@@ -47,6 +47,13 @@ bool contains(const std::string& s, const std::string& part) { return s.find(par
 
 std::string znslab_bin() { return (fs::path(self_exe()).parent_path().parent_path() / "znslab").string(); }
 
+// workloads/sweeps/smoke.json of the source tree holding the test binary ("" if not found).
+std::string smoke_sweep() {
+  for (fs::path p = fs::path(self_exe()).parent_path(); !p.empty() && p != p.root_path(); p = p.parent_path())
+    if (fs::exists(p / "workloads/sweeps/smoke.json")) return (p / "workloads/sweeps/smoke.json").string();
+  return "";
+}
+
 // A tiny churn sweep (2 points x 2 allocators x 2 repeats, ~0.1 s a run).
 json tiny_sweep() {
   return json::parse(R"({
@@ -422,23 +429,29 @@ TEST_CASE("sweep: end to end through GNU parallel", "[sweep]") {
   if (!fs::exists(znslab_bin())) ZNSLAB_SKIP("no znslab binary beside the test binary: " + znslab_bin());
   if (run_process({"sh", "-c", "command -v parallel >/dev/null"}) != 0)
     ZNSLAB_SKIP("GNU parallel is not installed (Debian package parallel; make deps)");
+  const std::string smoke = smoke_sweep();
+  REQUIRE_FALSE(smoke.empty());
   TempDir tmp;
-  json s = tiny_sweep();
-  s["engine"] = {{"name", "parallel"}, {"jobs", 2}};
-  write_file(tmp.file("s.json"), s.dump());
-  // The same local machine named through an sshloginfile (":" is this host, no ssh).
+  // The sweep make slurm-test runs, here through GNU parallel with the local
+  // machine named in an sshloginfile (":" is this host, 2 slots, no ssh).
   write_file(tmp.file("hosts"), "2/:\n");
   const std::string out = tmp.file("out");
-  REQUIRE(run_sweep(tmp.file("s.json"), out, {"--sshloginfile", tmp.file("hosts")}) == 0);
+  REQUIRE(run_sweep(smoke, out, {"--engine", "parallel", "--sshloginfile", tmp.file("hosts")}) == 0);
+  const json plan = load(out + "/plan.json");
   json sum = load(out + "/summary.json");
-  CHECK(sum["runs_ok"] == 8);
+  CHECK(sum["runs_total"] == plan["runs"].size());
+  CHECK(sum["runs_ok"] == plan["runs"].size());
   CHECK(sum["failed_runs"].empty());
-  REQUIRE(sum["points"].size() == 2);
+  REQUIRE(sum["points"].size() == plan["points"].size());
   for (const auto& p : sum["points"]) {
-    CHECK(p["allocators"].size() == 2);
+    CHECK(p["allocators"].size() == plan["allocators"].size());
     for (const auto& a : p["allocators"].items()) {
-      CHECK(a.value()["ns_per_object"]["values"].size() == 2);
-      for (const auto& file : a.value()["runs"]) CHECK(load(out + "/" + file.get<std::string>())["sweep"]["engine"] == "parallel");
+      CHECK(a.value()["ns_per_object"]["values"].size() == plan["repeats"].get<size_t>());
+      for (const auto& file : a.value()["runs"]) {
+        json r = load(out + "/" + file.get<std::string>());
+        CHECK(r["sweep"]["engine"] == "parallel");
+        CHECK(result_schema_errors(r).empty());
+      }
     }
   }
 }
