@@ -299,6 +299,14 @@ def plot_latency(docs, folder):
     return [out]
 
 
+def is_sweep_folder(folder):
+    try:
+        with open(os.path.join(folder, "summary.json")) as f:
+            return json.load(f).get("schema") == "znslab.sweep-summary/1"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def main():
     if len(sys.argv) != 2 or sys.argv[1] in ("-h", "--help"):
         print(__doc__)
@@ -307,6 +315,10 @@ def main():
     if not os.path.isdir(folder):
         print(f"plot: {folder}: not a folder", file=sys.stderr)
         return 1
+    if is_sweep_folder(folder):  # a `znslab sweep` folder: metric against swept parameters
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import plot_sweep
+        return plot_sweep.main([folder])
     docs = load(folder)
     if not docs:
         print(f"plot: {folder}: no znslab.result/1 JSON files", file=sys.stderr)

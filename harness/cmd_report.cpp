@@ -1,0 +1,111 @@
+// `znslab report DIR|FILE... [--format text|md|csv|json] [--metrics a,b|all]`:
+// tabulates existing results (harness/report.h): a sweep folder through its
+// summary.json, a compare folder through its summary.json, any other folder
+// or list of result files by grouping and aggregating the documents.
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "harness/registry.h"
+#include "harness/report.h"
+#include "harness/result.h"
+#include "harness/sweep.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace znslab::harness {
+namespace {
+
+const char* kReportHelp =
+    "usage: znslab report DIR|FILE... [--format text|md|csv|json] [--metrics M1,M2|all]\n"
+    "\n"
+    "Tabulates existing results: one row per configuration, each cell the median\n"
+    "and the 95 % interval of the median over the repeats ([low..high], ~ = noisy).\n"
+    "  DIR with summary.json   a sweep (a row per point and allocator, then the\n"
+    "                          failed runs) or a compare folder (a row per allocator)\n"
+    "  other DIR or FILEs      every znslab.result/1 document found (recursively),\n"
+    "                          grouped by label/allocator and differing config keys\n"
+    "  --metrics               summary metrics or latency_ns.<op>.<pct>; default the\n"
+    "                          headline metrics present; all = every metric\n"
+    "Exit status: 0 ok, 1 nothing to report, 2 usage error.\n";
+
+void collect(const fs::path& p, std::vector<std::pair<std::string, json>>* docs) {
+  if (fs::is_directory(p)) {
+    std::vector<fs::path> files;
+    for (const auto& e : fs::recursive_directory_iterator(p))
+      if (e.is_regular_file() && e.path().extension() == ".json") files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) collect(f, docs);
+    return;
+  }
+  json d;
+  std::string err;
+  if (!read_json_file(p.string(), &d, &err)) {
+    std::fprintf(stderr, "report: skipping %s\n", err.c_str());
+    return;
+  }
+  if (d.is_object() && d.value("schema", "") == kResultSchema) docs->emplace_back(p.string(), std::move(d));
+}
+
+int report_main(int argc, char** argv) {
+  ReportOptions opt;
+  std::vector<std::string> inputs;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) throw UsageError(a + " needs a value");
+      return argv[++i];
+    };
+    if (a == "-h" || a == "--help") {
+      std::fputs(kReportHelp, stdout);
+      return 0;
+    } else if (a == "--format") {
+      opt.format = value();
+      if (opt.format != "text" && opt.format != "md" && opt.format != "csv" && opt.format != "json")
+        throw UsageError("--format expects text, md, csv or json, got \"" + opt.format + "\"");
+    } else if (a == "--metrics") {
+      const std::string v = value();
+      size_t s = 0;
+      while (s <= v.size()) {
+        const size_t c = v.find(',', s);
+        const std::string m = v.substr(s, c == std::string::npos ? std::string::npos : c - s);
+        if (!m.empty()) opt.metrics.push_back(m);
+        if (c == std::string::npos) break;
+        s = c + 1;
+      }
+    } else if (!a.empty() && a[0] == '-') {
+      throw UsageError("unknown option " + a);
+    } else {
+      inputs.push_back(a);
+    }
+  }
+  if (inputs.empty()) throw UsageError("missing DIR or FILE");
+  for (const auto& in : inputs)
+    if (!fs::exists(in)) throw UsageError(in + ": no such file or folder");
+
+  if (inputs.size() == 1 && fs::is_directory(inputs[0]) && fs::exists(inputs[0] + "/summary.json")) {
+    json s;
+    std::string err;
+    if (!read_json_file(inputs[0] + "/summary.json", &s, &err)) throw RunError(err);
+    if (s.contains("points") || s.contains("allocators")) {
+      std::fputs(render_sweep_summary(s, opt).c_str(), stdout);
+      return 0;
+    }
+  }
+  std::vector<std::pair<std::string, json>> docs;
+  for (const auto& in : inputs) collect(in, &docs);
+  if (docs.empty()) {
+    std::fprintf(stderr, "report: no %s documents in %s\n", kResultSchema, inputs[0].c_str());
+    return 1;
+  }
+  std::fputs(render_rows(group_results(docs), opt).c_str(), stdout);
+  return 0;
+}
+
+Registrar reg{Command{"report", "tabulate existing results (sweeps, compare folders, result files)", report_main}};
+
+}  // namespace
+}  // namespace znslab::harness
