@@ -8,10 +8,16 @@
 #   4. fio --zonemode=zbd as the baseline with the same block size and depth
 # Parameters come from the kernel command line (set by zns/vm/run.sh):
 #   znslab.diff_ops=N znslab.seed=S znslab.zw=BS,QD,ZONES,BYTES,MODE
+#   znslab.fio_zbd=none|all|N,N,... (tests of fio's t/zbd/test-zbd-support)
+# On a kernel with ublk (/dev/ublk-control: the 7.x guest) the emulator is
+# also served as /dev/ublkb0 (znslab ublk) and tested like the others
+# (steps 1-4), then fio's zoned test suite runs on ublkb0, nullb0 and
+# nvme0n1, and fio measures ublkb0 against nullb0 at QD 1 and QD 8.
 set -u
-DIFF_OPS=2000; SEED=1; ZW=131072,8,4,67108864,write
+DIFF_OPS=2000; SEED=1; ZW=131072,8,4,67108864,write; FIO_ZBD=none
 for a in $(cat /proc/cmdline); do
   case $a in
+    znslab.fio_zbd=*) FIO_ZBD=${a#*=} ;;
     znslab.diff_ops=*) DIFF_OPS=${a#*=} ;;
     znslab.seed=*) SEED=${a#*=} ;;
     znslab.zw=*) ZW=${a#*=} ;;
@@ -40,7 +46,30 @@ step() {
 
 reset_all() { blkzone reset "/dev/$1" >/dev/null 2>&1 || say "WARNING: blkzone reset /dev/$1 failed"; }
 
-for spec in nvme0n1=zbd:/dev/nvme0n1 ng0n1=nvme:/dev/ng0n1 nullb0=zbd:/dev/nullb0; do
+SPECS="nvme0n1=zbd:/dev/nvme0n1 ng0n1=nvme:/dev/ng0n1 nullb0=zbd:/dev/nullb0"
+UBLK_PID=
+if [ -c /dev/ublk-control ]; then
+  # The emulator as a zoned block device: same geometry as the others.
+  mkdir -p /results/ublkb0
+  rm -f /tmp/ublk-emu.img
+  "$BIN" ublk --device "emu:/tmp/ublk-emu.img?$EMU_GEOM" --dev-id 0 > /results/ublkb0/server.log 2>&1 &
+  UBLK_PID=$!
+  i=0
+  while [ $i -lt 300 ] && ! [ -b /dev/ublkb0 ]; do sleep 0.1; i=$((i + 1)); done
+  if [ -b /dev/ublkb0 ]; then
+    q=/sys/block/ublkb0/queue
+    say "ublkb0: zoned=$(cat $q/zoned) nr_zones=$(cat $q/nr_zones) max_sectors_kb=$(cat $q/max_sectors_kb)" \
+      "zone_append_max_bytes=$(cat $q/zone_append_max_bytes) max_open=$(cat $q/max_open_zones)" \
+      "max_active=$(cat $q/max_active_zones) chunk_sectors=$(cat $q/chunk_sectors)"
+    blkzone report -c 2 /dev/ublkb0 > /results/ublkb0/blkzone.txt 2>&1
+    SPECS="ublkb0=zbd:/dev/ublkb0 $SPECS"
+  else
+    say "ERROR: /dev/ublkb0 did not appear; server log:"; sed 's/^/    | /' /results/ublkb0/server.log
+    echo missing > /results/ublkb0/missing
+  fi
+fi
+
+for spec in $SPECS; do
   name=${spec%%=*}; uri=${spec#*=}
   blk=$name; [ "$name" = ng0n1 ] && blk=nvme0n1
   out=/results/$name; mkdir -p "$out"
@@ -94,4 +123,47 @@ for spec in nvme0n1=zbd:/dev/nvme0n1 ng0n1=nvme:/dev/ng0n1 nullb0=zbd:/dev/nullb
   fi
   reset_all "$blk"
 done
+if [ -n "$UBLK_PID" ] && [ -b /dev/ublkb0 ]; then
+  # fio: the same job on the emulator through ublk and on null_blk, one zone
+  # at QD 1 and at QD 8 (on 7.x zone write plugging keeps several writes of
+  # one zone in flight without a zone-write-locking scheduler).
+  for name in ublkb0 nullb0; do
+    for qd in 1 8; do
+      reset_all "$name"
+      step "fio-qd$qd" "/results/$name" 60 fio --name=qd --filename="/dev/$name" --direct=1 --ioengine=io_uring \
+        --zonemode=zbd --rw=write --bs="$BS" --iodepth="$qd" --size=248M --io_size="$BYTES" \
+        --output-format=json --output="/results/$name/fio-qd$qd.json"
+    done
+    reset_all "$name"
+  done
+fi
+if [ "$FIO_ZBD" != none ] && [ -x /znslab/fio/t/zbd/test-zbd-support ]; then
+  targs=""
+  [ "$FIO_ZBD" = all ] || for t in $(echo "$FIO_ZBD" | tr , ' '); do targs="$targs -t $t"; done
+  for name in ublkb0 nullb0 nvme0n1; do
+    [ -b "/dev/$name" ] || continue
+    reset_all "$name"
+    # -u: io_uring in place of libaio; -r: reset all zones first.
+    step fio-zbd "/results/$name" 1500 bash /znslab/fio/t/zbd/test-zbd-support -u -r $targs "/dev/$name"
+    grep -E "^Running test|tests (passed|skipped|failed)|Run time" "/results/$name/fio-zbd.log" | tail -n 4 | sed "s/^/[guest] $name fio-zbd: /"
+    mkdir -p "/results/$name/fio-zbd-logs"
+    cp /znslab/fio/t/zbd/test-zbd-support.log.* "/results/$name/fio-zbd-logs/" 2>/dev/null
+    rm -f /znslab/fio/t/zbd/test-zbd-support.log.*
+    reset_all "$name"
+  done
+fi
+if [ -n "$UBLK_PID" ]; then
+  # Clean stop on SIGTERM: the server removes /dev/ublkb0 and exits 0.
+  kill -TERM "$UBLK_PID"
+  i=0
+  while [ $i -lt 100 ] && kill -0 "$UBLK_PID" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+  if kill -0 "$UBLK_PID" 2>/dev/null; then
+    say "ERROR: znslab ublk did not stop within 10 s of SIGTERM"; kill -KILL "$UBLK_PID"; echo 137 > /results/ublkb0/server.rc
+  else
+    wait "$UBLK_PID"; echo $? > /results/ublkb0/server.rc
+  fi
+  [ -b /dev/ublkb0 ] && echo present > /results/ublkb0/after-stop || echo gone > /results/ublkb0/after-stop
+  say "ublkb0 server: exit $(cat /results/ublkb0/server.rc), /dev/ublkb0 $(cat /results/ublkb0/after-stop) after SIGTERM"
+  rm -f /tmp/ublk-emu.img
+fi
 say "guest tests finished"
