@@ -16,7 +16,8 @@
 # runs, default 60), VM_SEED (1), VM_ZW_BYTES (bytes zone-write and fio
 # write per device, default 64 MiB), VM_MEM (3G), VM_FIO_ZBD (tests of
 # fio's suite in the 7.x guest: all, none or N,N,...; default the CI subset
-# VM_FIO_ZBD_CI that zns/vm/vm.mk passes).
+# VM_FIO_ZBD_CI that zns/vm/vm.mk passes), VM_ONLY_FIO_ZBD=1 (the 7.x guest
+# runs only fio's suite: for measuring it).
 # Exit status: 0 when every device passed (see summarize.py), 1 otherwise.
 set -eu
 BUILD=${1:-build}
@@ -139,7 +140,9 @@ for kname in $KERNELS; do
   if [ "$kname" = kernel ]; then
     boot_guest kernel "$OUT" "$LIMIT" ""
   else
-    boot_guest kernel7 "$OUT/kernel_7" "${VM_TIMEOUT7:-1500}" "znslab.fio_zbd=$FIO_ZBD"
+    extra="znslab.fio_zbd=$FIO_ZBD"
+    [ "${VM_ONLY_FIO_ZBD:-0}" = 1 ] && extra="$extra znslab.only_fio_zbd=1"
+    boot_guest kernel7 "$OUT/kernel_7" "${VM_TIMEOUT7:-1500}" "$extra"
   fi
 done
 
