@@ -315,3 +315,14 @@ AlignedBuffer& AlignedBuffer::operator=(AlignedBuffer&& o) noexcept {
 AlignedBuffer::~AlignedBuffer() { std::free(p_); }
 
 }  // namespace znslab::zns::io
+
+namespace znslab::zns::io {
+
+void prep_uring_cmd(io_uring_sqe* sqe, int fd, uint32_t cmd_op, const void* payload, size_t len) noexcept {
+  sqe->opcode = IORING_OP_URING_CMD;
+  sqe->fd = fd;
+  sqe->cmd_op = cmd_op;
+  if (len > 0) std::memcpy(sqe->cmd, payload, len);
+}
+
+}  // namespace znslab::zns::io

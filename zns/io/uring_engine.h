@@ -188,3 +188,13 @@ constexpr size_t piece_count(size_t len, uint64_t max_bytes) noexcept {
 uint64_t now_ns() noexcept;
 
 }  // namespace znslab::zns::io
+
+namespace znslab::zns::io {
+
+// Fills a raw SQE as IORING_OP_URING_CMD to `fd` with command `cmd_op` and
+// `len` payload bytes copied into the SQE's command area (at most 16 bytes
+// in a 64-byte SQE, 80 in a 128-byte one: EngineOptions::big_entries).
+// For queue_raw() preps (NVMe passthrough, ublk control and I/O commands).
+void prep_uring_cmd(io_uring_sqe* sqe, int fd, uint32_t cmd_op, const void* payload, size_t len) noexcept;
+
+}  // namespace znslab::zns::io

@@ -22,6 +22,9 @@ modprobe nvme || say "ERROR: modprobe nvme failed"
 modprobe null_blk nr_devices=1 zoned=1 zone_size=64 zone_capacity=62 zone_nr_conv=0 \
   memory_backed=1 zone_max_open=14 zone_max_active=14 max_sectors=1024 bs=4096 gb=2 \
   || say "ERROR: modprobe null_blk failed"
+if [ -f "/lib/modules/$(uname -r)/kernel/drivers/block/ublk_drv.ko" ]; then
+  modprobe ublk_drv || say "ERROR: modprobe ublk_drv failed"
+fi
 i=0
 while [ $i -lt 50 ] && ! { [ -b /dev/nvme0n1 ] && [ -c /dev/ng0n1 ] && [ -b /dev/nullb0 ]; }; do
   sleep 0.1; i=$((i + 1))

@@ -8,10 +8,17 @@
 #   4. fio --zonemode=zbd as the baseline with the same block size and depth
 # Parameters come from the kernel command line (set by zns/vm/run.sh):
 #   znslab.diff_ops=N znslab.seed=S znslab.zw=BS,QD,ZONES,BYTES,MODE
+#   znslab.fio_zbd=none|all|N,N,... (tests of fio's t/zbd/test-zbd-support)
+# On a kernel with ublk (/dev/ublk-control: the 7.x guest) the emulator is
+# also served as /dev/ublkb0 (znslab ublk) and tested like the others
+# (steps 1-4), then fio's zoned test suite runs on ublkb0, nullb0 and
+# nvme0n1, and fio measures ublkb0 against nullb0 at QD 1 and QD 8.
 set -u
-DIFF_OPS=2000; SEED=1; ZW=131072,8,4,67108864,write
+DIFF_OPS=2000; SEED=1; ZW=131072,8,4,67108864,write; FIO_ZBD=none; ONLY_FIO_ZBD=0
 for a in $(cat /proc/cmdline); do
   case $a in
+    znslab.fio_zbd=*) FIO_ZBD=${a#*=} ;;
+    znslab.only_fio_zbd=1) ONLY_FIO_ZBD=1 ;;
     znslab.diff_ops=*) DIFF_OPS=${a#*=} ;;
     znslab.seed=*) SEED=${a#*=} ;;
     znslab.zw=*) ZW=${a#*=} ;;
@@ -40,7 +47,32 @@ step() {
 
 reset_all() { blkzone reset "/dev/$1" >/dev/null 2>&1 || say "WARNING: blkzone reset /dev/$1 failed"; }
 
-for spec in nvme0n1=zbd:/dev/nvme0n1 ng0n1=nvme:/dev/ng0n1 nullb0=zbd:/dev/nullb0; do
+SPECS="nvme0n1=zbd:/dev/nvme0n1 ng0n1=nvme:/dev/ng0n1 nullb0=zbd:/dev/nullb0"
+UBLK_PID=
+if [ -c /dev/ublk-control ]; then
+  # The emulator as a zoned block device: same geometry as the others.
+  mkdir -p /results/ublkb0
+  rm -f /tmp/ublk-emu.img
+  "$BIN" ublk --device "emu:/tmp/ublk-emu.img?$EMU_GEOM" --dev-id 0 > /results/ublkb0/server.log 2>&1 &
+  UBLK_PID=$!
+  i=0
+  while [ $i -lt 300 ] && ! [ -b /dev/ublkb0 ]; do sleep 0.1; i=$((i + 1)); done
+  if [ -b /dev/ublkb0 ]; then
+    q=/sys/block/ublkb0/queue
+    say "ublkb0: zoned=$(cat $q/zoned) nr_zones=$(cat $q/nr_zones) max_sectors_kb=$(cat $q/max_sectors_kb)" \
+      "zone_append_max_bytes=$(cat $q/zone_append_max_bytes) max_open=$(cat $q/max_open_zones)" \
+      "max_active=$(cat $q/max_active_zones) chunk_sectors=$(cat $q/chunk_sectors)"
+    blkzone report -c 2 /dev/ublkb0 > /results/ublkb0/blkzone.txt 2>&1
+    SPECS="ublkb0=zbd:/dev/ublkb0 $SPECS"
+  else
+    say "ERROR: /dev/ublkb0 did not appear; server log:"; sed 's/^/    | /' /results/ublkb0/server.log
+    echo missing > /results/ublkb0/missing
+  fi
+fi
+
+# znslab.only_fio_zbd=1 (make vm-test-full's measurement runs): skip steps 1-4.
+[ "$ONLY_FIO_ZBD" = 1 ] && SPECS=""
+for spec in $SPECS; do
   name=${spec%%=*}; uri=${spec#*=}
   blk=$name; [ "$name" = ng0n1 ] && blk=nvme0n1
   out=/results/$name; mkdir -p "$out"
@@ -50,7 +82,10 @@ for spec in nvme0n1=zbd:/dev/nvme0n1 ng0n1=nvme:/dev/ng0n1 nullb0=zbd:/dev/nullb
   reset_all "$blk"
   ZNS_TEST_DEV=$uri step conformance "$out" 120 "$TESTS" "[zns-conformance],[zns-real]" -r xml -o "$out/conformance.xml"
   rm -f "/tmp/emu-$name.img"
-  step zone-diff "$out" "$((30 + DIFF_OPS / 40))" "$BIN" zone-diff --quiet --seed "$SEED" --ops "$DIFF_OPS" --device "$uri" \
+  # Through ublk every command and zone report is a round trip to the
+  # server: give ublkb0 4x the time under TCG.
+  dlim=$((30 + DIFF_OPS / 40)); [ "$name" = ublkb0 ] && dlim=$((dlim * 4))
+  step zone-diff "$out" "$dlim" "$BIN" zone-diff --quiet --seed "$SEED" --ops "$DIFF_OPS" --device "$uri" \
     --device "emu:/tmp/emu-$name.img?$EMU_GEOM" --json "$out/zone-diff.json"
   rm -f "/tmp/emu-$name.img"
   cat "$out/zone-diff.log" | tail -n 1 | sed "s/^/[guest] $name zone-diff: /"
@@ -94,4 +129,56 @@ for spec in nvme0n1=zbd:/dev/nvme0n1 ng0n1=nvme:/dev/ng0n1 nullb0=zbd:/dev/nullb
   fi
   reset_all "$blk"
 done
+if [ -n "$UBLK_PID" ] && [ -b /dev/ublkb0 ] && [ "$ONLY_FIO_ZBD" = 0 ]; then
+  # fio: the same job on the emulator through ublk and on null_blk, one zone
+  # at QD 1 and at QD 8 (on 7.x zone write plugging keeps several writes of
+  # one zone in flight without a zone-write-locking scheduler).
+  for name in ublkb0 nullb0; do
+    for qd in 1 8; do
+      reset_all "$name"
+      step "fio-qd$qd" "/results/$name" 60 fio --name=qd --filename="/dev/$name" --direct=1 --ioengine=io_uring \
+        --zonemode=zbd --rw=write --bs="$BS" --iodepth="$qd" --size=64M \
+        --output-format=json --output="/results/$name/fio-qd$qd.json"
+    done
+    reset_all "$name"
+  done
+fi
+# stop_ublk: SIGTERM to the server; it must remove /dev/ublkb0 and exit 0.
+stop_ublk() {
+  [ -n "$UBLK_PID" ] || return 0
+  kill -TERM "$UBLK_PID"
+  i=0
+  while [ $i -lt 100 ] && kill -0 "$UBLK_PID" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+  if kill -0 "$UBLK_PID" 2>/dev/null; then
+    say "ERROR: znslab ublk did not stop within 10 s of SIGTERM"; kill -KILL "$UBLK_PID"; echo 137 > /results/ublkb0/server.rc
+  else
+    wait "$UBLK_PID"; echo $? > /results/ublkb0/server.rc
+  fi
+  [ -b /dev/ublkb0 ] && echo present > /results/ublkb0/after-stop || echo gone > /results/ublkb0/after-stop
+  say "ublkb0 server: exit $(cat /results/ublkb0/server.rc), /dev/ublkb0 $(cat /results/ublkb0/after-stop) after SIGTERM"
+  UBLK_PID=
+  rm -f /tmp/ublk-emu.img  # frees the guest memory its tmpfs file holds
+}
+
+if [ "$FIO_ZBD" != none ] && [ -x /znslab/fio/t/zbd/test-zbd-support ]; then
+  targs=""
+  [ "$FIO_ZBD" = all ] || for t in $(echo "$FIO_ZBD" | tr , ' '); do targs="$targs -t $t"; done
+  for name in ublkb0 nullb0 nvme0n1; do
+    [ -b "/dev/$name" ] || continue
+    reset_all "$name"
+    # -u: io_uring in place of libaio; -r: reset all zones first.
+    flim=1500; [ "$FIO_ZBD" = all ] && flim=7200
+    step fio-zbd "/results/$name" "$flim" bash /znslab/fio/t/zbd/test-zbd-support -u -r $targs "/dev/$name"
+    grep -E "tests (passed|skipped|failed)|Run time" "/results/$name/fio-zbd.log" | tail -n 4 | sed "s/^/[guest] $name fio-zbd: /"
+    grep -E "FAIL" "/results/$name/fio-zbd.log" | sed "s/^/[guest] $name fio-zbd: /"
+    mkdir -p "/results/$name/fio-zbd-logs"
+    cp /znslab/fio/t/zbd/test-zbd-support.log.* "/results/$name/fio-zbd-logs/" 2>/dev/null
+    rm -f /znslab/fio/t/zbd/test-zbd-support.log.*
+    reset_all "$name"
+    # The emulator's data lives in guest memory (tmpfs): stop it before the
+    # references fill null_blk's memory.
+    [ "$name" = ublkb0 ] && stop_ublk
+  done
+fi
+stop_ublk
 say "guest tests finished"

@@ -21,17 +21,31 @@ nullb0):
   ok                      no failed test, >= 1 passed test, 0 mismatches,
                           both throughputs measured
   errors                  what went wrong, in words
+plus guest_seconds (the guest run's wall time) at the top level.
+The 7.x guest's run (OUT/kernel_7/) goes under "kernel_7" with the same
+layout and the device ublkb0 (the emulator through `znslab ublk`); its
+devices may also carry
+  fio_zbd                 fio's t/zbd/test-zbd-support: passed, failed, skipped
+                          (counts), passed_tests, failed_tests, skipped_tests
+                          (test numbers), exit_status, seconds
+  fio_qd1_mib_s, fio_qd8_mib_s  one-zone fio write (ublkb0, nullb0)
+  server_exit_status, removed_after_sigterm  (ublkb0) the clean stop
+and kernel_7.fio_zbd_emulator_regressions lists the tests that pass on
+nullb0 or nvme0n1 but not on ublkb0 (must be empty).
 Exit status 0 when every device is ok, else 1 (prints a table either way).
 """
 import base64
 import io
 import json
 import os
+import re
 import sys
 import tarfile
 import xml.etree.ElementTree as ET
 
 DEVICES = [("nvme0n1", "zbd:/dev/nvme0n1"), ("ng0n1", "nvme:/dev/ng0n1"), ("nullb0", "zbd:/dev/nullb0")]
+# The 7.x guest adds the emulator served through ublk (znslab ublk).
+DEVICES_7 = [("ublkb0", "zbd:/dev/ublkb0")] + DEVICES
 
 
 def read(path, default=None):
@@ -79,19 +93,50 @@ def conformance(d, r):
         r["errors"].append(f"no [zns-conformance] test case ran (exit {rc})")
 
 
-def main():
-    out = sys.argv[1]
-    summary = {"schema": "znslab.vm-summary/1"}
+def fio_zbd(d):
+    """Parse fio's t/zbd/test-zbd-support output ("Running test NN ... PASS|FAIL|SKIP")."""
+    log = read(os.path.join(d, "fio-zbd.log"))
+    if log is None:
+        return None
+    r = {"passed": 0, "failed": 0, "skipped": 0, "passed_tests": [], "failed_tests": [], "skipped_tests": [],
+         "exit_status": None, "seconds": None}
+    for m in re.finditer(r"Running test (\d+) \.\.\. *(?:\x1b\[[0-9;]*m)?(PASS|FAIL|SKIP)", log):
+        n, st = int(m.group(1)), m.group(2)
+        key = {"PASS": "passed", "FAIL": "failed", "SKIP": "skipped"}[st]
+        r[key] += 1
+        r[key + "_tests"].append(n)
+    rc = (read(os.path.join(d, "fio-zbd.rc"), "") or "").strip()
+    r["exit_status"] = int(rc) if rc.lstrip("-").isdigit() else None
+    m = re.search(r"Run time: (\d+):(\d+):(\d+)", log)
+    if m:
+        r["seconds"] = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + int(m.group(3))
+    return r
+
+
+def fio_bw(d, name):
+    try:
+        text = read(os.path.join(d, name), "") or ""
+        f = json.loads(text[text.find("{"):])  # fio may print a note before the JSON
+        return sum(j["write"]["bw"] for j in f["jobs"]) / 1024.0
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def summarize_run(out, devices):
+    """One guest run in OUT (results.b64, meta.json): returns (summary dict, ok)."""
+    summary = {}
     err = unpack(out)
     meta = read(os.path.join(out, "meta.json"))
     if meta:
         summary.update(json.loads(meta))
+    secs = (read(os.path.join(out, "guest-seconds"), "") or "").strip()
+    summary["guest_seconds"] = int(secs) if secs.isdigit() else None
     g = os.path.join(out, "guest")
     guest_rc = (read(os.path.join(g, "guest-rc"), "") or "").strip()
     summary["guest_exit_status"] = int(guest_rc) if guest_rc.isdigit() else None
     summary["error"] = err
     all_ok = err is None and guest_rc == "0"
-    for name, uri in DEVICES:
+    for name, uri in devices:
         d = os.path.join(g, name)
         r = {"uri": uri, "passed": 0, "failed": 0, "skipped": 0, "failed_tests": [], "mismatches": None,
              "documented_differences": None, "diff_ops": None, "diff_failed_commands": None,
@@ -126,28 +171,53 @@ def main():
             except (ValueError, KeyError, TypeError):
                 r["errors"].append("zone-write produced no result: " +
                                    (read(os.path.join(d, "zone-write.log"), "") or "")[-300:])
-            try:
-                f = json.loads(read(os.path.join(d, "fio.json"), ""))
-                r["fio_throughput_mib_s"] = sum(j["write"]["bw"] for j in f["jobs"]) / 1024.0
-            except (ValueError, KeyError, TypeError):
+            r["fio_throughput_mib_s"] = fio_bw(d, "fio.json")
+            if r["fio_throughput_mib_s"] is None:
                 r["errors"].append("fio produced no result: " + (read(os.path.join(d, "fio.log"), "") or "")[-300:])
             if r["throughput_mib_s"] and r["fio_throughput_mib_s"]:
                 r["fio_ratio"] = r["throughput_mib_s"] / r["fio_throughput_mib_s"]
+            # 7.x guest: one-zone fio writes at QD 1 and QD 8 (ublkb0, nullb0).
+            for qd in (1, 8):
+                if os.path.exists(os.path.join(d, f"fio-qd{qd}.json")):
+                    r[f"fio_qd{qd}_mib_s"] = fio_bw(d, f"fio-qd{qd}.json")
+            z = fio_zbd(d)
+            if z is not None:
+                r["fio_zbd"] = z
+            if name == "ublkb0":
+                src = (read(os.path.join(d, "server.rc"), "") or "").strip()
+                r["server_exit_status"] = int(src) if src.isdigit() else None
+                r["removed_after_sigterm"] = (read(os.path.join(d, "after-stop"), "") or "").strip() == "gone"
+                if r["server_exit_status"] != 0 or not r["removed_after_sigterm"]:
+                    r["errors"].append(f"znslab ublk did not stop cleanly on SIGTERM (exit {src or '?'}, "
+                                       f"/dev/ublkb0 {'removed' if r['removed_after_sigterm'] else 'still present'})")
         r["ok"] = (not r["errors"] and r["failed"] == 0 and r["passed"] > 0 and r["mismatches"] == 0
                    and r["fio_ratio"] is not None)
         all_ok = all_ok and r["ok"]
         summary[name] = r  # one object per device, keyed by device name
+    # fio zbd target: every test passing on null_blk or QEMU's ZNS passes on the emulator (ublkb0).
+    if "ublkb0" in summary and "fio_zbd" in summary["ublkb0"]:
+        ref = set()
+        for n in ("nullb0", "nvme0n1"):
+            ref |= set(summary.get(n, {}).get("fio_zbd", {}).get("passed_tests", []))
+        emu_only = sorted(ref - set(summary["ublkb0"]["fio_zbd"]["passed_tests"]))
+        summary["fio_zbd_emulator_regressions"] = emu_only
+        if emu_only:
+            summary["ublkb0"]["errors"].append(f"fio zbd tests passing on a reference but not on the emulator: {emu_only}")
+            summary["ublkb0"]["ok"] = False
+            all_ok = False
     summary["ok"] = all_ok
-    with open(os.path.join(out, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=2)
-        f.write("\n")
+    return summary, all_ok
+
+
+def print_table(title, summary, devices):
+    print(title)
     fmt = "{:<8} {:>6} {:>6} {:>7} {:>10} {:>10} {:>9} {:>9} {:>6}  {}"
     print(fmt.format("device", "passed", "failed", "skipped", "mismatches", "doc.diffs", "MiB/s", "fio MiB/s",
                      "ratio", "status"))
 
     def n(v, p=1):
         return "-" if v is None else (f"{v:.{p}f}" if isinstance(v, float) else str(v))
-    for name, _ in DEVICES:
+    for name, _ in devices:
         r = summary[name]
         print(fmt.format(name, r["passed"], r["failed"], r["skipped"], n(r["mismatches"]),
                          n(r["documented_differences"]), n(r["throughput_mib_s"]), n(r["fio_throughput_mib_s"]),
@@ -156,7 +226,43 @@ def main():
             print(f"  {name}: {e}")
         for t in r["failed_tests"]:
             print(f"  {name}: failed test: {t}")
-    return 0 if all_ok else 1
+    for name, _ in devices:
+        r = summary[name]
+        if "fio_qd1_mib_s" in r or "fio_qd8_mib_s" in r:
+            print(f"  {name}: fio one-zone write QD1 {n(r.get('fio_qd1_mib_s'))} MiB/s, "
+                  f"QD8 {n(r.get('fio_qd8_mib_s'))} MiB/s")
+        z = r.get("fio_zbd")
+        if z:
+            print(f"  {name}: fio t/zbd: {z['passed']} passed, {z['failed']} failed, {z['skipped']} skipped"
+                  f" (failed {z['failed_tests']}, skipped {z['skipped_tests']}; {n(z['seconds'])} s)")
+
+
+def main():
+    out = sys.argv[1]
+    summary = {"schema": "znslab.vm-summary/2"}
+    all_ok = True
+    ran = False
+    if os.path.exists(os.path.join(out, "meta.json")):  # the 6.1 guest: top level
+        s61, ok = summarize_run(out, DEVICES)
+        summary.update(s61)
+        all_ok = all_ok and ok
+        ran = True
+    k7 = os.path.join(out, "kernel_7")
+    if os.path.exists(os.path.join(k7, "meta.json")):
+        s7, ok = summarize_run(k7, DEVICES_7)
+        summary["kernel_7"] = s7
+        all_ok = all_ok and ok
+        ran = True
+    summary["ok"] = all_ok and ran
+    with open(os.path.join(out, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+        f.write("\n")
+    if "nvme0n1" in summary:
+        print_table(f"kernel {summary.get('kernel')} ({summary.get('guest_seconds')} s):", summary, DEVICES)
+    if "kernel_7" in summary:
+        s7 = summary["kernel_7"]
+        print_table(f"kernel {s7.get('kernel')} ({s7.get('guest_seconds')} s):", s7, DEVICES_7)
+    return 0 if summary["ok"] else 1
 
 
 if __name__ == "__main__":

@@ -1,0 +1,100 @@
+// `znslab ublk --device URI [--dev-id N] [--queue-depth N] [--max-io BYTES] [--quiet]`:
+// serves a zoned device (the emulator, emu:...) as /dev/ublkbN through the
+// kernel's ublk driver (zns/ublk_server.h) until SIGTERM/SIGINT or until the
+// device is removed. Prints "ublk: /dev/ublkbN ready" on stdout once the
+// block device exists. Exit 0 after a clean stop, 1 on a failure.
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "harness/registry.h"
+#include "zns/ublk_server.h"
+#include "zns/uri.h"
+#include "zns/zoned_device.h"
+
+namespace znslab::harness {
+namespace {
+
+const char* kUblkHelp =
+    "usage: znslab ublk --device URI [--dev-id N] [--queue-depth N] [--max-io BYTES] [--quiet]\n"
+    "\n"
+    "Serves the zoned device URI (emu:PATH?zones=N&zone_size=64M&zone_cap=62M&max_open=14&\n"
+    "max_active=14&lba=4096, or any znslab URI) as the host-managed zoned block device\n"
+    "/dev/ublkbN (ublk, UBLK_F_ZONED + UBLK_F_USER_COPY; needs ublk_drv and Linux >= 6.6).\n"
+    "Stops cleanly on SIGTERM or SIGINT, and when the device is removed elsewhere.\n"
+    "\n"
+    "  --device URI       the device to serve (its zone size must be a power of two)\n"
+    "  --dev-id N         ublk device number (default: the first free one)\n"
+    "  --queue-depth N    requests in flight (tags), 1..4096 (default 64)\n"
+    "  --max-io BYTES     largest request, multiple of 4K (default 512K)\n"
+    "  --quiet            no progress lines on stderr\n";
+
+zns::UblkServer* g_server = nullptr;
+extern "C" void on_stop_signal(int) {
+  if (g_server != nullptr) g_server->request_stop();
+}
+
+int ublk_main(int argc, char** argv) {
+  std::string uri;
+  zns::UblkOptions o;
+  o.verbose = true;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) throw UsageError("ublk: " + a + " needs a value\n" + kUblkHelp);
+      return argv[++i];
+    };
+    if (a == "--device") {
+      uri = next();
+    } else if (a == "--dev-id") {
+      o.dev_id = std::stoi(next());
+    } else if (a == "--queue-depth") {
+      o.queue_depth = unsigned(std::stoul(next()));
+    } else if (a == "--max-io") {
+      auto v = zns::parse_size(next());
+      if (!v || *v > UINT32_MAX) throw UsageError("ublk: bad --max-io");
+      o.max_io_bytes = uint32_t(*v);
+    } else if (a == "--quiet") {
+      o.verbose = false;
+    } else if (a == "-h" || a == "--help") {
+      std::fputs(kUblkHelp, stdout);
+      return 0;
+    } else {
+      throw UsageError("ublk: unknown argument '" + a + "'\n" + kUblkHelp);
+    }
+  }
+  if (uri.empty()) throw UsageError(std::string("ublk: --device is required\n") + kUblkHelp);
+  std::string err;
+  auto dev = zns::open_device(uri, &err);
+  if (!dev) {
+    std::fprintf(stderr, "ublk: cannot open %s: %s %s\n", uri.c_str(), dev.status().to_string().c_str(), err.c_str());
+    return 1;
+  }
+  auto srv = zns::UblkServer::create(**dev, o);
+  if (!srv) {
+    std::fprintf(stderr, "ublk: %s\n", srv.status().to_string().c_str());
+    return 1;
+  }
+  g_server = srv->get();
+  struct sigaction sa;
+  std::memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_stop_signal;
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  Status s = (*srv)->run([](int id) {
+    std::printf("ublk: /dev/ublkb%d ready\n", id);
+    std::fflush(stdout);
+  });
+  g_server = nullptr;
+  if (!s.is_ok()) {
+    std::fprintf(stderr, "ublk: %s\n", s.to_string().c_str());
+    return 1;
+  }
+  return 0;
+}
+
+Registrar reg{Command{"ublk", "serve a zoned device as /dev/ublkbN (kernel ublk driver)", ublk_main}};
+
+}  // namespace
+}  // namespace znslab::harness
