@@ -1,7 +1,9 @@
 // The temporal-slab adapter: src/slab through its public API (src/slab/slab.h).
 // Allocator options come from the workload keys slab_<field>, one per
 // slab::Options field (harness/slab_options.h), when present.
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "harness/allocators.h"
 #include "harness/peers.h"
@@ -15,12 +17,69 @@ namespace {
 
 using nlohmann::json;
 
+// The runner's slab::EventSink: records epoch closes and decommits with
+// their time into storage reserved up front (no allocation in the
+// callbacks, which run on the allocator's cold paths); events past the
+// capacity are counted, not stored.
+class TimelineSink final : public slab::EventSink {
+ public:
+  static constexpr size_t kCapacity = 1 << 16;
+  TimelineSink() { events_.reserve(kCapacity); }
+  void on_epoch_close(const slab::EpochStats& e) override {
+    Event ev{monotonic_ns(), Kind::kEpochClose, e.epoch, e.committed_bytes, e.live_objects, e.rss_before_close,
+             e.rss_after_close};
+    push(ev);
+  }
+  void on_decommit(uint64_t bytes, uint64_t ranges) override {
+    push(Event{monotonic_ns(), Kind::kDecommit, 0, bytes, ranges, 0, 0});
+  }
+  json to_json(uint64_t t0) const {
+    std::lock_guard<std::mutex> g(mu_);
+    json out = json::array();
+    for (const Event& e : events_) {
+      json j{{"t_ns", e.t >= t0 ? e.t - t0 : 0}};
+      if (e.kind == Kind::kEpochClose) {
+        j["event"] = "epoch_close";
+        j["epoch"] = e.epoch;
+        j["committed_bytes"] = e.a;
+        j["live_objects"] = e.b;
+        j["rss_before_close"] = e.c;
+        j["rss_after_close"] = e.d;
+      } else {
+        j["event"] = "decommit";
+        j["bytes"] = e.a;
+        j["ranges"] = e.b;
+      }
+      out.push_back(std::move(j));
+    }
+    if (dropped_) out.push_back(json{{"t_ns", nullptr}, {"event", "dropped"}, {"count", dropped_}});
+    return out;
+  }
+
+ private:
+  enum class Kind : uint8_t { kEpochClose, kDecommit };
+  struct Event {
+    uint64_t t;
+    Kind kind;
+    uint32_t epoch;
+    uint64_t a, b, c, d;
+  };
+  void push(const Event& e) {
+    std::lock_guard<std::mutex> g(mu_);
+    if (events_.size() < kCapacity) events_.push_back(e);
+    else ++dropped_;
+  }
+  mutable std::mutex mu_;
+  std::vector<Event> events_;
+  uint64_t dropped_ = 0;
+};
+
 class SlabAdapter final : public AllocatorAdapter {
  public:
   explicit SlabAdapter(const json& config) {
     validate_slab_options(config);
     opts_ = slab_options_from(config);
-    auto r = slab::SlabAllocator::create(opts_);
+    auto r = slab::SlabAllocator::create(opts_, &timeline_);
     if (!r) throw RunError("temporal-slab: create failed: " + r.status().to_string());
     a_ = std::move(r.value());
   }
@@ -74,6 +133,7 @@ class SlabAdapter final : public AllocatorAdapter {
     d["loaded_malloc_libraries"] = loaded_peer_allocators(read_self_maps());
     return d;
   }
+  json timeline(uint64_t t0_ns) const override { return timeline_.to_json(t0_ns); }
   json final_stats() const override {
     try {
       return json::parse(a_->stats_json());
@@ -84,6 +144,7 @@ class SlabAdapter final : public AllocatorAdapter {
 
  private:
   slab::Options opts_;
+  TimelineSink timeline_;  // declared before a_: outlives the allocator that calls it
   std::unique_ptr<slab::SlabAllocator> a_;
 };
 

@@ -77,6 +77,10 @@ class AllocatorAdapter {
   // Allocator statistics at the end of a run (temporal-slab: its stats
   // JSON), or null.
   virtual nlohmann::json final_stats() const { return nullptr; }
+  // The allocator's cold-path events (temporal-slab: epoch closes and
+  // decommits, through slab::EventSink) as the result's "timeline": each
+  // {"t_ns" (since `t0_ns`, CLOCK_MONOTONIC), "event", ...}; [] when none.
+  virtual nlohmann::json timeline(uint64_t /*t0_ns*/) const { return nlohmann::json::array(); }
 };
 
 // Registry of allocator names (static registration, like workloads).

@@ -86,6 +86,8 @@ class ResultDoc {
   nlohmann::json& summary() { return doc_["summary"]; }
   // ns since the document was created (the time base of samples' t_ns).
   uint64_t elapsed_ns() const noexcept;
+  // CLOCK_MONOTONIC ns at creation (t_ns = monotonic_ns() - t0_ns()).
+  uint64_t t0_ns() const noexcept { return t0_ns_; }
   // Writes pretty JSON (2-space indent) to `path` ("-" = stdout). The parent
   // folder must exist (callers create default folders; an explicit --out is
   // checked before the run). Throws RunError naming the path and errno.

@@ -182,6 +182,7 @@ class Alternating final : public Workload {
     s["timed_seconds"] = timed_s;
     s["free_errors"] = errors;
     doc.doc()["allocator_stats"] = alloc->final_stats();
+  doc.doc()["timeline"] = alloc->timeline(doc.t0_ns());
     doc.doc()["perf"] = sampler.perf_info();
     if (ctx.progress)
       std::fprintf(stderr,
@@ -413,6 +414,7 @@ void Alternating::run_threads(RunContext& ctx) {
   s["timed_seconds"] = timed_s;
   s["free_errors"] = errors;
   doc.doc()["allocator_stats"] = alloc->final_stats();
+  doc.doc()["timeline"] = alloc->timeline(doc.t0_ns());
   doc.doc()["perf"] = sampler.perf_info();
   if (ctx.progress)
     std::fprintf(stderr,

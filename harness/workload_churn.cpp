@@ -39,6 +39,7 @@
 
 #include "harness/allocators.h"
 #include "harness/config.h"
+#include "harness/metrics.h"
 #include "harness/registry.h"
 #include "harness/result.h"
 #include "harness/sampler.h"
@@ -586,21 +587,22 @@ void Churn::run(RunContext& ctx) {
   doc.set_latency("free", hf);
 
   // ---- Summary (DESIGN.md "Metrics") -----------------------------------------
-  uint64_t s0 = p.cycles / 10;
-  if (p.cycles - s0 < 2) s0 = p.cycles - 2;
+  const uint64_t s0 = metrics::steady_state_first_cycle(p.cycles);
   auto post = [&](uint64_t c) -> const CycleSample& { return cs[post_at[c]]; };
   auto peak = [&](uint64_t c) -> const CycleSample& { return cs[peak_at[c]]; };
-  uint64_t worst = s0, pmin = UINT64_MAX, pmax = 0;
+  std::vector<uint64_t> post_rss(p.cycles), post_committed;
+  for (uint64_t c = 0; c < p.cycles; ++c) post_rss[c] = post(c).proc.rss_bytes;
+  if (post(s0).have_counters)
+    for (uint64_t c = 0; c < p.cycles; ++c) post_committed.push_back(post(c).ac.committed_bytes);
+  const uint64_t worst = metrics::worst_post_free_cycle(post_rss, s0);
+  uint64_t pmin = UINT64_MAX;
   double ret_max = 0, ret_min = 1e300, excess_max = -1e300;
   for (uint64_t c = s0; c < p.cycles; ++c) {
-    const uint64_t r = post(c).proc.rss_bytes, pr = peak(c).proc.rss_bytes;
-    if (r > post(worst).proc.rss_bytes) worst = c;
-    pmin = std::min(pmin, r);
-    pmax = std::max(pmax, r);
-    const double ret = pr ? 100.0 * double(r) / double(pr) : 0.0;
+    pmin = std::min(pmin, post_rss[c]);
+    const double ret = metrics::retention_pct(post_rss[c], peak(c).proc.rss_bytes).value_or(0.0);
     ret_max = std::max(ret_max, ret);
     ret_min = std::min(ret_min, ret);
-    excess_max = std::max(excess_max, double(r) - double(post(c).objects_live_bytes));
+    excess_max = std::max(excess_max, double(post_rss[c]) - double(post(c).objects_live_bytes));
   }
   uint64_t run_peak_rss = 0;
   for (size_t i = 0; i < ncs; ++i) run_peak_rss = std::max(run_peak_rss, cs[i].proc.rss_bytes);
@@ -610,8 +612,8 @@ void Churn::run(RunContext& ctx) {
   const uint64_t objects_allocated = p.cycles * n;
   const double phase_s = double(phase_ns_total) / 1e9;
   const CycleSample& w = post(worst);
-  s["ops_per_sec"] = double(2 * objects_allocated) / phase_s;
-  s["ns_per_object"] = double(phase_ns_total) / double(objects_allocated);
+  s["ops_per_sec"] = metrics::ops_per_sec(2 * objects_allocated, phase_ns_total).value_or(0.0);
+  s["ns_per_object"] = metrics::ns_per_object(phase_ns_total, objects_allocated).value_or(0.0);
   s["objects_allocated"] = objects_allocated;
   s["pinned_objects"] = npinned;
   s["cycles"] = p.cycles;
@@ -627,13 +629,13 @@ void Churn::run(RunContext& ctx) {
   s["post_free_anon_rss_bytes"] = w.proc.anon_rss_bytes < 0 ? json(nullptr) : json(w.proc.anon_rss_bytes);
   s["baseline_rss_bytes"] = baseline_rss;
   s["post_free_rss_above_baseline_bytes"] = int64_t(w.proc.rss_bytes) - int64_t(baseline_rss);
-  s["rss_stability_pct"] = pmin ? 100.0 * double(pmax - pmin) / double(pmin) : 0.0;
+  s["rss_stability_pct"] = metrics::rss_stability_pct(post_rss, s0).value_or(0.0);
   s["retention_pct"] = ret_max;
   s["retention_pct_min"] = ret_min;
   const bool have_counters = post(s0).have_counters;
   if (have_counters) {
-    const double first = double(post(s0).ac.committed_bytes), last = double(post(p.cycles - 1).ac.committed_bytes);
-    s["committed_drift_pct"] = first > 0 ? 100.0 * (last - first) / first : (last == 0 ? 0.0 : 100.0);
+    const auto drift = metrics::committed_drift_pct(post_committed, s0);
+    s["committed_drift_pct"] = drift ? json(*drift) : json(nullptr);
     s["committed_post_free_first_bytes"] = post(s0).ac.committed_bytes;
     s["committed_post_free_last_bytes"] = post(p.cycles - 1).ac.committed_bytes;
     uint64_t pc = 0, pfc = 0;
@@ -653,6 +655,7 @@ void Churn::run(RunContext& ctx) {
   s["periodic_sample_stride"] = periodic_stride;
   s["end_free_errors"] = end_free_failures;
   doc.doc()["allocator_stats"] = alloc->final_stats();
+  doc.doc()["timeline"] = alloc->timeline(doc.t0_ns());
   doc.doc()["perf"] = sampler.perf_info();
   if (end_free_failures)
     throw RunError("churn: " + std::to_string(end_free_failures) + " pinned frees failed on " +

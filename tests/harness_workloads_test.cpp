@@ -169,3 +169,24 @@ TEST_CASE("the repeat table shows medians with intervals and flags noisy metrics
   const std::string csv = render_table_csv(t.headers, t.rows);
   CHECK(has(csv, "steady,"));
 }
+
+TEST_CASE("the slab's epoch closes and decommits appear in the result timeline", "[harness]") {
+  WorkloadConfig wc = load_workload("churn", {"cycles=5", "objects_per_cycle=4000", "idle_ms_before_sample=0",
+                                             "sample_interval_ms=0"});
+  json doc = run_workload(wc, "temporal-slab", "", false);
+  REQUIRE(doc["timeline"].is_array());
+  size_t closes = 0, decommits = 0;
+  uint64_t last_t = 0;
+  for (const auto& e : doc["timeline"]) {
+    REQUIRE(e["t_ns"].is_number_unsigned());
+    CHECK(e["t_ns"].get<uint64_t>() >= last_t);
+    last_t = e["t_ns"].get<uint64_t>();
+    if (e["event"] == "epoch_close") ++closes;
+    if (e["event"] == "decommit") {
+      ++decommits;
+      CHECK(e["bytes"].get<uint64_t>() > 0);
+    }
+  }
+  CHECK(closes == 5);  // one per cycle
+  CHECK(decommits >= 1);
+}

@@ -33,40 +33,37 @@ std::unique_ptr<ZonedDevice> open_emu(const test::TempDir& dir, const char* name
 // Forwards every call; optionally answers the Nth data/management call
 // itself, or behaves like null_blk on close (ZBC: EMPTY when nothing was
 // written), and can pretend to be a zbd: null_blk device.
-class Twister final : public ZonedDevice {
+class Twister final : public ZonedDeviceWrapper {
  public:
-  explicit Twister(std::unique_ptr<ZonedDevice> inner) : in_(std::move(inner)), info_(in_->info()) {}
+  explicit Twister(std::unique_ptr<ZonedDevice> inner) : ZonedDeviceWrapper(std::move(inner)), info_(this->inner().info()) {}
   long fail_call = -1;       // this call (0-based) returns Zone Is Full without reaching the device
   bool zbc_close = false;    // close of a zone with WP at start -> EMPTY
   void pretend_null_blk() { info_.backend = "zbd"; info_.model = "null_blk"; }
 
   const DeviceInfo& info() const noexcept override { return info_; }
-  Result<std::vector<Zone>> report_zones(uint32_t f, uint32_t c) override { return in_->report_zones(f, c); }
-  Status open(uint32_t z) override { return hit() ? bad() : in_->open(z); }
+  Status open(uint32_t z) override { return hit() ? bad() : in().open(z); }
   Status close(uint32_t z) override {
     if (hit()) return bad();
-    Status s = in_->close(z);
+    Status s = in().close(z);
     if (s.is_ok() && zbc_close) {
-      auto r = in_->report_zones(z, 1);
-      if (r && (*r)[0].written() == 0) return in_->reset(z);
+      auto r = in().report_zones(z, 1);
+      if (r && (*r)[0].written() == 0) return in().reset(z);
     }
     return s;
   }
-  Status finish(uint32_t z) override { return hit() ? bad() : in_->finish(z); }
-  Status reset(uint32_t z) override { return hit() ? bad() : in_->reset(z); }
-  Status write(uint32_t z, uint64_t o, const void* b, size_t l) override { return hit() ? bad() : in_->write(z, o, b, l); }
+  Status finish(uint32_t z) override { return hit() ? bad() : in().finish(z); }
+  Status reset(uint32_t z) override { return hit() ? bad() : in().reset(z); }
+  Status write(uint32_t z, uint64_t o, const void* b, size_t l) override { return hit() ? bad() : in().write(z, o, b, l); }
   Result<uint64_t> append(uint32_t z, const void* b, size_t l) override {
     if (hit()) return bad();
-    return in_->append(z, b, l);
+    return in().append(z, b, l);
   }
-  Status read(uint32_t z, uint64_t o, void* b, size_t l) override { return hit() ? bad() : in_->read(z, o, b, l); }
-  Status submit(std::span<const IoRequest> b) override { return in_->submit(b); }
-  Result<size_t> reap(std::span<IoCompletion> o, size_t m) override { return in_->reap(o, m); }
+  Status read(uint32_t z, uint64_t o, void* b, size_t l) override { return hit() ? bad() : in().read(z, o, b, l); }
 
  private:
   bool hit() { return calls_++ == fail_call; }
   static Status bad() { return Status(Code::kZoneIsFull, "twister"); }
-  std::unique_ptr<ZonedDevice> in_;
+  ZonedDevice& in() { return inner(); }
   DeviceInfo info_;
   long calls_ = 0;
 };

@@ -456,6 +456,7 @@ class TraceReplay final : public Workload {
     s["epoch_fallbacks"] = k.epoch_fallbacks.load();
     s["forced_epoch_closes"] = k.forced_closes.load();
     doc.doc()["allocator_stats"] = alloc->final_stats();
+  doc.doc()["timeline"] = alloc->timeline(doc.t0_ns());
     doc.doc()["perf"] = sampler.perf_info();
     if (ctx.progress)
       std::fprintf(stderr, "[trace %s] %lu ops (%lu skipped), %.2f Mops/s, peak RSS %.1f MiB (+%.1f), post-drain %.1f MiB%s\n",

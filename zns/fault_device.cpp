@@ -6,7 +6,7 @@ namespace znslab::zns {
 
 static Status injected() { return Status(Code::kIoError, "fault injection: I/O failed", EIO); }
 
-FaultDevice::FaultDevice(std::unique_ptr<ZonedDevice> inner) : inner_(std::move(inner)) {}
+FaultDevice::FaultDevice(std::unique_ptr<ZonedDevice> inner) : ZonedDeviceWrapper(std::move(inner)) {}
 
 void FaultDevice::fail_nth_io(uint64_t n, bool repeat) noexcept {
   period_.store(repeat ? n : 0);
@@ -27,8 +27,8 @@ Status FaultDevice::set_zone_condition(uint32_t zone, ZoneState state) {
   if (state != ZoneState::kReadOnly && state != ZoneState::kOffline) {
     return Status(Code::kInvalidArgument, "set_zone_condition: only READ_ONLY or OFFLINE");
   }
-  if (zone >= inner_->info().zone_count) return Status(Code::kLbaOutOfRange, "set_zone_condition: zone past the end");
-  Status s = inner_->inject_zone_condition(zone, state);
+  if (zone >= inner().info().zone_count) return Status(Code::kLbaOutOfRange, "set_zone_condition: zone past the end");
+  Status s = inner().inject_zone_condition(zone, state);
   if (s.code() != Code::kNotSupported) return s;
   std::lock_guard<std::mutex> g(mu_);
   overlay_[zone] = state;
@@ -50,7 +50,7 @@ Status FaultDevice::overlay_write_status(uint32_t zone) {
 }
 
 Result<std::vector<Zone>> FaultDevice::report_zones(uint32_t first, uint32_t count) {
-  auto r = inner_->report_zones(first, count);
+  auto r = inner().report_zones(first, count);
   if (!r) return r;
   std::lock_guard<std::mutex> g(mu_);
   for (Zone& z : *r) {
@@ -65,7 +65,7 @@ Result<std::vector<Zone>> FaultDevice::report_zones(uint32_t first, uint32_t cou
     if (overlay(zone)) {                                                                  \
       return Status(Code::kInvalidZoneStateTransition, "fault injection: zone Read Only/Offline"); \
     }                                                                                     \
-    return inner_->name(zone);                                                            \
+    return inner().name(zone);                                                            \
   }
 ZNS_FAULT_MGMT(open)
 ZNS_FAULT_MGMT(close)
@@ -76,19 +76,19 @@ ZNS_FAULT_MGMT(reset)
 Status FaultDevice::write(uint32_t zone, uint64_t offset, const void* buf, size_t len) {
   if (take_fault()) return injected();
   if (auto s = overlay_write_status(zone); !s) return s;
-  return inner_->write(zone, offset, buf, len);
+  return inner().write(zone, offset, buf, len);
 }
 
 Result<uint64_t> FaultDevice::append(uint32_t zone, const void* buf, size_t len) {
   if (take_fault()) return injected();
   if (auto s = overlay_write_status(zone); !s) return s;
-  return inner_->append(zone, buf, len);
+  return inner().append(zone, buf, len);
 }
 
 Status FaultDevice::read(uint32_t zone, uint64_t offset, void* buf, size_t len) {
   if (take_fault()) return injected();
   if (overlay(zone) == ZoneState::kOffline) return Status(Code::kZoneIsOffline, "fault injection: zone Offline");
-  return inner_->read(zone, offset, buf, len);
+  return inner().read(zone, offset, buf, len);
 }
 
 Status FaultDevice::submit(std::span<const IoRequest> batch) {
@@ -108,7 +108,7 @@ Status FaultDevice::submit(std::span<const IoRequest> batch) {
     }
   }
   if (!pass.empty()) {
-    if (auto s = inner_->submit(pass); !s) return s;
+    if (auto s = inner().submit(pass); !s) return s;
   }
   if (!failed.empty()) {
     std::lock_guard<std::mutex> g(mu_);
@@ -127,7 +127,7 @@ Result<size_t> FaultDevice::reap(std::span<IoCompletion> out, size_t min_complet
     }
   }
   if (n == out.size()) return n;
-  auto r = inner_->reap(out.subspan(n), min_complete > n ? min_complete - n : 0);
+  auto r = inner().reap(out.subspan(n), min_complete > n ? min_complete - n : 0);
   if (!r) return n ? Result<size_t>(n) : r;
   return n + *r;
 }

@@ -1,5 +1,6 @@
 // zns::FaultDevice: a fault-injecting wrapper around any ZonedDevice
-// (leveldb's EnvWrapper / FaultInjectionTestEnv pattern). Every call is
+// (leveldb's EnvWrapper / FaultInjectionTestEnv pattern: it derives from
+// ZonedDeviceWrapper and overrides only what it changes). Every call is
 // forwarded unchanged unless a fault is armed:
 //   - fail_nth_io(n): the n-th data I/O from now (write, append, read, or
 //     one request of submit(); 1 = the next) fails with kIoError / EIO and
@@ -26,7 +27,7 @@
 
 namespace znslab::zns {
 
-class FaultDevice : public ZonedDevice {
+class FaultDevice : public ZonedDeviceWrapper {
  public:
   explicit FaultDevice(std::unique_ptr<ZonedDevice> inner);
 
@@ -38,9 +39,6 @@ class FaultDevice : public ZonedDevice {
   // Data I/Os seen / failed by the wrapper since construction.
   uint64_t io_count() const noexcept { return ios_.load(); }
   uint64_t injected_failures() const noexcept { return failures_.load(); }
-  ZonedDevice& inner() noexcept { return *inner_; }
-
-  const DeviceInfo& info() const noexcept override { return inner_->info(); }
   Result<std::vector<Zone>> report_zones(uint32_t first, uint32_t count) override;
   Status open(uint32_t zone) override;
   Status close(uint32_t zone) override;
@@ -51,8 +49,6 @@ class FaultDevice : public ZonedDevice {
   Status read(uint32_t zone, uint64_t offset, void* buf, size_t len) override;
   Status submit(std::span<const IoRequest> batch) override;
   Result<size_t> reap(std::span<IoCompletion> out, size_t min_complete) override;
-  std::optional<BackingFile> backing_file() const noexcept override { return inner_->backing_file(); }
-  Status power_cycle() override { return inner_->power_cycle(); }
   Status inject_zone_condition(uint32_t zone, ZoneState state) override {
     return set_zone_condition(zone, state);
   }
@@ -62,7 +58,6 @@ class FaultDevice : public ZonedDevice {
   std::optional<ZoneState> overlay(uint32_t zone);
   Status overlay_write_status(uint32_t zone);  // ok when no overlay applies
 
-  std::unique_ptr<ZonedDevice> inner_;
   std::atomic<uint64_t> ios_{0}, failures_{0}, target_{0}, period_{0};
   std::mutex mu_;
   std::map<uint32_t, ZoneState> overlay_;

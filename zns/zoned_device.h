@@ -177,6 +177,46 @@ class ZonedDevice {
   }
 };
 
+// A ZonedDevice that forwards every call to another (leveldb's EnvWrapper):
+// a fault injector or a test double overrides only the calls it changes.
+// Owns the inner device. Thread-safety: as the inner device.
+class ZonedDeviceWrapper : public ZonedDevice {
+ public:
+  explicit ZonedDeviceWrapper(std::unique_ptr<ZonedDevice> inner) : inner_(std::move(inner)) {}
+  ZonedDevice& inner() noexcept { return *inner_; }
+  const ZonedDevice& inner() const noexcept { return *inner_; }
+
+  const DeviceInfo& info() const noexcept override { return inner_->info(); }
+  Result<std::vector<Zone>> report_zones(uint32_t first, uint32_t count) override {
+    return inner_->report_zones(first, count);
+  }
+  Status open(uint32_t zone) override { return inner_->open(zone); }
+  Status close(uint32_t zone) override { return inner_->close(zone); }
+  Status finish(uint32_t zone) override { return inner_->finish(zone); }
+  Status reset(uint32_t zone) override { return inner_->reset(zone); }
+  Status write(uint32_t zone, uint64_t offset, const void* buf, size_t len) override {
+    return inner_->write(zone, offset, buf, len);
+  }
+  Result<uint64_t> append(uint32_t zone, const void* buf, size_t len) override {
+    return inner_->append(zone, buf, len);
+  }
+  Status read(uint32_t zone, uint64_t offset, void* buf, size_t len) override {
+    return inner_->read(zone, offset, buf, len);
+  }
+  Status submit(std::span<const IoRequest> batch) override { return inner_->submit(batch); }
+  Result<size_t> reap(std::span<IoCompletion> out, size_t min_complete) override {
+    return inner_->reap(out, min_complete);
+  }
+  std::optional<BackingFile> backing_file() const noexcept override { return inner_->backing_file(); }
+  Status power_cycle() override { return inner_->power_cycle(); }
+  Status inject_zone_condition(uint32_t zone, ZoneState state) override {
+    return inner_->inject_zone_condition(zone, state);
+  }
+
+ private:
+  std::unique_ptr<ZonedDevice> inner_;
+};
+
 // Opens a device by URI (see the header comment). Errors: kInvalidArgument
 // with a message naming the bad URI part (written to *error when given),
 // kNotFound, kNotSupported (e.g. not a zoned device), kIoError.
