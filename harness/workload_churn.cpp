@@ -191,7 +191,8 @@ class Churn final : public Workload {
                 {"latency_sample_every", 16},
                 {"progress_every_pct", 5},
                 {"slab_reclaim", "immediate"},
-                {"slab_use_thp", false}};
+                {"slab_use_thp", false},
+                {"slab_thread_cache", true}};
   }
 
   void validate(const json& c) const override {
