@@ -56,6 +56,10 @@ const std::vector<Row>& rows() {
       {{"slab_thread_cache", "boolean", "", "per-thread magazines on the fast path (false: every operation on the shared slab word)"},
        [](const slab::Options& o) { return json(o.thread_cache); }, nullptr,
        [](slab::Options& o, const json& v) { o.thread_cache = v.get<bool>(); }},
+      {{"slab_handle_key", "integer", "", "key of the handle generation hash (0 = a random key per allocator)"},
+       [](const slab::Options& o) { return json(int64_t(o.handle_key & uint64_t(INT64_MAX))); },
+       [](const json& c, const std::string& k) { check_int_range(c, k, 0, INT64_MAX); },
+       [](slab::Options& o, const json& v) { o.handle_key = uint64_t(v.get<int64_t>()); }},
   };
   return r;
 }

@@ -13,6 +13,7 @@
 //   slab_scan_retry_threshold  ratio   adaptive bitmap scan switch threshold
 //   slab_scan_dwell_checks     count   checks before the scan mode may switch back
 //   slab_thread_cache          bool    per-thread magazines on the fast path
+//   slab_handle_key            integer key of the handle generation hash (0 = random)
 // Thread-safety: pure functions. Errors: ConfigKeyError naming the key.
 #pragma once
 
