@@ -115,11 +115,14 @@ def run_fuzz(runs):
         return 0, len(names), 0
     passed = failed = 0
     for n in names:
+        # New inputs go to the first folder: a scratch one, never the seeds.
+        scratch = tempfile.mkdtemp(prefix="fuzz-" + n + "-")
         cmd = [os.path.join("build", "fuzz", "fuzz_" + n), f"-runs={runs}", "-seed=1",
                "-print_final_stats=1", "-artifact_prefix=build/fuzz/crash-" + n + "-",
-               os.path.join("tests", "fuzz", "corpus", n)]
+               scratch, os.path.join("tests", "fuzz", "corpus", n)]
         print("+ " + " ".join(cmd), flush=True)
         r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        shutil.rmtree(scratch, ignore_errors=True)
         m = re.search(r"stat::number_of_executed_units: (\d+)", r.stdout)
         units = m.group(1) if m else "?"
         if r.returncode == 0:
