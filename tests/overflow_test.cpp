@@ -8,6 +8,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -257,6 +262,64 @@ TEST_CASE("overflow: a reader in another process remaps on growth and reads the 
   CHECK((*r)->stats().grow_count == 3);
   CHECK(remaps >= 1);
   CHECK(remaps <= 3);
+}
+
+TEST_CASE("overflow: reader threads with their own mappings remap on growth and read the written bytes", "[overflow]") {
+  TempDir d;
+  const std::string f = d.file("o");
+  auto r = OverflowRegion::open(f, small());
+  REQUIRE(r);
+  struct Job { uint64_t off, len, tag; };
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<Job> jobs;
+  bool done = false;
+  std::atomic<uint64_t> bad{0}, remaps{0}, reads{0};
+  auto reader = [&] {
+    auto rd = OverflowReader::open(f);
+    if (!rd) { bad.fetch_add(1000000); return; }
+    std::vector<uint8_t> got, want;
+    for (;;) {
+      Job j;
+      {
+        std::unique_lock<std::mutex> lk(mu);
+        cv.wait(lk, [&] { return done || !jobs.empty(); });
+        if (jobs.empty()) break;
+        j = jobs.front();
+        jobs.pop_front();
+      }
+      got.resize(j.len);
+      if (!(*rd)->read(j.off, uint32_t(j.len), got.data())) { bad.fetch_add(1); continue; }
+      fill(want, j.tag, j.len);
+      if (got != want) bad.fetch_add(1);
+      reads.fetch_add(1);
+    }
+    remaps.fetch_add((*rd)->remaps());
+  };
+  std::thread t1(reader), t2(reader);
+  std::vector<uint8_t> b;
+  for (uint64_t i = 1; i <= 300; ++i) {  // 300 x 40 KiB: 1 MiB -> 16 MiB (blobs are never freed here)
+    fill(b, i, 40000);
+    auto s = (*r)->write(b.data(), b.size());
+    REQUIRE(s);
+    auto loc = (*r)->locate(*s);
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      jobs.push_back({loc->first, loc->second, i});
+    }
+    cv.notify_one();
+  }
+  {
+    std::lock_guard<std::mutex> lk(mu);
+    done = true;
+  }
+  cv.notify_all();
+  t1.join();
+  t2.join();
+  CHECK(bad.load() == 0);
+  CHECK(reads.load() == 300);
+  CHECK((*r)->stats().grow_count == 4);
+  CHECK(remaps.load() >= 1);
 }
 
 TEST_CASE("overflow: madvise advice survives mremap (smaps VmFlags)", "[overflow]") {
