@@ -4,6 +4,7 @@
 // process, madvise advice across mremap, persistence across reopen and
 // kill -9 (random points and every sync boundary).
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -320,6 +321,20 @@ TEST_CASE("overflow: reader threads with their own mappings remap on growth and 
   CHECK(reads.load() == 300);
   CHECK((*r)->stats().grow_count == 4);
   CHECK(remaps.load() >= 1);
+}
+
+TEST_CASE("overflow: preallocate gives the grown file disk blocks", "[overflow]") {
+  TempDir d;
+  OverflowOptions o = small();
+  o.preallocate = true;
+  auto r = OverflowRegion::open(d.file("o"), o);
+  REQUIRE(r);
+  std::vector<uint8_t> b(1500000, 3);
+  REQUIRE((*r)->write(b.data(), b.size()));  // 1 -> 2 MiB
+  CHECK((*r)->stats().grow_count == 1);
+  struct stat st;
+  REQUIRE(::stat(d.file("o").c_str(), &st) == 0);
+  CHECK(uint64_t(st.st_blocks) * 512 >= uint64_t(st.st_size));
 }
 
 TEST_CASE("overflow: madvise advice survives mremap (smaps VmFlags)", "[overflow]") {

@@ -5,6 +5,7 @@
 // boundary).
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -201,6 +202,25 @@ TEST_CASE("pager: growth keeps earlier page pointers valid and stops at max_page
   auto over = (*p)->alloc();
   REQUIRE_FALSE(over);
   CHECK(over.status().code() == Code::kOutOfSpace);
+}
+
+TEST_CASE("pager: preallocate gives every grown page disk blocks, sparse otherwise", "[pager]") {
+  TempDir d;
+  for (bool pre : {false, true}) {
+    PagerOptions o = small_opts();
+    o.initial_pages = 16;
+    o.grow_pages = 256;
+    o.preallocate = pre;
+    const std::string f = d.file(pre ? "pre.pages" : "sparse.pages");
+    auto p = Pager::open(f, o);
+    REQUIRE(p);
+    REQUIRE((*p)->alloc_bulk(100));  // grows to 272 pages
+    struct stat st;
+    REQUIRE(::stat(f.c_str(), &st) == 0);
+    INFO("preallocate " << pre << " blocks " << st.st_blocks << " size " << st.st_size);
+    if (pre) CHECK(uint64_t(st.st_blocks) * 512 >= uint64_t(st.st_size));
+    else CHECK(uint64_t(st.st_blocks) * 512 < uint64_t(st.st_size) / 2);
+  }
 }
 
 TEST_CASE("pager: 2^24 pages with metadata under 0.1 % of the file", "[pager]") {

@@ -239,3 +239,57 @@ TEST_CASE("subpage: kill -9 at random points loses no committed sub-allocation",
   CHECK(lost == 0);
   CHECK(checked > trials / 2);
 }
+
+namespace {
+int g_step = -1, g_nth = 0, g_seen = 0;
+void sub_kill_hook(CommitStep s, void*) {
+  if (s == CommitStep::kBegin) ++g_seen;
+  if (g_seen == g_nth && int(s) == g_step) ::kill(::getpid(), SIGKILL);
+}
+}  // namespace
+
+TEST_CASE("subpage: kill -9 at every system-call boundary of commit", "[subpage]") {
+  TempDir d;
+  const int ops = 120, every = 10;
+  PagerOptions o = sub_opts(512);
+  std::vector<std::vector<SubPageId>> by_gen(3);
+  {
+    auto p = Pager::open(d.file("model.pages"), o);
+    REQUIRE(p);
+    auto a = SubPageAllocator::attach(**p, 512);
+    REQUIRE(a);
+    sub_ops(**a, 8, ops, every, [&](uint64_t gen) {
+      by_gen.resize(gen + 1);
+      by_gen[gen] = (*a)->live_ids();
+    });
+  }
+  const int nth = 7;  // the 7th commit of the file: the 5th of the op sequence
+  for (int step = 0; step < kCommitSteps; ++step) {
+    const std::string f = d.file("s" + std::to_string(step));
+    pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      g_step = step;
+      g_nth = nth;
+      g_seen = 0;
+      PagerOptions co = o;
+      co.commit_hook = sub_kill_hook;
+      auto p = Pager::open(f, co);
+      if (!p) ::_exit(30);
+      auto a = SubPageAllocator::attach(**p, 512);
+      if (!a) ::_exit(31);
+      sub_ops(**a, 8, ops, every, [](uint64_t) {});
+      ::_exit(0);
+    }
+    CHECK(testutil::wait_exit(pid) == -SIGKILL);
+    auto p = Pager::open(f, o);
+    REQUIRE(p);
+    auto a = SubPageAllocator::attach(**p, 512);
+    REQUIRE(a);
+    const uint64_t want = step >= int(CommitStep::kSuperAWritten) ? nth : nth - 1;
+    INFO("step " << step);
+    CHECK((*p)->stats().generation == want);
+    CHECK((*a)->live_ids() == by_gen[want]);
+    CHECK((*p)->allocated() == (*a)->parents());
+  }
+}
