@@ -516,7 +516,7 @@ TEST_CASE("overflow: kill -9 at random points loses no slot whose write returned
   const int ops = 3000;
   const ModelRun m = model_run(d.file("model"), 23, ops);
   std::mt19937_64 rng(17);
-  int lost = 0, checked = 0;
+  int lost = 0, checked = 0, mid_run = 0;
   for (int t = 0; t < trials; ++t) {
     const std::string f = d.file("c" + std::to_string(t));
     testutil::Channel ch;
@@ -529,12 +529,13 @@ TEST_CASE("overflow: kill -9 at random points loses no slot whose write returned
       region_ops(**r, 23, ops, [&](int k, SlotId, bool) { ch.send(uint64_t(k) + 1); });
       ::_exit(0);
     }
-    ::usleep(useconds_t(rng() % 8000));
+    ch.wait_for(2 + rng() % uint64_t(ops));  // a random point of the run
     ::kill(pid, SIGKILL);
     testutil::wait_exit(pid);
     const uint64_t acked = ch.drain_last();
     if (acked == 0) continue;  // killed while creating the file
     const int done = int(acked) - 1;
+    if (done < ops) ++mid_run;
     auto r = OverflowRegion::open(f, small(true));
     REQUIRE(r);
     ++checked;
@@ -543,9 +544,10 @@ TEST_CASE("overflow: kill -9 at random points loses no slot whose write returned
     if (got != m.digest[size_t(done)] && (done == ops || got != m.digest[size_t(done) + 1])) ++lost;
     std::remove(f.c_str());
   }
-  INFO("trials with a recovered region " << checked);
+  INFO("trials with a recovered region " << checked << ", killed before the last op " << mid_run);
   CHECK(lost == 0);
   CHECK(checked > trials / 2);
+  CHECK(mid_run > trials / 4);
 }
 
 TEST_CASE("overflow: kill -9 at every sync boundary of write and free", "[overflow]") {
