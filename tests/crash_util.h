@@ -8,6 +8,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <time.h>
+
 #include <cstdint>
 #include <algorithm>
 #include <cstdlib>
@@ -36,22 +38,29 @@ class Channel {
       if (n <= 0) return 0;
       got += size_t(n);
     }
+    last_ = v;
     return v;
   }
-  // Parent side after the child is gone: closes the write end and returns
-  // the last complete value sent (0 if none).
+  // Parent side: blocks until a value >= `target` arrives (true) or EOF.
+  bool wait_for(uint64_t target) {
+    for (;;) {
+      uint64_t v = recv();
+      if (v == 0) return false;
+      if (v >= target) return true;
+    }
+  }
+  // Parent side after the child is gone: closes the write end, reads what
+  // is left and returns the last complete value received (0 if none).
   uint64_t drain_last() {
     if (fd_[1] >= 0) { ::close(fd_[1]); fd_[1] = -1; }
-    uint64_t last = 0, v;
-    for (;;) {
-      v = recv();
-      if (v == 0) return last;
-      last = v;
+    while (recv() != 0) {
     }
+    return last_;
   }
 
  private:
   int fd_[2];
+  uint64_t last_ = 0;
 };
 
 // Exit status of pid, or -signal when it was killed; -1000 on error.
@@ -61,6 +70,13 @@ inline int wait_exit(pid_t pid) {
   if (WIFEXITED(st)) return WEXITSTATUS(st);
   if (WIFSIGNALED(st)) return -WTERMSIG(st);
   return -1000;
+}
+
+// CLOCK_MONOTONIC in microseconds (to size kill delays to the child's run).
+inline uint64_t now_us() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1000000u + uint64_t(ts.tv_nsec) / 1000u;
 }
 
 inline int crash_trials(int dflt) {

@@ -4,10 +4,16 @@
 // process, madvise advice across mremap, persistence across reopen and
 // kill -9 (random points and every sync boundary).
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -259,6 +265,78 @@ TEST_CASE("overflow: a reader in another process remaps on growth and reads the 
   CHECK(remaps <= 3);
 }
 
+TEST_CASE("overflow: reader threads with their own mappings remap on growth and read the written bytes", "[overflow]") {
+  TempDir d;
+  const std::string f = d.file("o");
+  auto r = OverflowRegion::open(f, small());
+  REQUIRE(r);
+  struct Job { uint64_t off, len, tag; };
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<Job> jobs;
+  bool done = false;
+  std::atomic<uint64_t> bad{0}, remaps{0}, reads{0};
+  auto reader = [&] {
+    auto rd = OverflowReader::open(f);
+    if (!rd) { bad.fetch_add(1000000); return; }
+    std::vector<uint8_t> got, want;
+    for (;;) {
+      Job j;
+      {
+        std::unique_lock<std::mutex> lk(mu);
+        cv.wait(lk, [&] { return done || !jobs.empty(); });
+        if (jobs.empty()) break;
+        j = jobs.front();
+        jobs.pop_front();
+      }
+      got.resize(j.len);
+      if (!(*rd)->read(j.off, uint32_t(j.len), got.data())) { bad.fetch_add(1); continue; }
+      fill(want, j.tag, j.len);
+      if (got != want) bad.fetch_add(1);
+      reads.fetch_add(1);
+    }
+    remaps.fetch_add((*rd)->remaps());
+  };
+  std::thread t1(reader), t2(reader);
+  std::vector<uint8_t> b;
+  for (uint64_t i = 1; i <= 300; ++i) {  // 300 x 40 KiB: 1 MiB -> 16 MiB (blobs are never freed here)
+    fill(b, i, 40000);
+    auto s = (*r)->write(b.data(), b.size());
+    REQUIRE(s);
+    auto loc = (*r)->locate(*s);
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      jobs.push_back({loc->first, loc->second, i});
+    }
+    cv.notify_one();
+  }
+  {
+    std::lock_guard<std::mutex> lk(mu);
+    done = true;
+  }
+  cv.notify_all();
+  t1.join();
+  t2.join();
+  CHECK(bad.load() == 0);
+  CHECK(reads.load() == 300);
+  CHECK((*r)->stats().grow_count == 4);
+  CHECK(remaps.load() >= 1);
+}
+
+TEST_CASE("overflow: preallocate gives the grown file disk blocks", "[overflow]") {
+  TempDir d;
+  OverflowOptions o = small();
+  o.preallocate = true;
+  auto r = OverflowRegion::open(d.file("o"), o);
+  REQUIRE(r);
+  std::vector<uint8_t> b(1500000, 3);
+  REQUIRE((*r)->write(b.data(), b.size()));  // 1 -> 2 MiB
+  CHECK((*r)->stats().grow_count == 1);
+  struct stat st;
+  REQUIRE(::stat(d.file("o").c_str(), &st) == 0);
+  CHECK(uint64_t(st.st_blocks) * 512 >= uint64_t(st.st_size));
+}
+
 TEST_CASE("overflow: madvise advice survives mremap (smaps VmFlags)", "[overflow]") {
   TempDir d;
   // The raw OS behaviour, through src/pages.
@@ -438,7 +516,7 @@ TEST_CASE("overflow: kill -9 at random points loses no slot whose write returned
   const int ops = 3000;
   const ModelRun m = model_run(d.file("model"), 23, ops);
   std::mt19937_64 rng(17);
-  int lost = 0, checked = 0;
+  int lost = 0, checked = 0, mid_run = 0;
   for (int t = 0; t < trials; ++t) {
     const std::string f = d.file("c" + std::to_string(t));
     testutil::Channel ch;
@@ -451,12 +529,13 @@ TEST_CASE("overflow: kill -9 at random points loses no slot whose write returned
       region_ops(**r, 23, ops, [&](int k, SlotId, bool) { ch.send(uint64_t(k) + 1); });
       ::_exit(0);
     }
-    ::usleep(useconds_t(rng() % 8000));
+    ch.wait_for(2 + rng() % uint64_t(ops));  // a random point of the run
     ::kill(pid, SIGKILL);
     testutil::wait_exit(pid);
     const uint64_t acked = ch.drain_last();
     if (acked == 0) continue;  // killed while creating the file
     const int done = int(acked) - 1;
+    if (done < ops) ++mid_run;
     auto r = OverflowRegion::open(f, small(true));
     REQUIRE(r);
     ++checked;
@@ -465,9 +544,10 @@ TEST_CASE("overflow: kill -9 at random points loses no slot whose write returned
     if (got != m.digest[size_t(done)] && (done == ops || got != m.digest[size_t(done) + 1])) ++lost;
     std::remove(f.c_str());
   }
-  INFO("trials with a recovered region " << checked);
+  INFO("trials with a recovered region " << checked << ", killed before the last op " << mid_run);
   CHECK(lost == 0);
   CHECK(checked > trials / 2);
+  CHECK(mid_run > trials / 4);
 }
 
 TEST_CASE("overflow: kill -9 at every sync boundary of write and free", "[overflow]") {

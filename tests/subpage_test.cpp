@@ -182,16 +182,28 @@ void sub_ops(SubPageAllocator& s, uint64_t seed, int ops, int every, OnCommit on
   }
 }
 
+// Order-independent digest of a set of ids.
+uint64_t digest(const std::vector<SubPageId>& ids) {
+  uint64_t d = 0;
+  for (SubPageId id : ids) {
+    uint64_t x = (id + 1) * 0x9E3779B97F4A7C15ull;
+    x ^= x >> 29;
+    d += x * 0xBF58476D1CE4E5B9ull;
+  }
+  return d;
+}
+
 }  // namespace
 
 TEST_CASE("subpage: kill -9 at random points loses no committed sub-allocation", "[subpage]") {
   TempDir d;
   const int trials = testutil::crash_trials(200);
-  const int ops = 6000, every = 16;
+  const int ops = 60000, every = 16;  // a run long against the parent's reaction time
   PagerOptions o = sub_opts(4096);
   o.sync = SyncMode::kNone;
-  // The model: the same sequence, uninterrupted, with each generation's set.
-  std::vector<std::vector<SubPageId>> by_gen(3);
+  // The model: the same sequence, uninterrupted, with a digest of each
+  // generation's set.
+  std::vector<uint64_t> by_gen(3, 0);
   {
     auto p = Pager::open(d.file("model.pages"), o);
     REQUIRE(p);
@@ -199,11 +211,11 @@ TEST_CASE("subpage: kill -9 at random points loses no committed sub-allocation",
     REQUIRE(a);
     sub_ops(**a, 5, ops, every, [&](uint64_t gen) {
       by_gen.resize(gen + 1);
-      by_gen[gen] = (*a)->live_ids();
+      by_gen[gen] = digest((*a)->live_ids());
     });
   }
   std::mt19937_64 rng(11);
-  int lost = 0, checked = 0;
+  int lost = 0, checked = 0, mid_run = 0;
   for (int t = 0; t < trials; ++t) {
     const std::string f = d.file("c" + std::to_string(t) + ".pages");
     testutil::Channel ch;
@@ -217,7 +229,7 @@ TEST_CASE("subpage: kill -9 at random points loses no committed sub-allocation",
       sub_ops(**a, 5, ops, every, [&](uint64_t gen) { ch.send(gen); });
       ::_exit(0);
     }
-    ::usleep(useconds_t(rng() % 15000));
+    ch.wait_for(3 + rng() % (by_gen.size() - 3));  // a random point of the run
     ::kill(pid, SIGKILL);
     testutil::wait_exit(pid);
     const uint64_t acked = ch.drain_last();
@@ -230,12 +242,68 @@ TEST_CASE("subpage: kill -9 at random points loses no committed sub-allocation",
     ++checked;
     REQUIRE(gen < by_gen.size());
     CHECK(gen >= acked);
-    if ((*a)->live_ids() != by_gen[gen]) ++lost;
+    if (gen + 1 < by_gen.size()) ++mid_run;
+    if (digest((*a)->live_ids()) != by_gen[gen]) ++lost;
     // No parent leaked or lost: exactly the table's parents are allocated.
     CHECK((*p)->allocated() == (*a)->parents());
     std::remove(f.c_str());
   }
-  INFO("trials with a recovered state " << checked);
+  INFO("trials with a recovered state " << checked << ", killed before the last commit " << mid_run);
   CHECK(lost == 0);
   CHECK(checked > trials / 2);
+  CHECK(mid_run > trials / 4);
+}
+
+namespace {
+int g_step = -1, g_nth = 0, g_seen = 0;
+void sub_kill_hook(CommitStep s, void*) {
+  if (s == CommitStep::kBegin) ++g_seen;
+  if (g_seen == g_nth && int(s) == g_step) ::kill(::getpid(), SIGKILL);
+}
+}  // namespace
+
+TEST_CASE("subpage: kill -9 at every system-call boundary of commit", "[subpage]") {
+  TempDir d;
+  const int ops = 120, every = 10;
+  PagerOptions o = sub_opts(512);
+  std::vector<std::vector<SubPageId>> by_gen(3);
+  {
+    auto p = Pager::open(d.file("model.pages"), o);
+    REQUIRE(p);
+    auto a = SubPageAllocator::attach(**p, 512);
+    REQUIRE(a);
+    sub_ops(**a, 8, ops, every, [&](uint64_t gen) {
+      by_gen.resize(gen + 1);
+      by_gen[gen] = (*a)->live_ids();
+    });
+  }
+  const int nth = 7;  // the 7th commit of the file: the 5th of the op sequence
+  for (int step = 0; step < kCommitSteps; ++step) {
+    const std::string f = d.file("s" + std::to_string(step));
+    pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      g_step = step;
+      g_nth = nth;
+      g_seen = 0;
+      PagerOptions co = o;
+      co.commit_hook = sub_kill_hook;
+      auto p = Pager::open(f, co);
+      if (!p) ::_exit(30);
+      auto a = SubPageAllocator::attach(**p, 512);
+      if (!a) ::_exit(31);
+      sub_ops(**a, 8, ops, every, [](uint64_t) {});
+      ::_exit(0);
+    }
+    CHECK(testutil::wait_exit(pid) == -SIGKILL);
+    auto p = Pager::open(f, o);
+    REQUIRE(p);
+    auto a = SubPageAllocator::attach(**p, 512);
+    REQUIRE(a);
+    const uint64_t want = step >= int(CommitStep::kSuperAWritten) ? nth : nth - 1;
+    INFO("step " << step);
+    CHECK((*p)->stats().generation == want);
+    CHECK((*a)->live_ids() == by_gen[want]);
+    CHECK((*p)->allocated() == (*a)->parents());
+  }
 }

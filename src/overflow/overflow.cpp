@@ -86,6 +86,7 @@ Result<std::unique_ptr<OverflowRegion>> OverflowRegion::open(const std::string& 
   r->sync_ = o.sync;
   r->advice_ = o.advice;
   r->populate_ = o.populate;
+  r->preallocate_ = o.preallocate;
   r->hook_ = o.step_hook;
   r->hook_arg_ = o.step_hook_arg;
   auto fsz = pages::file_size(fd);
@@ -104,6 +105,9 @@ Result<std::unique_ptr<OverflowRegion>> OverflowRegion::open(const std::string& 
     // A new region, or a scratch one reset (persistent=false: the seed's behaviour).
     if (Status s = pages::truncate_file(fd, 0); !s) return s;
     if (Status s = pages::truncate_file(fd, o.initial_bytes); !s) return s;
+    if (o.preallocate) {
+      if (Status s = pages::allocate_file(fd, 0, o.initial_bytes); !s) return s;
+    }
     fsz = o.initial_bytes;
   }
   r->capacity_ = *fsz & ~uint64_t(4095);
@@ -189,6 +193,12 @@ Status OverflowRegion::grow(uint64_t required) noexcept {
     cap = max_bytes_;
   }
   if (Status s = pages::truncate_file(fd_, cap); !s) return s;
+  if (preallocate_) {
+    if (Status s = pages::allocate_file(fd_, capacity_, cap - capacity_); !s) {
+      (void)pages::truncate_file(fd_, capacity_);
+      return s;
+    }
+  }
   auto nb = pages::remap(base_, capacity_, cap, true);
   if (!nb) {
     (void)pages::truncate_file(fd_, capacity_);

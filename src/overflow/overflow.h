@@ -76,6 +76,9 @@ struct OverflowOptions {
   // Fault the mapping in at open and after each growth (MADV_POPULATE_WRITE)
   // so a write into fresh space takes no page fault: growth pays instead.
   bool populate = false;
+  // fallocate the file at open and each growth: writes can never fault with
+  // SIGBUS on a full filesystem (growth fails with kIoError instead).
+  bool preallocate = false;
   void (*step_hook)(OverflowStep, void*) = nullptr;  // tests: crash injection
   void* step_hook_arg = nullptr;
 };
@@ -158,6 +161,7 @@ class OverflowRegion {
   pages::SyncMode sync_ = pages::SyncMode::kNone;
   pages::Advice advice_ = pages::Advice::kNormal;
   bool populate_ = false;
+  bool preallocate_ = false;
   void (*hook_)(OverflowStep, void*) = nullptr;
   void* hook_arg_ = nullptr;
   std::vector<Slot> slots_;

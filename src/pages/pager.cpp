@@ -175,6 +175,7 @@ Result<std::unique_ptr<Pager>> Pager::open(const std::string& path, const PagerO
   std::unique_ptr<Pager> p(new Pager());
   p->fd_ = fd;
   p->sync_ = o.sync;
+  p->preallocate_ = o.preallocate;
   p->hook_ = o.commit_hook;
   p->hook_arg_ = o.commit_hook_arg;
   auto fsz = file_size(fd);
@@ -212,6 +213,9 @@ Result<std::unique_ptr<Pager>> Pager::open(const std::string& path, const PagerO
     init = std::min(init, g.max_pages);
     file_bytes = g.data_off + uint64_t(init) * g.page_size;
     if (Status s = truncate_file(fd, file_bytes); !s) return s;
+    if (o.preallocate) {
+      if (Status s = allocate_file(fd, 0, file_bytes); !s) return s;
+    }
   } else if (file_bytes < g.data_off) {
     return Status(Code::kCorrupt, "pager::open: file shorter than its metadata areas");
   }
@@ -337,6 +341,12 @@ Status Pager::grow(uint64_t min_new_pages) noexcept {
   want = std::min<uint64_t>(round_up(want, unit), max_pages_);
   const uint64_t new_bytes = data_off_ + want * page_size_;
   if (Status s = truncate_file(fd_, new_bytes); !s) return s;
+  if (preallocate_) {
+    if (Status s = allocate_file(fd_, mapped_bytes_, new_bytes - mapped_bytes_); !s) {
+      (void)truncate_file(fd_, mapped_bytes_);
+      return s;
+    }
+  }
   if (Status s = map_file_fixed(base_ + mapped_bytes_, fd_, mapped_bytes_, new_bytes - mapped_bytes_, true); !s) {
     (void)truncate_file(fd_, mapped_bytes_);
     return s;

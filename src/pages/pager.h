@@ -80,6 +80,10 @@ struct PagerOptions {
   uint32_t grow_pages = 0;          // growth step in pages; 0 = double, at least 256, at most 2^18
   uint64_t aux_bytes = 0;           // client state persisted with each commit (new files)
   SyncMode sync = SyncMode::kCommit;
+  // fallocate every range the file grows by (and the initial file), so a
+  // write to a page can never fault with SIGBUS on a full filesystem; off by
+  // default: a 2^24-page pager is meant to stay sparse.
+  bool preallocate = false;
   bool create = true;               // create the file if absent
   // Test hook: called after each CommitStep (nullptr = none).
   void (*commit_hook)(CommitStep step, void* arg) = nullptr;
@@ -177,6 +181,7 @@ class Pager {
   uint64_t reserved_bytes_ = 0;
   uint64_t mapped_bytes_ = 0;     // file bytes mapped (== file size)
   uint32_t page_size_ = 0, max_pages_ = 0, page_count_ = 0, grow_pages_ = 0;
+  bool preallocate_ = false;
   uint64_t data_off_ = 0, meta_off_[2] = {0, 0}, meta_bytes_ = 0, meta_hdr_bytes_ = 0;
   uint64_t bitmap_bytes_ = 0, aux_bytes_ = 0, body_bytes_ = 0, nchunks_ = 0;
   uint64_t allocated_ = 0, peak_allocated_ = 0;
