@@ -43,6 +43,19 @@ const std::map<std::string, std::vector<std::string>>& small_sets() {
       {"zone-write", {"total_bytes=16M", "repeats=1", "fio=\"off\""}},
       {"zone-churn", {"write_factor=3"}},
       {"segment-scale", {"records=20000", "pin_batches=500", "verify_records=500", "sample_every=5000"}},
+      {"overflow-spill", {"initial_bytes=4M", "max_bytes=64M", "fill_bytes=8M", "readers=1"}},
+      {"pager-churn", {"pages=16384", "sub_pages=4096", "commit_every=1000", "churn_ops=20000",
+                       "timing_batches=1000", "sync=\"none\""}},
+      {"varslot-growth", {"guests=1", "ops=20000", "live_bytes=32M"}},
+  };
+  return m;
+}
+
+// Workloads whose small run needs an input this test cannot make, and the
+// test that validates their result instead.
+const std::map<std::string, std::string>& validated_elsewhere() {
+  static const std::map<std::string, std::string> m = {
+      {"trace", "a recorded trace: tests/trace_test.cpp \"replay fidelity\" checks its result's schema"},
   };
   return m;
 }
@@ -71,6 +84,10 @@ TEST_CASE("every workload in workloads/ gives a schema-valid result at a small s
     std::ifstream in(f);
     const std::string name = json::parse(in).value("workload", "");
     INFO(f << " (workload " << name << ")");
+    if (validated_elsewhere().count(name)) {
+      REQUIRE(find_workload(name) != nullptr);
+      continue;
+    }
     auto it = small_sets().find(name);
     REQUIRE(it != small_sets().end());  // add the workload to small_sets()
     WorkloadConfig wc = load_workload(f, it->second);
