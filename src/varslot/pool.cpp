@@ -210,7 +210,6 @@ Result<std::unique_ptr<Pool>> Pool::create(const PoolOptions& o) {
   h->counters.growth_events.store(0, std::memory_order_relaxed);
   h->counters.grow_ns_total.store(0, std::memory_order_relaxed);
   p->remaps_.store(0, std::memory_order_relaxed);
-  std::atomic_thread_fence(std::memory_order_release);
   reinterpret_cast<std::atomic<uint64_t>*>(&h->magic)->store(kSegmentMagic, std::memory_order_release);
   p->grow_log_n_ = 0;
   p->crash_at_ = o.crash_at;  // armed for growth after creation
