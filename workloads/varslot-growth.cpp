@@ -450,6 +450,7 @@ class VarslotGrowth final : public Workload {
     // Guests: fork before any thread starts in this process.
     std::vector<pid_t> pids(nprocs, 0);
     for (uint32_t i = 1; i < nprocs; ++i) {
+      std::fflush(nullptr);  // a child must not repeat buffered output
       pid_t pid = ::fork();
       if (pid < 0) throw RunError(std::string("varslot-growth: fork: ") + std::strerror(errno));
       if (pid == 0) {
