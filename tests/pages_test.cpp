@@ -1,3 +1,7 @@
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
 #include <cstring>
 
 #include <catch2/catch.hpp>
@@ -51,4 +55,45 @@ TEST_CASE("crc32c gives the standard check value and extends across buffers", "[
   std::memcpy(flipped, text, 9);
   flipped[3] ^= 0x10;
   CHECK(crc32c(flipped, 9) != 0xE3069283u);
+}
+
+TEST_CASE("map_file_at grows a file view in place inside a reservation; map_shared_anonymous is shared across fork",
+          "[pages]") {
+  char path[] = "/dev/shm/znslab-pages-test-XXXXXX";
+  int fd = ::mkstemp(path);
+  REQUIRE(fd >= 0);
+  ::unlink(path);
+  const size_t ps = pages::page_size();
+  auto r = pages::Reservation::reserve(16 * ps, ps);
+  REQUIRE(r.is_ok());
+  REQUIRE(pages::truncate_file(fd, ps).is_ok());
+  REQUIRE(pages::map_file_at(r->base(), fd, 0, ps).is_ok());
+  r->base()[0] = 42;
+  REQUIRE(pages::truncate_file(fd, 2 * ps).is_ok());
+  REQUIRE(pages::map_file_at(r->base() + ps, fd, ps, ps).is_ok());  // the tail, same base
+  r->base()[ps] = 43;
+  CHECK(r->base()[0] == 42);
+  char b[2];
+  REQUIRE(::pread(fd, &b[0], 1, 0) == 1);
+  REQUIRE(::pread(fd, &b[1], 1, off_t(ps)) == 1);
+  CHECK(b[0] == 42);
+  CHECK(b[1] == 43);
+  CHECK(pages::map_file_at(r->base() + 1, fd, 0, ps).code() == Code::kInvalidArgument);
+  ::close(fd);
+
+  auto s = pages::map_shared_anonymous(ps);
+  REQUIRE(s.is_ok());
+  auto* word = static_cast<volatile int*>(*s);
+  std::fflush(nullptr);
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    *word = 7;
+    _exit(0);
+  }
+  int st = 0;
+  REQUIRE(::waitpid(pid, &st, 0) == pid);
+  CHECK(*word == 7);
+  CHECK(pages::unmap(*s, ps).is_ok());
+  CHECK(pages::map_shared_anonymous(0).status().code() == Code::kInvalidArgument);
 }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstring>
 #include <random>
 #include <string>
@@ -106,6 +107,12 @@ bool check(const uint8_t* p, uint32_t bytes, Handle h) {
     if (!pool.free(h)) _exit(5);
   }
   _exit(0);
+}
+
+// fork() with stdio flushed, so a child never repeats the parent's output.
+pid_t fork_child() {
+  std::fflush(nullptr);
+  return ::fork();
 }
 
 int wait_status(pid_t pid) {
@@ -339,7 +346,7 @@ TEST_CASE("varslot: concurrent alloc/free from several processes while the pool 
       Pool& host = **r;
       std::vector<pid_t> kids;
       for (uint32_t k = 0; k < 3; ++k) {
-        pid_t pid = ::fork();
+        pid_t pid = fork_child();
         REQUIRE(pid >= 0);
         if (pid == 0) guest_churn(path, 20000, 7 + k, 1024);
         kids.push_back(pid);
@@ -365,7 +372,7 @@ TEST_CASE("varslot: guests keep their payloads while the host grows under them",
   Pool& host = **r;
   int go[2];
   REQUIRE(::pipe(go) == 0);
-  pid_t pid = ::fork();
+  pid_t pid = fork_child();
   REQUIRE(pid >= 0);
   if (pid == 0) {
     ::close(go[1]);
@@ -419,7 +426,7 @@ TEST_CASE("varslot: a guest killed with live slots has them reclaimed by the hos
   Pool& host = **r;
   int ready[2];
   REQUIRE(::pipe(ready) == 0);
-  pid_t pid = ::fork();
+  pid_t pid = fork_child();
   REQUIRE(pid >= 0);
   if (pid == 0) {
     ::close(ready[0]);
@@ -460,7 +467,7 @@ TEST_CASE("varslot: guests killed mid-operation lose no slot (repeated kill -9 d
   Pool& host = **r;
   std::mt19937 rng(42);
   for (int round = 0; round < 12; ++round) {
-    pid_t pid = ::fork();
+    pid_t pid = fork_child();
     REQUIRE(pid >= 0);
     if (pid == 0) {
       auto g = Pool::attach(path);
@@ -497,7 +504,7 @@ TEST_CASE("varslot: a host killed mid-growth leaves a segment a new host opens c
       DYNAMIC_SECTION("crash point " << int(cp) << " " << growth_mode_name(m)) {
         std::string path = shm_path("hostcrash");
         Unlinker u{path};
-        pid_t pid = ::fork();
+        pid_t pid = fork_child();
         REQUIRE(pid >= 0);
         if (pid == 0) {
           PoolOptions o = small_opts(path, m);
@@ -536,7 +543,7 @@ TEST_CASE("varslot: take_over refuses while the host is alive", "[varslot]") {
   Unlinker u{path};
   auto r = Pool::create(small_opts(path, GrowthMode::kRemap));
   REQUIRE(r.is_ok());
-  pid_t pid = ::fork();
+  pid_t pid = fork_child();
   REQUIRE(pid >= 0);
   if (pid == 0) {
     auto t = Pool::take_over(path);

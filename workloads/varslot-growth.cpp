@@ -346,6 +346,7 @@ class VarslotGrowth final : public Workload {
                 {"pass_every", 8},
                 {"timed_every", 4},
                 {"sample_ms", 100},
+                {"service_nice", 0},
                 {"dir", "/dev/shm"},
                 {"seed", 1}};
   }
@@ -361,6 +362,7 @@ class VarslotGrowth final : public Workload {
     check_int_range(c, "pass_every", 0, 1 << 20);
     check_int_range(c, "timed_every", 0, 1 << 20);
     check_int_range(c, "sample_ms", 1, 60000);
+    check_int_range(c, "service_nice", -20, 19);
     check_int_range(c, "seed", 0, INT64_MAX);
     const json& cs = c.at("class_sizes");
     const json& w = c.at("op_weights");
@@ -448,6 +450,7 @@ class VarslotGrowth final : public Workload {
     // Guests: fork before any thread starts in this process.
     std::vector<pid_t> pids(nprocs, 0);
     for (uint32_t i = 1; i < nprocs; ++i) {
+      std::fflush(nullptr);  // a child must not repeat buffered output
       pid_t pid = ::fork();
       if (pid < 0) throw RunError(std::string("varslot-growth: fork: ") + std::strerror(errno));
       if (pid == 0) {
@@ -474,7 +477,7 @@ class VarslotGrowth final : public Workload {
           throw RunError("varslot-growth: guest " + std::to_string(i) + " exited before starting");
         ::usleep(200);
       }
-    host.start_service(1);
+    host.start_service(1, int(cfg_int(c, "service_nice")));
 
     // Samples: segment size, extents, live bytes (sum over processes).
     std::mutex smu;
@@ -599,6 +602,7 @@ class VarslotGrowth final : public Workload {
     sum["remaps"] = remaps;
     sum["grow_ns"] = grow.to_json();
     sum["grow_cpu_ns"] = grow_cpu.to_json();
+    sum["service_nice_applied"] = host.service_nice_ok();
     sum["alloc_free_ns"] = af.to_json();
     sum["segment_bytes_initial"] = initial_segment;
     sum["segment_bytes_final"] = s.segment_bytes;

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -231,10 +232,13 @@ uint32_t Pool::serve(int timeout_ms) noexcept {
   return actions;
 }
 
-void Pool::start_service(int poll_ms) {
+void Pool::start_service(int poll_ms, int nice_value) {
   if (!is_host() || service_.joinable()) return;
   service_stop_.store(false, std::memory_order_release);
-  service_ = std::thread([this, poll_ms] {
+  service_nice_ok_.store(nice_value == 0, std::memory_order_release);
+  service_ = std::thread([this, poll_ms, nice_value] {
+    if (nice_value != 0)
+      service_nice_ok_.store(::setpriority(PRIO_PROCESS, ::gettid(), nice_value) == 0, std::memory_order_release);
     while (!service_stop_.load(std::memory_order_acquire)) serve(poll_ms);
   });
 }
@@ -349,7 +353,7 @@ uint64_t Pool::reclaim_peer(uint32_t p) noexcept {
 
 Result<std::unique_ptr<Pool>> Pool::take_over(const std::string& path, const PoolOptions& opts) {
   std::unique_ptr<Pool> p(new Pool());
-  if (Status s = p->open_existing(path); !s) return s;
+  if (Status s = p->open_existing(path, true); !s) return s;
   SegmentHeader* h = p->hdr_;
   const int32_t old = h->host_pid.load(std::memory_order_acquire);
   if (old > 0 && old != int32_t(::getpid()) && pid_alive(old))

@@ -67,22 +67,30 @@ Status Pool::open_file(const std::string& path, bool create) {
 }
 
 // Maps the header: inside the reservation (remap/fixed) or on its own.
-Status Pool::map_header() {
+// host_view: the host maps the whole reservation over the file at once
+// (mapping past the end of a file is allowed; only touching it faults), so
+// its growth never calls mmap: no mmap_lock taken for writing while its
+// other threads fault pages in (in the loaded workload that wait, not the
+// growth's own work, made the growth's wall time). The host touches only
+// extents it has ftruncated the file for.
+Status Pool::map_header(bool host_view) {
   if (mode_is_single_file(hdr_mode_hint_)) {
     auto r = pages::Reservation::reserve(reserve_bytes_, pages::page_size());
     if (!r) return r.status();
     res_ = std::move(*r);
-    Status s = pages::map_file_at(res_.base(), fd_, 0, kHeaderBytes);
+    const size_t first = host_view ? res_.size() : kHeaderBytes;
+    Status s = pages::map_file_at(res_.base(), fd_, 0, first);
     if (!s) return s;
     hdr_ = reinterpret_cast<SegmentHeader*>(res_.base());
-    view_size_.store(kHeaderBytes, std::memory_order_release);
+    view_size_.store(first, std::memory_order_release);
   } else {
     auto m = pages::map_file(fd_, 0, kHeaderBytes, true);
     if (!m) return m.status();
     maps_.push_back(View{static_cast<uint8_t*>(*m), kHeaderBytes});
     hdr_ = static_cast<SegmentHeader*>(*m);
   }
-  mapped_bytes_.fetch_add(kHeaderBytes, std::memory_order_relaxed);
+  mapped_bytes_.fetch_add(mode_is_single_file(hdr_mode_hint_) ? view_size_.load() : kHeaderBytes,
+                          std::memory_order_relaxed);
   return Status::ok();
 }
 
@@ -164,7 +172,7 @@ Result<std::unique_ptr<Pool>> Pool::create(const PoolOptions& o) {
   p->grow_wait_ms_ = o.grow_wait_ms;
   if (Status s = p->open_file(o.path, true); !s) return s;
   if (Status s = pages::truncate_file(p->fd_, kHeaderBytes); !s) return s;
-  if (Status s = p->map_header(); !s) return s;
+  if (Status s = p->map_header(/*host_view=*/true); !s) return s;
   SegmentHeader* h = p->hdr_;
   h->version = kLayoutVersion;
   h->flags = o.mode == GrowthMode::kFixed ? 0 : kFlagExtentsEnabled;
@@ -202,7 +210,6 @@ Result<std::unique_ptr<Pool>> Pool::create(const PoolOptions& o) {
   h->counters.growth_events.store(0, std::memory_order_relaxed);
   h->counters.grow_ns_total.store(0, std::memory_order_relaxed);
   p->remaps_.store(0, std::memory_order_relaxed);
-  std::atomic_thread_fence(std::memory_order_release);
   reinterpret_cast<std::atomic<uint64_t>*>(&h->magic)->store(kSegmentMagic, std::memory_order_release);
   p->grow_log_n_ = 0;
   p->crash_at_ = o.crash_at;  // armed for growth after creation
@@ -210,7 +217,7 @@ Result<std::unique_ptr<Pool>> Pool::create(const PoolOptions& o) {
 }
 
 // Opens an existing segment and maps its header (attach and take_over).
-Status Pool::open_existing(const std::string& path) {
+Status Pool::open_existing(const std::string& path, bool host_view) {
   if (Status s = open_file(path, false); !s) return s;
   struct stat st;
   if (::fstat(fd_, &st) != 0) return Status::from_errno(errno, "varslot: fstat segment");
@@ -227,14 +234,14 @@ Status Pool::open_existing(const std::string& path) {
     return Status(Code::kCorrupt, "varslot: header fields out of range");
   hdr_mode_hint_ = GrowthMode(probe.mode);
   reserve_bytes_ = round_up(probe.max_bytes, pages::page_size());
-  if (Status s = map_header(); !s) return s;
+  if (Status s = map_header(host_view); !s) return s;
   load_geometry();
   return Status::ok();
 }
 
 Result<std::unique_ptr<Pool>> Pool::attach(const std::string& path) {
   std::unique_ptr<Pool> p(new Pool());
-  if (Status s = p->open_existing(path); !s) return s;
+  if (Status s = p->open_existing(path, false); !s) return s;
   // Claim a free peer id (1..63).
   for (uint32_t i = 1; i < kMaxPeers; ++i) {
     uint32_t want = kPeerFree;

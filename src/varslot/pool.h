@@ -159,7 +159,8 @@ class Pool {
   uint32_t class_count() const noexcept { return hdr_->class_count; }
   uint32_t class_size(uint32_t c) const noexcept { return hdr_->classes[c].slot_size; }
   const SegmentHeader& header() const noexcept { return *hdr_; }
-  // Bytes this process has mapped of the single-file segment (remap mode).
+  // Bytes this process has mapped of the single-file segment (remap and
+  // fixed modes; the host maps its whole reservation at once).
   uint64_t mapped_size() const noexcept { return view_size_.load(std::memory_order_acquire); }
 
   // ---- host only (kInvalidArgument from a guest) -------------------------
@@ -172,7 +173,12 @@ class Pool {
   // timeout_ms on the doorbell first. Returns the number of actions.
   uint32_t serve(int timeout_ms) noexcept;
   // serve() in a background thread until stop_service() / destruction.
-  void start_service(int poll_ms = 2);
+  // nice_value != 0 sets that thread's nice value (negative needs
+  // CAP_SYS_NICE): growth is ~50 us of CPU, but on an overloaded machine its
+  // wall time is preemption (docs/varslot.md). service_nice_ok() says
+  // whether it was applied.
+  void start_service(int poll_ms = 2, int nice_value = 0);
+  bool service_nice_ok() const noexcept { return service_nice_ok_.load(std::memory_order_acquire); }
   void stop_service();
   // Duration of each growth this host performed since create/take_over
   // (ftruncate or file creation, mapping, extent initialisation,
@@ -202,8 +208,8 @@ class Pool {
   struct View { uint8_t* base; size_t bytes; };
 
   Status open_file(const std::string& path, bool create);
-  Status open_existing(const std::string& path);
-  Status map_header();
+  Status open_existing(const std::string& path, bool host_view);
+  Status map_header(bool host_view);
   Status register_peer(uint32_t want);
   uint8_t* extent_base(uint32_t c, uint32_t e) noexcept;  // maps on demand
   uint8_t* map_extent_slow(uint32_t c, uint32_t e) noexcept;
@@ -255,6 +261,7 @@ class Pool {
   // host service
   std::thread service_;
   std::atomic<bool> service_stop_{false};
+  std::atomic<bool> service_nice_ok_{true};
   int pidfds_[kMaxPeers];
   int32_t pidfd_pid_[kMaxPeers];
 };
