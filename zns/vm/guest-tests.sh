@@ -62,7 +62,17 @@ if [ -c /dev/ublk-control ]; then
     say "ublkb0: zoned=$(cat $q/zoned) nr_zones=$(cat $q/nr_zones) max_sectors_kb=$(cat $q/max_sectors_kb)" \
       "zone_append_max_bytes=$(cat $q/zone_append_max_bytes) max_open=$(cat $q/max_open_zones)" \
       "max_active=$(cat $q/max_active_zones) chunk_sectors=$(cat $q/chunk_sectors)"
-    blkzone report -c 2 /dev/ublkb0 > /results/ublkb0/blkzone.txt 2>&1
+    # blkzone (util-linux) against the emulator: open, close, finish, reset
+    # of zone 1 and the condition the report shows after each.
+    zs=$(cat $q/chunk_sectors)
+    bz_ok=0
+    for pair in open:oe close:cl finish:fu reset:em; do
+      blkzone "${pair%%:*}" -o "$zs" -c 1 /dev/ublkb0 >> /results/ublkb0/blkzone.txt 2>&1
+      blkzone report -o "$zs" -c 1 /dev/ublkb0 >> /results/ublkb0/blkzone.txt 2>&1
+      tail -n 1 /results/ublkb0/blkzone.txt | grep -q "(${pair#*:})" || { bz_ok=1; say "ERROR: blkzone ${pair%%:*} on ublkb0: zone not ${pair#*:}"; }
+    done
+    echo $bz_ok > /results/ublkb0/blkzone.rc
+    say "ublkb0 blkzone open/close/finish/reset: exit $bz_ok"
     SPECS="ublkb0=zbd:/dev/ublkb0 $SPECS"
   else
     say "ERROR: /dev/ublkb0 did not appear; server log:"; sed 's/^/    | /' /results/ublkb0/server.log
@@ -160,25 +170,66 @@ stop_ublk() {
   rm -f /tmp/ublk-emu.img  # frees the guest memory its tmpfs file holds
 }
 
-if [ "$FIO_ZBD" != none ] && [ -x /znslab/fio/t/zbd/test-zbd-support ]; then
+stop_ublk
+
+# fio's zoned test suite on three devices with the same small geometry (its
+# jobs write multiples of the zone size): 128 zones of 4 MiB, capacity
+# 3 MiB, 4 KiB blocks, max open/active 14: the emulator through ublk
+# (/dev/ublkb1), null_blk (/dev/nullb1, made through configfs) and QEMU's
+# NVMe namespace 2 (/dev/nvme0n2). Results go to the sections ublkb0,
+# nullb0, nvme0n1 (fio-zbd.log, fio-zbd-logs/; the device is named there).
+FIO_GEOM="zones=128&zone_size=4M&zone_cap=3M&max_open=14&max_active=14&lba=4096"
+if [ "$FIO_ZBD" != none ] && [ -x /znslab/fio/t/zbd/test-zbd-support ] && [ -c /dev/ublk-control ]; then
+  mkdir -p /sys/kernel/config 2>/dev/null
+  mount -t configfs none /sys/kernel/config 2>/dev/null
+  nb=/sys/kernel/config/nullb/nullb1
+  if mkdir "$nb" 2>/dev/null; then
+    for kv in blocksize=4096 size=512 zoned=1 zone_size=4 zone_capacity=3 zone_nr_conv=0 \
+              zone_max_open=14 zone_max_active=14 memory_backed=1 max_sectors=1024 power=1; do
+      echo "${kv#*=}" > "$nb/${kv%%=*}" || say "ERROR: nullb1 configfs ${kv%%=*}=${kv#*=} refused"
+    done
+  fi
+  "$BIN" ublk --device "emu:/tmp/ublk-fio.img?$FIO_GEOM" --dev-id 1 > /results/ublkb0/server-fio.log 2>&1 &
+  UBLK_PID=$!
+  i=0
+  while [ $i -lt 300 ] && ! [ -b /dev/ublkb1 ]; do sleep 0.1; i=$((i + 1)); done
   targs=""
   [ "$FIO_ZBD" = all ] || for t in $(echo "$FIO_ZBD" | tr , ' '); do targs="$targs -t $t"; done
-  for name in ublkb0 nullb0 nvme0n1; do
-    [ -b "/dev/$name" ] || continue
-    reset_all "$name"
-    # -u: io_uring in place of libaio; -r: reset all zones first.
+  for pair in ublkb0:ublkb1 nullb0:nullb1 nvme0n1:nvme0n2; do
+    name=${pair%%:*}; dev=${pair#*:}
+    mkdir -p "/results/$name"
+    if ! [ -b "/dev/$dev" ]; then say "ERROR: /dev/$dev is missing: no fio zbd suite for $name"; continue; fi
+    q=/sys/block/$dev/queue
+    echo "/dev/$dev: zone_size $(($(cat $q/chunk_sectors) * 512)) B, nr_zones $(cat $q/nr_zones), max_open $(cat $q/max_open_zones), max_active $(cat $q/max_active_zones)" > "/results/$name/fio-zbd.device"
+    say "$name fio-zbd on $(cat "/results/$name/fio-zbd.device")"
+    reset_all "$dev"
+    # -u: io_uring in place of libaio; -r: reset all zones first. Each
+    # result line goes to the console as it comes.
     flim=1500; [ "$FIO_ZBD" = all ] && flim=7200
-    step fio-zbd "/results/$name" "$flim" bash /znslab/fio/t/zbd/test-zbd-support -u -r $targs "/dev/$name"
-    grep -E "tests (passed|skipped|failed)|Run time" "/results/$name/fio-zbd.log" | tail -n 4 | sed "s/^/[guest] $name fio-zbd: /"
-    grep -E "FAIL" "/results/$name/fio-zbd.log" | sed "s/^/[guest] $name fio-zbd: /"
+    s_t0=$(now)
+    timeout "$flim" bash /znslab/fio/t/zbd/test-zbd-support -u -r $targs "/dev/$dev" > "/results/$name/fio-zbd.log" 2>&1 &
+    fpid=$!
+    shown=0
+    while kill -0 $fpid 2>/dev/null; do
+      sleep 2
+      n=$(grep -c "^Running test" "/results/$name/fio-zbd.log")
+      if [ "$n" -gt "$shown" ]; then
+        grep "^Running test" "/results/$name/fio-zbd.log" | sed -n "$((shown + 1)),${n}p" | sed "s/^/[guest] $name fio-zbd $(now): /"
+        shown=$n
+      fi
+    done
+    wait $fpid; echo $? > "/results/$name/fio-zbd.rc"
+    grep "^Running test" "/results/$name/fio-zbd.log" | sed -n "$((shown + 1)),\$p" | sed "s/^/[guest] $name fio-zbd: /"
+    say "$name fio-zbd: exit $(cat "/results/$name/fio-zbd.rc") ($(awk -v a="$s_t0" -v b="$(now)" 'BEGIN {printf "%.1f", b - a}') s)"
     mkdir -p "/results/$name/fio-zbd-logs"
     cp /znslab/fio/t/zbd/test-zbd-support.log.* "/results/$name/fio-zbd-logs/" 2>/dev/null
     rm -f /znslab/fio/t/zbd/test-zbd-support.log.*
-    reset_all "$name"
+    reset_all "$dev"
     # The emulator's data lives in guest memory (tmpfs): stop it before the
     # references fill null_blk's memory.
-    [ "$name" = ublkb0 ] && stop_ublk
+    if [ "$name" = ublkb0 ]; then
+      kill -TERM "$UBLK_PID"; wait "$UBLK_PID"; UBLK_PID=; rm -f /tmp/ublk-fio.img
+    fi
   done
 fi
-stop_ublk
 say "guest tests finished"
