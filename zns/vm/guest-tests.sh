@@ -14,11 +14,12 @@
 # (steps 1-4), then fio's zoned test suite runs on ublkb0, nullb0 and
 # nvme0n1, and fio measures ublkb0 against nullb0 at QD 1 and QD 8.
 set -u
-DIFF_OPS=2000; SEED=1; ZW=131072,8,4,67108864,write; FIO_ZBD=none; ONLY_FIO_ZBD=0
+DIFF_OPS=2000; SEED=1; ZW=131072,8,4,67108864,write; FIO_ZBD=none; ONLY_FIO_ZBD=0; FIO_ZBD_OPTS=
 for a in $(cat /proc/cmdline); do
   case $a in
     znslab.fio_zbd=*) FIO_ZBD=${a#*=} ;;
     znslab.only_fio_zbd=1) ONLY_FIO_ZBD=1 ;;
+    znslab.fio_zbd_reset_each=1) FIO_ZBD_OPTS=-w ;;  # the suite's -w: reset all zones before each write test
     znslab.diff_ops=*) DIFF_OPS=${a#*=} ;;
     znslab.seed=*) SEED=${a#*=} ;;
     znslab.zw=*) ZW=${a#*=} ;;
@@ -210,7 +211,7 @@ if [ "$FIO_ZBD" != none ] && [ -x /znslab/fio/t/zbd/test-zbd-support ] && [ -c /
     # result line goes to the console as it comes.
     flim=1500; [ "$FIO_ZBD" = all ] && flim=7200
     s_t0=$(now)
-    timeout "$flim" bash /znslab/fio/t/zbd/test-zbd-support -u -r $targs "/dev/$dev" > "/results/$name/fio-zbd.log" 2>&1 &
+    timeout "$flim" bash /znslab/fio/t/zbd/test-zbd-support -u -r $FIO_ZBD_OPTS $targs "/dev/$dev" > "/results/$name/fio-zbd.log" 2>&1 &
     fpid=$!
     shown=0
     while kill -0 $fpid 2>/dev/null; do

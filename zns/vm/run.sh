@@ -149,6 +149,7 @@ for kname in $KERNELS; do
   else
     extra="znslab.fio_zbd=$FIO_ZBD"
     [ "${VM_ONLY_FIO_ZBD:-0}" = 1 ] && extra="$extra znslab.only_fio_zbd=1"
+    [ "${VM_FIO_ZBD_RESET_EACH:-0}" = 1 ] && extra="$extra znslab.fio_zbd_reset_each=1"
     # fio's zoned suite runs on a second device of each kind with small zones
     # (its jobs write multiples of the zone size): NVMe namespace 2.
     boot_guest kernel7 "$OUT/kernel_7" "${VM_TIMEOUT7:-1500}" "$extra" "${VM_MEM7:-4G}" \

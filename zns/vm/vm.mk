@@ -15,10 +15,11 @@ DEB_PKGS += xz-utils binutils debian-archive-keyring
 
 VM_KERNEL ?= all
 # The CI subset of fio's t/zbd/test-zbd-support (test numbers of fio 3.33):
-# the tests that take under ~25 s each on all three devices under TCG and
-# exercise what a zoned device must get right (see docs/vm.md for the table
-# of the whole suite and its times).
-VM_FIO_ZBD_CI ?= 1,2,3,4,5,6,7,8,9,10,11,12,13,16,17,18,19,20,21,22,23,24,26,27,28,30,31,33,34,35,36,37,38,40,41,42,43,44,46,47,48,50,52,53,54,55,56,57,58
+# tests that took at most ~16 s each on the emulator through ublk under TCG
+# (about 230 s for the subset on ublkb1, less on nullb1 and nvme0n2) in the
+# full-suite run of docs/vm.md; 33 and 37 fail on null_blk and pass on the
+# emulator and QEMU. The skipped-everywhere tests are left out.
+VM_FIO_ZBD_CI ?= 1,2,7,8,11,17,18,19,21,22,24,33,34,35,36,37,38,39,40,41,44,45,47
 
 .PHONY: vm-test vm-test-full vm-clean
 vm-test: deps
