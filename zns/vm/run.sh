@@ -17,7 +17,9 @@
 # write per device, default 64 MiB), VM_MEM (3G; the 7.x guest: VM_MEM7, 4G), VM_FIO_ZBD (tests of
 # fio's suite in the 7.x guest: all, none or N,N,...; default the CI subset
 # VM_FIO_ZBD_CI that zns/vm/vm.mk passes), VM_ONLY_FIO_ZBD=1 (the 7.x guest
-# runs only fio's suite: for measuring it).
+# runs only fio's suite: for measuring it), VM_FIO_ZBD_RESET_EACH (1: the
+# suite's -w, reset every zone before each write test; 0: tests inherit the
+# zone state of the previous test).
 # Exit status: 0 when every device passed (see summarize.py), 1 otherwise.
 set -eu
 BUILD=${1:-build}
@@ -149,7 +151,9 @@ for kname in $KERNELS; do
   else
     extra="znslab.fio_zbd=$FIO_ZBD"
     [ "${VM_ONLY_FIO_ZBD:-0}" = 1 ] && extra="$extra znslab.only_fio_zbd=1"
-    [ "${VM_FIO_ZBD_RESET_EACH:-0}" = 1 ] && extra="$extra znslab.fio_zbd_reset_each=1"
+    # The suite's -w (every zone reset before each write test; default on):
+    # without it a test inherits the active zones the previous one left.
+    [ "${VM_FIO_ZBD_RESET_EACH:-1}" = 1 ] && extra="$extra znslab.fio_zbd_reset_each=1"
     # fio's zoned suite runs on a second device of each kind with small zones
     # (its jobs write multiples of the zone size): NVMe namespace 2.
     boot_guest kernel7 "$OUT/kernel_7" "${VM_TIMEOUT7:-1500}" "$extra" "${VM_MEM7:-4G}" \
