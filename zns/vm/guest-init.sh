@@ -7,6 +7,7 @@ export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
+[ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd  # bash process substitution (fio's t/zbd suite)
 mount -t tmpfs -o size=90% tmp /tmp
 mount -t tmpfs -o size=64m res /results
 echo "[guest] kernel $(uname -r), $(nproc) cpus, $(awk '/MemTotal/ {print $2}' /proc/meminfo) kB"

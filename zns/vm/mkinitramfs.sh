@@ -94,6 +94,8 @@ cp -r workloads "$R/znslab/workloads"
 # fio source package matching the host's fio: zns/vm/fetch-fio-src.sh).
 if [ "$KNAME" != kernel ]; then
   copy_with_libs "$(command -v bash)" /bin/bash
+  copy_with_libs /bin/grep /usr/bin/grep  # GNU grep: the suite uses grep -P (busybox's grep has no -P)
+  copy_with_libs /usr/bin/timeout /usr/bin/timeout  # GNU timeout: test 48 uses timeout -v
   if [ -d "$VMDIR/fio-src/t/zbd" ]; then
     mkdir -p "$R/znslab/fio/t/zbd"
     cp "$VMDIR/fio-src/t/zbd/test-zbd-support" "$VMDIR/fio-src/t/zbd/functions" "$R/znslab/fio/t/zbd/"

@@ -107,6 +107,7 @@ def fio_zbd(d):
         r[key + "_tests"].append(n)
     rc = (read(os.path.join(d, "fio-zbd.rc"), "") or "").strip()
     r["exit_status"] = int(rc) if rc.lstrip("-").isdigit() else None
+    r["device"] = (read(os.path.join(d, "fio-zbd.device"), "") or "").strip() or None
     m = re.search(r"Run time: (\d+):(\d+):(\d+)", log)
     if m:
         r["seconds"] = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + int(m.group(3))
@@ -187,6 +188,11 @@ def summarize_run(out, devices):
                 src = (read(os.path.join(d, "server.rc"), "") or "").strip()
                 r["server_exit_status"] = int(src) if src.isdigit() else None
                 r["removed_after_sigterm"] = (read(os.path.join(d, "after-stop"), "") or "").strip() == "gone"
+                bz = (read(os.path.join(d, "blkzone.rc"), "") or "").strip()
+                r["blkzone_ok"] = bz == "0"
+                if bz != "0":
+                    r["errors"].append("blkzone open/close/finish/reset on /dev/ublkb0 did not give the expected "
+                                       "zone conditions (see blkzone.txt)")
                 if r["server_exit_status"] != 0 or not r["removed_after_sigterm"]:
                     r["errors"].append(f"znslab ublk did not stop cleanly on SIGTERM (exit {src or '?'}, "
                                        f"/dev/ublkb0 {'removed' if r['removed_after_sigterm'] else 'still present'})")
