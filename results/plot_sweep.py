@@ -26,6 +26,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 
 HEADLINE = ["ns_per_object", "ops_per_sec", "post_free_rss_bytes", "peak_rss_bytes", "retention_pct",
             "rss_stability_pct", "committed_drift_pct", "write_amplification", "throughput_mib_s",
@@ -67,7 +68,7 @@ def plot_metric(summary, metric, folder):
     colours = {a: plt.cm.tab10(i % 10) for i, a in enumerate(allocs)}
     styles = ["-", "--", ":", "-."]
     markers = ["o", "s", "^", "D", "v", "x"]
-    fig, panels = plt.subplots(1, len(keys), figsize=(5.2 * len(keys), 4.0), squeeze=False)
+    fig, panels = plt.subplots(1, len(keys), figsize=(5.6 * len(keys), 5.4), squeeze=False)
     drew = False
     for ax, key in zip(panels[0], keys):
         values = axes_def[key]
@@ -93,9 +94,8 @@ def plot_metric(summary, metric, folder):
                     continue
                 order = sorted(range(len(xs)), key=lambda i: xs[i])
                 xs, med, lo, hi = ([s[i] for i in order] for s in (xs, med, lo, hi))
-                name = a + "".join(f", {k}={label_of(v)}" for k, v in fixed.items())
                 ax.plot(xs, med, styles[ci % len(styles)], marker=markers[ci % len(markers)],
-                        color=colours[a], label=name)
+                        color=colours[a])
                 ax.fill_between(xs, lo, hi, color=colours[a], alpha=0.15, linewidth=0)
                 drew = True
         if numeric and len(values) <= 12:
@@ -106,7 +106,15 @@ def plot_metric(summary, metric, folder):
         ax.set_xlabel(key)
         ax.set_ylabel(metric + unit)
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7)
+        # Colour = allocator, line style and marker = values of the other swept parameters.
+        handles = [Line2D([], [], color=colours[a], label=a) for a in allocs]
+        if others:
+            handles += [Line2D([], [], color="0.4", linestyle=styles[ci % len(styles)],
+                               marker=markers[ci % len(markers)],
+                               label=", ".join(f"{k}={label_of(v)}" for k, v in zip(others, combo)))
+                        for ci, combo in enumerate(combos)]
+        ax.legend(handles=handles, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3,
+                  frameon=False)
     if not drew:
         plt.close(fig)
         return None
@@ -122,7 +130,7 @@ def plot_metric(summary, metric, folder):
     if fixed:
         lines += textwrap.wrap(fixed, width)
     fig.suptitle("\n".join(lines), fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.035 * len(lines)))
     os.makedirs(os.path.join(folder, "plots"), exist_ok=True)
     out = os.path.join(folder, "plots", metric.replace("/", "_") + ".png")
     fig.savefig(out, dpi=110)
