@@ -86,7 +86,9 @@ def main(folder):
                 if q != p:
                     continue
                 d = sorted(docs, key=lambda x: x[0])[0][1]
-                pts = [(s["t_ns"] / 1e9, s["rss_bytes"] / MIB) for s in d["samples"] if "rss_bytes" in s]
+                samples = [s for s in d["samples"] if "rss_bytes" in s]
+                t0 = samples[0]["t_ns"] if samples else 0  # replay: the "start" sample (trace loaded)
+                pts = [((s["t_ns"] - t0) / 1e9, s["rss_bytes"] / MIB) for s in samples]
                 if pts:
                     ax.plot([x for x, _ in pts], [y for _, y in pts], label=c, linewidth=1)
             ax.set_title(f"{p}: {title}")
