@@ -51,7 +51,7 @@ def main(folder):
     replay, execs = load(os.path.join(folder, "replay")), load(os.path.join(folder, "exec"))
     programs = sorted({p for p, _ in replay} | {p for p, _ in execs})
     lines = []
-    hdr = (f"{'program':9} {'allocator':24} {'ops':>9} {'Mops/s':>7} {'ns/op':>7} {'peak+':>8} {'drain':>8} "
+    hdr = (f"{'program':9} {'allocator':24} {'ops':>9} {'Mops/s':>7} {'ns/op':>7} {'peak+':>8} {'drain+':>8} "
            f"{'fallb%':>6} {'mispr%':>6} | {'wall s':>7} {'peak':>8} {'drain':>8} {'minflt':>9} {'n':>2}")
     lines += [hdr, "-" * len(hdr)]
     for p in programs:
@@ -66,13 +66,13 @@ def main(folder):
             lines.append(
                 f"{p:9} {c:24} {fmt(ops, 1, 0):>9} {fmt(med(r, 'ops_per_sec'), 1e6, 2):>7} "
                 f"{fmt(med(r, 'ns_per_op'), 1, 0):>7} {fmt(med(r, 'peak_rss_over_baseline_bytes'), MIB):>8} "
-                f"{fmt(med(r, 'post_drain_rss_bytes'), MIB):>8} {fmt(fb):>6} {fmt(med(r, 'mispredicted_pct')):>6} | "
+                f"{fmt(med(r, 'post_drain_over_baseline_bytes'), MIB):>8} {fmt(fb):>6} {fmt(med(r, 'mispredicted_pct')):>6} | "
                 f"{fmt(med(e, 'wall_seconds'), 1, 2):>7} {fmt(med(e, 'peak_rss_bytes'), MIB):>8} "
                 f"{fmt(med(e, 'post_drain_rss_bytes'), MIB):>8} {fmt(med(e, 'minor_faults'), 1, 0):>9} {n:>2}")
         lines.append("")
     lines.append("replay: ops, Mops/s, ns/op (wall, incl. touching pages), peak+ = peak RSS over the")
-    lines.append("pre-replay baseline (MiB), drain = RSS after freeing everything (MiB, includes the")
-    lines.append("replayer's own tables), fallb% = ops sent to the >768 B fallback, mispr% = objects live")
+    lines.append("pre-replay baseline (MiB), drain+ = RSS after freeing everything minus that baseline")
+    lines.append("(MiB), fallb% = ops sent to the >768 B fallback, mispr% = objects live")
     lines.append("when their epoch closed. unmodified (znslab exec): wall s, peak RSS (MiB), drain = last")
     lines.append("RSS sample before exit (MiB), minor faults. Medians over n repeats.")
     text = "\n".join(lines) + "\n"
@@ -86,14 +86,17 @@ def main(folder):
                 if q != p:
                     continue
                 d = sorted(docs, key=lambda x: x[0])[0][1]
-                pts = [(s["t_ns"] / 1e9, s["rss_bytes"] / MIB) for s in d["samples"] if "rss_bytes" in s]
+                samples = [s for s in d["samples"] if "rss_bytes" in s]
+                t0 = samples[0]["t_ns"] if samples else 0  # replay: the "start" sample (trace loaded)
+                pts = [((s["t_ns"] - t0) / 1e9, s["rss_bytes"] / MIB) for s in samples]
                 if pts:
                     ax.plot([x for x, _ in pts], [y for _, y in pts], label=c, linewidth=1)
             ax.set_title(f"{p}: {title}")
             ax.set_xlabel("time (s)")
             ax.set_ylabel("RSS (MiB)")
             ax.grid(alpha=0.3)
-            ax.legend(fontsize=7)
+            if ax.get_lines():
+                ax.legend(fontsize=7)
         fig.tight_layout()
         fig.savefig(os.path.join(folder, f"rss_{p}.png"), dpi=110)
         plt.close(fig)

@@ -560,3 +560,23 @@ TEST_CASE("slab malloc across fork: parent and child allocate and free safely", 
   CHECK(tt::run({tt::helper(), "fork"}, env) == 0);
   CHECK(tt::run({tt::helper(), "basic"}, env) == 0);  // threads, realloc chain, aligned family
 }
+
+TEST_CASE("znslab exec runs a program under temporal-slab and writes a valid result", "[trace]") {
+  if (!std::filesystem::exists("/usr/bin/python3")) ZNSLAB_SKIP("/usr/bin/python3 not installed");
+  TempDir d;
+  std::ofstream(d.file("s.py")) << kPyScript;
+  const std::string bin = tt::build_dir() + "/znslab";
+  if (!std::filesystem::exists(bin)) ZNSLAB_SKIP(bin + " not built (make all)");
+  REQUIRE(tt::run({bin, "exec", "--quiet", "--allocator", "temporal-slab", "--epoch-policy", "callsite", "--out",
+                   d.file("r.json"), "--stdout", d.file("out.txt"), "--env", "PYTHONMALLOC=malloc", "--",
+                   "/usr/bin/python3", d.file("s.py")},
+                  {}) == 0);
+  nlohmann::json r = nlohmann::json::parse(slurp(d.file("r.json")));
+  CHECK(znslab::harness::result_schema_errors(r).empty());
+  CHECK(r["experiment"] == "exec");
+  CHECK(r["summary"]["exit_status"] == 0);
+  CHECK(r["summary"]["peak_rss_bytes"].get<uint64_t>() > 1000000);
+  CHECK(r["allocator_stats"]["epoch_policy"] == "callsite");
+  CHECK(r["allocator_stats"]["slab_ops"].get<uint64_t>() > 100000);
+  CHECK(slurp(d.file("out.txt")).size() > 100);
+}
