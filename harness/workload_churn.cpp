@@ -366,6 +366,7 @@ void Churn::run(RunContext& ctx) {
   // [start alloc] ... [alloc done] (sample) [start free] ... [free done].
   std::barrier<> sync(T + 1);
   std::atomic<bool> stop{false};
+  std::atomic<int> go{0};
   std::atomic<uint32_t> cur_epoch{1};
   std::atomic<uint64_t> cur_cycle{0};
   std::vector<std::thread> threads;
@@ -373,6 +374,10 @@ void Churn::run(RunContext& ctx) {
       Worker& me = workers[t];
       Worker& victim = workers[(t + 1) % T];
       sampler.attach_thread();
+      // Wait until every worker exists (a failed thread creation stops the
+      // ones started before they ever touch the barrier).
+      while (go.load(std::memory_order_acquire) == 0) go.wait(0, std::memory_order_acquire);
+      if (stop.load(std::memory_order_acquire)) return;
       uint64_t op = 0;
       for (;;) {
         sync.arrive_and_wait();  // start alloc
@@ -432,15 +437,18 @@ void Churn::run(RunContext& ctx) {
   // Every exit from here on (an error, a failed thread creation, an
   // exception anywhere in the main loop) stops and joins the workers first:
   // a joinable std::thread must never be destroyed (std::terminate).
-  bool main_dropped = false;
+  bool main_released = false;
   auto stop_workers = [&] {
     stop.store(true, std::memory_order_release);
-    if (!main_dropped) {
+    if (go.load(std::memory_order_acquire) == 0) {
+      go.store(1, std::memory_order_release);  // not started: they return at once
+      go.notify_all();
+    } else if (!main_released) {
       // Workers are parked at a barrier waiting for main (main runs only
-      // between phases): leave the barrier so that the phase completes;
-      // each worker then sees `stop` and returns.
-      main_dropped = true;
-      sync.arrive_and_drop();
+      // between phases): main's arrival completes that phase, and each
+      // worker checks `stop` after every barrier and returns.
+      main_released = true;
+      sync.arrive_and_wait();
     }
     for (auto& th : threads)
       if (th.joinable()) th.join();
@@ -453,12 +461,13 @@ void Churn::run(RunContext& ctx) {
     try {
       threads.emplace_back(worker_main, t);
     } catch (const std::system_error& e) {
-      // The missing workers leave the barrier; the ones started return.
-      for (uint32_t k = t; k < T; ++k) sync.arrive_and_drop();
+      // The guard stops the workers started so far (they wait on `go`).
       throw RunError("churn: cannot start worker thread " + std::to_string(t) + " of " + std::to_string(T) +
                      ": " + e.what());
     }
   }
+  go.store(1, std::memory_order_release);
+  go.notify_all();
 
 
   auto take = [&](CycleSample& s, Phase ph, int64_t cycle, bool with_tally) {
