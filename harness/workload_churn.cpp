@@ -412,9 +412,7 @@ void Churn::run(RunContext& ctx) {
           }
         }
         sync.arrive_and_wait();  // alloc done
-        if (stop.load(std::memory_order_acquire)) return;
         sync.arrive_and_wait();  // start free
-        if (stop.load(std::memory_order_acquire)) return;
         for (uint32_t k : victim.free_perm) {
           Obj& o = victim.objs[k];
           if (!o.ptr) continue;
@@ -431,24 +429,35 @@ void Churn::run(RunContext& ctx) {
           o = Obj{};
         }
         sync.arrive_and_wait();  // free done
-        if (stop.load(std::memory_order_acquire)) return;
       }
     };
   // Every exit from here on (an error, a failed thread creation, an
   // exception anywhere in the main loop) stops and joins the workers first:
   // a joinable std::thread must never be destroyed (std::terminate).
-  bool main_released = false;
+  // Main's place in the four-barrier protocol: the next barrier it meets
+  // (0 start alloc, 1 alloc done, 2 start free, 3 free done). Workers check
+  // `stop` only after "start alloc", so stopping means walking the protocol
+  // to the next "start alloc" with them (a worker mid-cycle finishes its
+  // phase first); no worker can return while others wait at a barrier.
+  unsigned main_pos = 0;
+  auto main_barrier = [&] {
+    sync.arrive_and_wait();
+    main_pos = (main_pos + 1) % 4;
+  };
+  bool stopped = false;
   auto stop_workers = [&] {
+    if (stopped) return;
+    stopped = true;
     stop.store(true, std::memory_order_release);
     if (go.load(std::memory_order_acquire) == 0) {
       go.store(1, std::memory_order_release);  // not started: they return at once
       go.notify_all();
-    } else if (!main_released) {
-      // Workers are parked at a barrier waiting for main (main runs only
-      // between phases): main's arrival completes that phase, and each
-      // worker checks `stop` after every barrier and returns.
-      main_released = true;
-      sync.arrive_and_wait();
+    } else {
+      bool released = false;
+      while (!released) {
+        released = main_pos == 0;  // this arrival completes "start alloc"
+        main_barrier();
+      }
     }
     for (auto& th : threads)
       if (th.joinable()) th.join();
@@ -527,8 +536,8 @@ void Churn::run(RunContext& ctx) {
     cur_cycle.store(c, std::memory_order_relaxed);
     cur_epoch.store(e, std::memory_order_relaxed);
     const uint64_t a0 = monotonic_ns();
-    sync.arrive_and_wait();  // start alloc
-    sync.arrive_and_wait();  // alloc done
+    main_barrier();  // start alloc
+    main_barrier();  // alloc done
     const uint64_t a1 = monotonic_ns();
     CycleSample& pk = cs[ncs];
     peak_at[c] = ncs++;
@@ -536,8 +545,8 @@ void Churn::run(RunContext& ctx) {
     pk.epoch = alloc->has_epochs() ? int32_t(e) : -1;
     pk.phase_ns = a1 - a0;
     const uint64_t f0 = monotonic_ns();
-    sync.arrive_and_wait();  // start free
-    sync.arrive_and_wait();  // free done
+    main_barrier();  // start free
+    main_barrier();  // free done
     try {
       alloc->epoch_close(e);
     } catch (const RunError& err) {
