@@ -65,7 +65,13 @@ nlohmann::json allocator_env() {
   return env;
 }
 
-nlohmann::json provenance(const std::vector<std::string>& argv) {
+nlohmann::json provenance(const std::vector<std::string>& argv_in) {
+  std::vector<std::string> argv = argv_in;
+  if (argv.empty()) {  // this process's own command line
+    std::ifstream f("/proc/self/cmdline", std::ios::binary);
+    std::string arg;
+    while (std::getline(f, arg, '\0')) argv.push_back(arg);
+  }
   return nlohmann::json{{"git_rev", build_git_rev()},
                         {"build", build_info()},
                         {"cpu_model", cpu_model()},

@@ -38,7 +38,8 @@ nlohmann::json build_info();
 std::string cpu_model();
 // Allocator-relevant environment variables that are set (see above).
 nlohmann::json allocator_env();
-// {"git_rev","build","cpu_model","argv","env"}.
+// {"git_rev","build","cpu_model","argv","env"}; an empty `argv` records
+// this process's command line (/proc/self/cmdline).
 nlohmann::json provenance(const std::vector<std::string>& argv);
 // {"loadavg": [..3], "cpu": n, "t": "..."}.
 nlohmann::json noise_snapshot();

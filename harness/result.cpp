@@ -121,6 +121,8 @@ ResultDoc::ResultDoc(std::string experiment) : t0_ns_(monotonic_ns()) {
   doc_["experiment"] = std::move(experiment);
   doc_["started_at"] = utc_now_iso8601();
   doc_["git_rev"] = git_rev();
+  doc_["label"] = doc_["experiment"];         // the runner sets the real label
+  doc_["provenance"] = provenance({});        // argv from /proc/self/cmdline; the runner refines it
   doc_["host"] = host_info();
   doc_["config"] = nlohmann::json::object();
   doc_["allocator"] = nullptr;

@@ -91,6 +91,9 @@ json fake_result(double ns, const json& sweep_block) {
             {"experiment", "fake"},
             {"started_at", "2026-12-03T00:00:00Z"},
             {"git_rev", "abc"},
+            {"label", "fake"},
+            {"provenance", {{"git_rev", "abc"}, {"build", json::object()}, {"cpu_model", "c"},
+                            {"argv", json::array()}, {"env", json::object()}}},
             {"host", {{"kernel", "k"}, {"cpus", 2}, {"memory_bytes", 1}, {"thp_mode", "madvise"}, {"page_size", 4096}}},
             {"config", {{"workload", "fake"}}},
             {"allocator", nullptr},
@@ -315,6 +318,7 @@ TEST_CASE("sweep: report groups plain result files by label and differing config
   auto doc = [](const std::string& alloc, int threads, double ns) {
     json d = fake_result(ns, nullptr);
     d.erase("sweep");
+    d["label"] = alloc;  // as `znslab run` labels a run by default
     d["allocator"] = {{"name", alloc}, {"version", "1"}};
     d["config"]["threads"] = threads;
     return d;
@@ -336,7 +340,8 @@ TEST_CASE("sweep: end to end on the local engine, a failing run reported with it
   TempDir tmp;
   write_file(tmp.file("s.json"), tiny_sweep().dump());
   const std::string out = tmp.file("out");
-  // p001-glibc-r2 cannot write its result: a folder (not empty) sits at its path.
+  // p001-glibc-r2 cannot write its result: a folder (not empty) sits at its
+  // path, which `znslab run` refuses before it runs (usage error, exit 2).
   fs::create_directories(out + "/runs/p001-glibc-r2.json/blocker");
   CHECK(run_sweep(tmp.file("s.json"), out) == 1);
   json sum = load(out + "/summary.json");
@@ -349,8 +354,8 @@ TEST_CASE("sweep: end to end on the local engine, a failing run reported with it
   CHECK(f["params"] == json({{"threads", 2}}));
   CHECK(f["engine"] == "local");
   CHECK(f["host"].is_string());
-  CHECK(contains(f["error"].get<std::string>(), "exit status 1"));
-  CHECK(contains(f["error"].get<std::string>(), "cannot write result"));
+  CHECK(contains(f["error"].get<std::string>(), "exit status 2"));
+  CHECK(contains(f["error"].get<std::string>(), "is a folder"));
   // Every other run is a valid result recording its host and engine.
   for (const auto& p : sum["points"])
     for (const auto& a : p["allocators"].items())
