@@ -7,6 +7,7 @@
 #include <string>
 
 #include "harness/bounds.h"
+#include "harness/cli.h"
 #include "harness/registry.h"
 #include "harness/schema.h"
 
@@ -15,22 +16,19 @@ namespace {
 
 using nlohmann::json;
 
-const char* kCheckHelp =
-    "usage: znslab check RESULT.json [--bounds FILE] [--quiet]\n"
-    "\n"
+const char* kCheckIntro =
     "Validates one result document against the schema znslab.result/1 (every\n"
     "violation is listed) and, with --bounds, checks it against the bounds in\n"
     "FILE (schema znslab.bounds/1, e.g. ci/rss_bounds.json). Each bound names a\n"
     "metric (a dotted path such as summary.committed_drift_pct, or a field of every\n"
     "steady-state post_free sample with \"over\": \"steady_post_free\") and a max\n"
     "and/or min, either a number or {\"scale\": a, \"metric\": path, \"plus\": b}.\n"
-    "Prints PASS/FAIL/N/A per bound with the figures.\n"
-    "\n"
-    "  --quiet   print only violations\n"
-    "\n"
+    "Prints PASS/FAIL/N/A per bound with the figures.";
+
+const char* kCheckFooter =
     "Exit status: 0 valid and all applicable bounds hold, 1 a schema violation\n"
     "or a bound violated, 2 usage error, unreadable/malformed file, or a bound\n"
-    "naming a metric the result does not have.\n";
+    "naming a metric the result does not have.";
 
 json read_json(const std::string& path, const char* what) {
   std::ifstream f(path);
@@ -45,27 +43,12 @@ json read_json(const std::string& path, const char* what) {
 int check_main(int argc, char** argv) {
   std::string result_path, bounds_path;
   bool quiet = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "-h" || a == "--help") {
-      std::fputs(kCheckHelp, stdout);
-      return 0;
-    } else if (a == "--bounds") {
-      if (i + 1 >= argc) throw UsageError("--bounds needs a value");
-      bounds_path = argv[++i];
-    } else if (a.rfind("--bounds=", 0) == 0) {
-      bounds_path = a.substr(9);
-    } else if (a == "--quiet" || a == "-q") {
-      quiet = true;
-    } else if (!a.empty() && a[0] == '-') {
-      throw UsageError("unknown option " + a);
-    } else if (result_path.empty()) {
-      result_path = a;
-    } else {
-      throw UsageError("more than one result file");
-    }
-  }
-  if (result_path.empty()) throw UsageError("missing RESULT.json");
+  CLI::App app{kCheckIntro, "znslab check"};
+  app.add_option("RESULT", result_path, "result document (JSON)")->required();
+  app.add_option("--bounds", bounds_path, "bounds file (schema znslab.bounds/1)");
+  app.add_flag("-q,--quiet", quiet, "print only violations");
+  app.footer(kCheckFooter);
+  if (!cli_parse(app, argc, argv)) return 0;
   json result = read_json(result_path, "result");
   json bounds = bounds_path.empty() ? json{{"schema", "znslab.bounds/1"}, {"bounds", json::array()}}
                                     : read_json(bounds_path, "bounds file");

@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "harness/cli.h"
 #include "harness/peers.h"
 #include "harness/registry.h"
 #include "harness/result.h"
@@ -38,16 +39,12 @@ namespace {
 
 using nlohmann::json;
 
-const char* kExecHelp =
-    "usage: znslab exec --allocator A [--out RESULT.json] [--sample-ms N] [--stdin FILE]\n"
-    "                   [--stdout FILE] [--env K=V]... [--epoch-policy time|callsite]\n"
-    "                   [--epoch-ms N] [--quiet] -- COMMAND [ARGS...]\n"
-    "\n"
+const char* kExecIntro =
     "Runs COMMAND under allocator A (temporal-slab, glibc, jemalloc, mimalloc,\n"
     "tcmalloc) through LD_PRELOAD, samples /proc/PID/smaps_rollup every N ms\n"
     "(default 5) and writes a result document (experiment \"exec\"; default stdout).\n"
     "COMMAND's stdout goes to --stdout (default /dev/null), its stderr is kept.\n"
-    "Exit status: 0 when COMMAND exited 0, 1 otherwise, 2 usage error.\n";
+    "Usage: znslab exec --allocator A [OPTIONS] -- COMMAND [ARGS...]";
 
 struct Snap {
   bool ok = false;
@@ -93,44 +90,21 @@ int exec_main(int argc, char** argv) {
   int sample_ms = 5, epoch_ms = 100;
   bool quiet = false;
   std::vector<std::string> env, cmd;
-  auto need = [&](int& i) -> std::string {
-    if (i + 1 >= argc) throw UsageError(std::string(argv[i]) + " needs a value");
-    return argv[++i];
-  };
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--") {
-      for (++i; i < argc; ++i) cmd.push_back(argv[i]);
-      break;
-    } else if (a == "-h" || a == "--help") {
-      std::fputs(kExecHelp, stdout);
-      return 0;
-    } else if (a == "--allocator") {
-      allocator = need(i);
-    } else if (a == "--out") {
-      out = need(i);
-    } else if (a == "--sample-ms") {
-      sample_ms = std::atoi(need(i).c_str());
-    } else if (a == "--stdin") {
-      in_path = need(i);
-    } else if (a == "--stdout") {
-      out_path = need(i);
-    } else if (a == "--env") {
-      env.push_back(need(i));
-    } else if (a == "--epoch-policy") {
-      policy = need(i);
-    } else if (a == "--epoch-ms") {
-      epoch_ms = std::atoi(need(i).c_str());
-    } else if (a == "--quiet") {
-      quiet = true;
-    } else {
-      throw UsageError("exec: unknown option " + a + " (the command goes after --)");
-    }
-  }
-  if (cmd.empty()) throw UsageError("exec: missing -- COMMAND");
-  if (sample_ms < 1 || sample_ms > 60000) throw UsageError("exec: --sample-ms must be in [1, 60000]");
-  if (policy != "time" && policy != "callsite") throw UsageError("exec: --epoch-policy must be time or callsite");
-  if (epoch_ms < 1) throw UsageError("exec: --epoch-ms must be >= 1");
+  CLI::App app{kExecIntro, "znslab exec"};
+  app.add_option("--allocator", allocator, "temporal-slab, glibc, jemalloc, mimalloc or tcmalloc")->required();
+  app.add_option("--out", out, "result document (\"-\" = stdout, the default)");
+  app.add_option("--sample-ms", sample_ms, "RSS sampling period in ms (default 5)")->check(CLI::Range(1, 60000));
+  app.add_option("--stdin", in_path, "file fed to COMMAND's standard input");
+  app.add_option("--stdout", out_path, "file that receives COMMAND's standard output (default /dev/null)");
+  app.add_option("--env", env, "K=V set in COMMAND's environment (repeatable)")->allow_extra_args(false);
+  app.add_option("--epoch-policy", policy, "temporal-slab: time or callsite")
+      ->check(CLI::IsMember({"time", "callsite"}));
+  app.add_option("--epoch-ms", epoch_ms, "temporal-slab: epoch length in ms (time policy)")
+      ->check(CLI::Range(1, 1 << 30));
+  app.add_flag("-q,--quiet", quiet, "no progress lines");
+  app.add_option("COMMAND", cmd, "the program and its arguments, after --")->required();
+  app.footer("Exit status: 0 when COMMAND exited 0, 1 otherwise, 2 usage error.");
+  if (!cli_parse(app, argc, argv)) return 0;
 
   json alloc_desc{{"name", allocator}};
   std::string preload, stats_path;

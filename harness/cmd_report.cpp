@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "harness/cli.h"
 #include "harness/registry.h"
 #include "harness/report.h"
 #include "harness/result.h"
@@ -19,18 +20,13 @@ using nlohmann::json;
 namespace znslab::harness {
 namespace {
 
-const char* kReportHelp =
-    "usage: znslab report DIR|FILE... [--format text|md|csv|json] [--metrics M1,M2|all]\n"
-    "\n"
+const char* kReportIntro =
     "Tabulates existing results: one row per configuration, each cell the median\n"
     "and the 95 % interval of the median over the repeats ([low..high], ~ = noisy).\n"
     "  DIR with summary.json   a sweep (a row per point and allocator, then the\n"
     "                          failed runs) or a compare folder (a row per allocator)\n"
     "  other DIR or FILEs      every znslab.result/1 document found (recursively),\n"
-    "                          grouped by label/allocator and differing config keys\n"
-    "  --metrics               summary metrics or latency_ns.<op>.<pct>; default the\n"
-    "                          headline metrics present; all = every metric\n"
-    "Exit status: 0 ok, 1 nothing to report, 2 usage error.\n";
+    "                          grouped by label/allocator and differing config keys";
 
 void collect(const fs::path& p, std::vector<std::pair<std::string, json>>* docs) {
   if (fs::is_directory(p)) {
@@ -53,35 +49,16 @@ void collect(const fs::path& p, std::vector<std::pair<std::string, json>>* docs)
 int report_main(int argc, char** argv) {
   ReportOptions opt;
   std::vector<std::string> inputs;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw UsageError(a + " needs a value");
-      return argv[++i];
-    };
-    if (a == "-h" || a == "--help") {
-      std::fputs(kReportHelp, stdout);
-      return 0;
-    } else if (a == "--format") {
-      opt.format = value();
-      if (opt.format != "text" && opt.format != "md" && opt.format != "csv" && opt.format != "json")
-        throw UsageError("--format expects text, md, csv or json, got \"" + opt.format + "\"");
-    } else if (a == "--metrics") {
-      const std::string v = value();
-      size_t s = 0;
-      while (s <= v.size()) {
-        const size_t c = v.find(',', s);
-        const std::string m = v.substr(s, c == std::string::npos ? std::string::npos : c - s);
-        if (!m.empty()) opt.metrics.push_back(m);
-        if (c == std::string::npos) break;
-        s = c + 1;
-      }
-    } else if (!a.empty() && a[0] == '-') {
-      throw UsageError("unknown option " + a);
-    } else {
-      inputs.push_back(a);
-    }
-  }
+  CLI::App app{kReportIntro, "znslab report"};
+  app.add_option("INPUT", inputs, "result folders or files")->required();
+  app.add_option("--format", opt.format, "text, md, csv or json")
+      ->check(CLI::IsMember({"text", "md", "csv", "json"}));
+  app.add_option("--metrics", opt.metrics,
+                 "summary metrics or latency_ns.<op>.<pct>, comma-separated; default the "
+                 "headline metrics present; all = every metric")
+      ->delimiter(',');
+  app.footer("Exit status: 0 ok, 1 nothing to report, 2 usage error.");
+  if (!cli_parse(app, argc, argv)) return 0;
   if (inputs.empty()) throw UsageError("missing DIR or FILE");
   for (const auto& in : inputs)
     if (!fs::exists(in)) throw UsageError(in + ": no such file or folder");

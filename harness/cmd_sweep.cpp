@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "harness/allocators.h"
+#include "harness/cli.h"
 #include "harness/registry.h"
 #include "harness/report.h"
 #include "harness/sweep.h"
@@ -21,87 +22,52 @@ using nlohmann::json;
 namespace znslab::harness {
 namespace {
 
-const char* kSweepHelp =
-    "usage: znslab sweep SWEEP.json [--engine local|parallel|slurm] [--out DIR]\n"
-    "                    [--jobs N] [--sshloginfile FILE] [--partition P] [--account A]\n"
-    "                    [--time T] [--cpus-per-task N] [--no-wait] [--resubmit N]\n"
-    "                    [--collect] [--dry-run] [--quiet]\n"
-    "\n"
+const char* kSweepIntro =
     "Runs a parameter grid with repeats: one ordinary `znslab run` per (point,\n"
     "allocator, repeat), in a randomised interleaved order, each writing\n"
     "DIR/runs/<point>-<allocator>-r<k>.json; then DIR/summary.json with the median\n"
     "and 95 % interval of every metric per point and allocator, and the failed runs.\n"
-    "Re-running skips runs whose valid result exists (resume). See docs/sweeps.md.\n"
-    "\n"
-    "  --engine NAME       local (this machine, --jobs at a time, default 1),\n"
-    "                      parallel (GNU parallel: --jobs slots, or --sshloginfile hosts),\n"
-    "                      slurm (an sbatch job array, one task per run)\n"
-    "  --out DIR           output folder (default results/sweeps/<sweep file name>)\n"
-    "  --jobs N            runs at a time (local, parallel; default 1)\n"
-    "  --sshloginfile F    parallel: run on the hosts listed in F\n"
-    "  --partition P, --account A, --time T, --cpus-per-task N\n"
-    "                      slurm: sbatch options (override the sweep file's engine)\n"
-    "  --no-wait           slurm: submit and return; collect later with --collect\n"
-    "  --resubmit N        slurm: resubmit failed tasks up to N times (default 1)\n"
-    "  --collect           run nothing; (re)write DIR/summary.json from the runs there\n"
-    "  --dry-run           print the planned runs and exit\n"
-    "  --quiet             no progress lines\n"
-    "\n"
+    "Re-running skips runs whose valid result exists (resume). See docs/sweeps.md.";
+
+const char* kSweepFooter =
     "Exit status: 0 every run valid, 1 some run failed (listed in summary.json\n"
-    "\"failed_runs\"), 2 usage or sweep-file error (naming the key).\n";
+    "\"failed_runs\"), 2 usage or sweep-file error (naming the key).";
 
 int sweep_main(int argc, char** argv) {
-  std::string file, out, engine_flag;
-  std::string jobs, ssh, partition, account, time_limit, cpus, resubmit;
+  std::string file, out, engine_flag, ssh, partition, account, time_limit;
+  int jobs = 1, cpus = 1, resubmit = 1;
   bool no_wait = false, collect = false, dry_run = false, quiet = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw UsageError(a + " needs a value");
-      return argv[++i];
-    };
-    if (a == "-h" || a == "--help") {
-      std::fputs(kSweepHelp, stdout);
-      return 0;
-    } else if (a == "--engine") engine_flag = value();
-    else if (a == "--out" || a == "-o") out = value();
-    else if (a == "--jobs" || a == "-j") jobs = value();
-    else if (a == "--sshloginfile") ssh = value();
-    else if (a == "--partition") partition = value();
-    else if (a == "--account") account = value();
-    else if (a == "--time") time_limit = value();
-    else if (a == "--cpus-per-task") cpus = value();
-    else if (a == "--resubmit") resubmit = value();
-    else if (a == "--wait") no_wait = false;
-    else if (a == "--no-wait") no_wait = true;
-    else if (a == "--collect") collect = true;
-    else if (a == "--dry-run") dry_run = true;
-    else if (a == "--quiet" || a == "-q") quiet = true;
-    else if (!a.empty() && a[0] == '-') throw UsageError("unknown option " + a);
-    else if (file.empty()) file = a;
-    else throw UsageError("more than one sweep file (" + file + ", " + a + ")");
-  }
-  if (file.empty()) throw UsageError("missing SWEEP.json");
+  CLI::App app{kSweepIntro, "znslab sweep"};
+  app.add_option("SWEEP", file, "sweep file (JSON; docs/sweeps.md)")->required();
+  app.add_option("--engine", engine_flag,
+                 "local (this machine, --jobs at a time), parallel (GNU parallel: --jobs slots, or "
+                 "--sshloginfile hosts), slurm (an sbatch job array, one task per run)")
+      ->check(CLI::IsMember({"local", "parallel", "slurm"}));
+  app.add_option("-o,--out", out, "output folder (default results/sweeps/<sweep file name>)");
+  app.add_option("-j,--jobs", jobs, "runs at a time (local, parallel; default 1)")->check(CLI::Range(1, 100000));
+  app.add_option("--sshloginfile", ssh, "parallel: run on the hosts listed in this file");
+  app.add_option("--partition", partition, "slurm: sbatch --partition (overrides the sweep file)");
+  app.add_option("--account", account, "slurm: sbatch --account");
+  app.add_option("--time", time_limit, "slurm: sbatch --time");
+  app.add_option("--cpus-per-task", cpus, "slurm: sbatch --cpus-per-task")->check(CLI::Range(1, 100000));
+  app.add_option("--resubmit", resubmit, "slurm: resubmit failed tasks up to N times (default 1)")
+      ->check(CLI::Range(0, 100000));
+  app.add_flag("!--wait,--no-wait", no_wait, "slurm: submit and return; collect later with --collect");
+  app.add_flag("--collect", collect, "run nothing; (re)write DIR/summary.json from the runs there");
+  app.add_flag("--dry-run", dry_run, "print the planned runs and exit");
+  app.add_flag("-q,--quiet", quiet, "no progress lines");
+  app.footer(kSweepFooter);
+  if (!cli_parse(app, argc, argv)) return 0;
 
   SweepSpec spec = load_sweep(file);
-  auto to_int = [](const std::string& opt, const std::string& v, int lo) {
-    char* end = nullptr;
-    const long x = std::strtol(v.c_str(), &end, 10);
-    if (v.empty() || *end || x < lo || x > 100000) throw UsageError(opt + " expects an integer >= " + std::to_string(lo) + ", got \"" + v + "\"");
-    return int(x);
-  };
-  if (!engine_flag.empty()) {
-    if (engine_flag != "local" && engine_flag != "parallel" && engine_flag != "slurm")
-      throw UsageError("--engine expects local, parallel or slurm, got \"" + engine_flag + "\"");
-    spec.engine.name = engine_flag;
-  }
-  if (!jobs.empty()) spec.engine.jobs = to_int("--jobs", jobs, 1);
+  if (!engine_flag.empty()) spec.engine.name = engine_flag;
+  if (app.count("--jobs")) spec.engine.jobs = jobs;
   if (!ssh.empty()) spec.engine.sshloginfile = fs::absolute(ssh).string();
   if (!partition.empty()) spec.engine.partition = partition;
   if (!account.empty()) spec.engine.account = account;
   if (!time_limit.empty()) spec.engine.time = time_limit;
-  if (!cpus.empty()) spec.engine.cpus_per_task = to_int("--cpus-per-task", cpus, 1);
-  if (!resubmit.empty()) spec.engine.resubmit = to_int("--resubmit", resubmit, 0);
+  if (app.count("--cpus-per-task")) spec.engine.cpus_per_task = cpus;
+  if (app.count("--resubmit")) spec.engine.resubmit = resubmit;
   // A workload path becomes absolute, so that runs started elsewhere (slurm, ssh) find it.
   if (spec.workload.find('/') != std::string::npos || spec.workload.find(".json") != std::string::npos)
     spec.workload = fs::absolute(spec.workload).lexically_normal().string();
@@ -161,33 +127,21 @@ int sweep_main(int argc, char** argv) {
   return 0;
 }
 
-const char* kTaskHelp =
-    "usage: znslab sweep-task DIR/plan.json (INDEX | --array-list FILE) [--engine NAME]\n"
-    "\n"
+const char* kTaskIntro =
     "Runs one run of a sweep plan (what the sweep engines execute): `znslab run`\n"
     "as planned, then records host and engine in the result's \"sweep\" block and\n"
     "DIR/runs/<name>.status.json. With --array-list, INDEX is line\n"
-    "$SLURM_ARRAY_TASK_ID (from 0) of FILE.\n"
-    "Exit status: 0 valid result, 1 failed run, 2 usage error.\n";
+    "$SLURM_ARRAY_TASK_ID (from 0) of FILE.";
 
 int sweep_task_main(int argc, char** argv) {
   std::string plan, index, list, engine = "local";
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw UsageError(a + " needs a value");
-      return argv[++i];
-    };
-    if (a == "-h" || a == "--help") {
-      std::fputs(kTaskHelp, stdout);
-      return 0;
-    } else if (a == "--array-list") list = value();
-    else if (a == "--engine") engine = value();
-    else if (!a.empty() && a[0] == '-') throw UsageError("unknown option " + a);
-    else if (plan.empty()) plan = a;
-    else if (index.empty()) index = a;
-    else throw UsageError("unexpected argument " + a);
-  }
+  CLI::App app{kTaskIntro, "znslab sweep-task"};
+  app.add_option("PLAN", plan, "DIR/plan.json of a sweep")->required();
+  app.add_option("INDEX", index, "run index in the plan (or use --array-list)");
+  app.add_option("--array-list", list, "file of run indices, one per line; line $SLURM_ARRAY_TASK_ID is run");
+  app.add_option("--engine", engine, "engine name recorded in the result (local, parallel, slurm)");
+  app.footer("Exit status: 0 valid result, 1 failed run, 2 usage error.");
+  if (!cli_parse(app, argc, argv)) return 0;
   if (plan.empty()) throw UsageError("missing DIR/plan.json");
   if (!list.empty()) {
     const char* t = std::getenv("SLURM_ARRAY_TASK_ID");

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <string>
 
+#include "harness/cli.h"
 #include "harness/registry.h"
 #include "harness/table.h"
 #include "src/trace/trace_format.h"
@@ -14,15 +15,12 @@ namespace {
 
 using nlohmann::json;
 
-const char* kTraceHelp =
-    "usage: znslab trace info FILE [--json]\n"
-    "\n"
-    "Reads and validates an allocation trace recorded by build/libznstrace.so\n"
-    "(ZNSTRACE_OUT=FILE LD_PRELOAD=build/libznstrace.so PROGRAM ...) and prints:\n"
-    "operations by kind, threads, peak live bytes and objects, the size histogram,\n"
-    "lifetime histograms (in operations and in ns) and the top call sites by bytes.\n"
-    "  --json   print the statistics as one JSON object\n"
-    "Exit status: 0 ok, 1 the file is refused (message names the offset), 2 usage.\n";
+const char* kTraceIntro =
+    "`znslab trace info FILE`: reads and validates an allocation trace recorded by\n"
+    "build/libznstrace.so (ZNSTRACE_OUT=FILE LD_PRELOAD=build/libznstrace.so PROGRAM ...)\n"
+    "and prints: operations by kind, threads, peak live bytes and objects, the size\n"
+    "histogram, lifetime histograms (in operations and in ns) and the top call sites\n"
+    "by bytes.";
 
 std::string mib(uint64_t b) {
   char s[32];
@@ -73,25 +71,12 @@ void print_text(const json& j) {
 int trace_main(int argc, char** argv) {
   std::string sub, file;
   bool as_json = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "-h" || a == "--help") {
-      std::fputs(kTraceHelp, stdout);
-      return 0;
-    } else if (a == "--json") {
-      as_json = true;
-    } else if (!a.empty() && a[0] == '-') {
-      throw UsageError("trace: unknown option " + a);
-    } else if (sub.empty()) {
-      sub = a;
-    } else if (file.empty()) {
-      file = a;
-    } else {
-      throw UsageError("trace: unexpected argument " + a);
-    }
-  }
-  if (sub != "info") throw UsageError(sub.empty() ? "trace: missing subcommand (info)" : "trace: unknown subcommand " + sub);
-  if (file.empty()) throw UsageError("trace info: missing FILE");
+  CLI::App app{kTraceIntro, "znslab trace"};
+  app.add_option("SUBCOMMAND", sub, "info")->required()->check(CLI::IsMember({"info"}));
+  app.add_option("FILE", file, "the trace file")->required();
+  app.add_flag("--json", as_json, "print the statistics as one JSON object");
+  app.footer("Exit status: 0 ok, 1 the file is refused (message names the offset), 2 usage.");
+  if (!cli_parse(app, argc, argv)) return 0;
   trace::Trace t;
   trace::TraceError err;
   if (!trace::read_trace(file, t, err)) {

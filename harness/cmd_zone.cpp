@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "harness/cli.h"
 #include "harness/registry.h"
 #include "zns/io/pattern.h"
 #include "zns/io/uring_engine.h"
@@ -16,11 +17,9 @@
 namespace znslab::harness {
 namespace {
 
-const char* kZoneHelp =
-    "usage: znslab zone ACTION --device URI [--zone N] [--offset BYTES] [--size BYTES]\n"
-    "                   [--pattern SEED] [--json]\n"
-    "\n"
-    "ACTION:\n"
+const char* kZoneIntro =
+    "One zone command per process (the emulator's persistence is exercised\n"
+    "between calls). ACTION:\n"
     "  info         device geometry and limits\n"
     "  report       per zone: index, start, capacity, write pointer, state\n"
     "               (all zones, or only --zone N)\n"
@@ -30,20 +29,12 @@ const char* kZoneHelp =
     "  append       zone append of --size bytes; prints the offset it landed at\n"
     "  read         read --size bytes at --offset; with --pattern SEED verifies them\n"
     "  power-cycle  device reset: open zones become CLOSED (EMPTY if unwritten), as QEMU\n"
-    "               does at shutdown (emu: only)\n"
-    "\n"
-    "  --device URI   emu:PATH?zones=N&zone_size=64M&zone_cap=62M&max_open=14&max_active=14&lba=4096\n"
-    "                 (created if PATH does not exist), zbd:/dev/nvmeXnY, nvme:/dev/ngXnY\n"
-    "  --zone N       zone index (0-based)\n"
-    "  --offset BYTES zone-relative offset (sizes like 64K, 1M accepted; default 0)\n"
-    "  --size BYTES   bytes to write/append/read (default: one logical block)\n"
-    "  --pattern SEED data written is a function of SEED and the absolute device offset\n"
-    "                 (default seed 1); read --pattern SEED verifies it\n"
-    "  --json         machine-readable output on stdout\n"
-    "\n"
+    "               does at shutdown (emu: only)";
+
+const char* kZoneFooter =
     "Offsets and sizes must be multiples of the logical block size.\n"
     "Exit status: 0 ok, 1 failure (I/O, verification), 2 bad arguments,\n"
-    "3 zone error (prints the NVMe status name, e.g. \"Zone Is Full\").\n";
+    "3 zone error (prints the NVMe status name, e.g. \"Zone Is Full\").";
 
 struct Args {
   std::string action, device;
@@ -54,60 +45,38 @@ struct Args {
   bool json = false;
 };
 
-uint64_t parse_num(const std::string& opt, const std::string& v) {
-  auto n = zns::parse_size(v);
-  if (!n) throw UsageError(opt + " " + v + ": not a number or size (e.g. 4096, 64K, 1M)");
-  return *n;
-}
-
-Args parse_args(int argc, char** argv) {
-  Args a;
-  for (int i = 1; i < argc; ++i) {
-    std::string s = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw UsageError(s + " needs a value");
-      return argv[++i];
-    };
-    if (s == "--help" || s == "-h") {
-      std::fputs(kZoneHelp, stdout);
-      std::exit(0);
-    } else if (s == "--device") {
-      a.device = value();
-    } else if (s == "--zone") {
-      std::string v = value();
-      auto n = zns::parse_size(v);
-      if (!n || v.find_first_not_of("0123456789") != std::string::npos)
-        throw UsageError("--zone " + v + ": not a zone index");
-      a.zone = int64_t(*n);
-    } else if (s == "--offset") {
-      a.offset = parse_num(s, value());
-    } else if (s == "--size") {
-      a.size = parse_num(s, value());
-    } else if (s == "--pattern") {
-      std::string v = value();
-      char* end = nullptr;
-      errno = 0;
-      unsigned long long n = std::strtoull(v.c_str(), &end, 0);
-      if (v.empty() || *end || errno) throw UsageError("--pattern " + v + ": not an integer seed");
-      a.pattern = n;
-    } else if (s == "--json") {
-      a.json = true;
-    } else if (!s.empty() && s[0] == '-') {
-      throw UsageError("unknown option " + s);
-    } else if (a.action.empty()) {
-      a.action = s;
-    } else {
-      throw UsageError("unexpected argument '" + s + "'");
-    }
+// Parses argv with CLI11; returns false when --help was printed.
+bool parse_args(int argc, char** argv, Args* a) {
+  std::string offset, size, pattern;
+  CLI::App app{kZoneIntro, "znslab zone"};
+  app.add_option("ACTION", a->action, "info, report, open, close, finish, reset, write, append, read, power-cycle")
+      ->required()
+      ->check(CLI::IsMember(
+          {"info", "report", "open", "close", "finish", "reset", "write", "append", "read", "power-cycle"}));
+  app.add_option("--device", a->device,
+                 "emu:PATH?zones=N&zone_size=64M&zone_cap=62M&max_open=14&max_active=14&lba=4096 "
+                 "(created if PATH does not exist), zbd:/dev/nvmeXnY, nvme:/dev/ngXnY")
+      ->required();
+  app.add_option("--zone", a->zone, "zone index (0-based)")->check(CLI::NonNegativeNumber);
+  app.add_option("--offset", offset, "zone-relative offset in bytes (64K, 1M accepted; default 0)")
+      ->check(kByteSize);
+  app.add_option("--size", size, "bytes to write/append/read (default: one logical block)")->check(kByteSize);
+  app.add_option("--pattern", pattern,
+                 "data written is a function of SEED and the absolute device offset (default seed 1); "
+                 "read --pattern SEED verifies it");
+  app.add_flag("--json", a->json, "machine-readable output on stdout");
+  app.footer(kZoneFooter);
+  if (!cli_parse(app, argc, argv)) return false;
+  if (!offset.empty()) a->offset = byte_size_value(offset);
+  if (!size.empty()) a->size = byte_size_value(size);
+  if (!pattern.empty()) {
+    char* end = nullptr;
+    errno = 0;
+    const unsigned long long n = std::strtoull(pattern.c_str(), &end, 0);
+    if (*end || errno) throw UsageError("--pattern " + pattern + ": not an integer seed");
+    a->pattern = n;
   }
-  if (a.action.empty()) throw UsageError("missing ACTION (info, report, open, close, finish, reset, write, append, read, power-cycle)");
-  static const char* kActions[] = {"info", "report", "open", "close", "finish", "reset",
-                                   "write", "append", "read", "power-cycle"};
-  bool known = false;
-  for (const char* k : kActions) known |= a.action == k;
-  if (!known) throw UsageError("unknown ACTION '" + a.action + "'");
-  if (a.device.empty()) throw UsageError("--device URI is required");
-  return a;
+  return true;
 }
 
 // A device status from a zone operation: exit 3 (bad arguments: exit 2).
@@ -132,7 +101,8 @@ nlohmann::json info_json(const zns::DeviceInfo& i) {
 }
 
 int zone_main(int argc, char** argv) {
-  Args a = parse_args(argc, argv);
+  Args a;
+  if (!parse_args(argc, argv, &a)) return 0;
   std::string err;
   auto dev_r = zns::open_device(a.device, &err);
   if (!dev_r) {
