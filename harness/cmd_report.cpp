@@ -37,12 +37,12 @@ void collect(const fs::path& p, std::vector<std::pair<std::string, json>>* docs)
     for (const auto& f : files) collect(f, docs);
     return;
   }
-  json d;
-  std::string err;
-  if (!read_json_file(p.string(), &d, &err)) {
-    std::fprintf(stderr, "report: skipping %s\n", err.c_str());
+  auto r = read_json_file(p.string());
+  if (!r) {
+    std::fprintf(stderr, "report: skipping %s\n", r.status().context());
     return;
   }
+  json& d = *r;
   if (d.is_object() && d.value("schema", "") == kResultSchema) docs->emplace_back(p.string(), std::move(d));
 }
 
@@ -64,9 +64,9 @@ int report_main(int argc, char** argv) {
     if (!fs::exists(in)) throw UsageError(in + ": no such file or folder");
 
   if (inputs.size() == 1 && fs::is_directory(inputs[0]) && fs::exists(inputs[0] + "/summary.json")) {
-    json s;
-    std::string err;
-    if (!read_json_file(inputs[0] + "/summary.json", &s, &err)) throw RunError(err);
+    auto r = read_json_file(inputs[0] + "/summary.json");
+    if (!r) throw RunError(r.status().context());
+    const json& s = *r;
     if (s.contains("points") || s.contains("allocators")) {
       std::fputs(render_sweep_summary(s, opt).c_str(), stdout);
       return 0;

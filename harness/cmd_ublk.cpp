@@ -65,10 +65,9 @@ int ublk_main(int argc, char** argv) {
     }
   }
   if (uri.empty()) throw UsageError(std::string("ublk: --device is required\n") + kUblkHelp);
-  std::string err;
-  auto dev = zns::open_device(uri, &err);
+  auto dev = zns::open_device(uri);
   if (!dev) {
-    std::fprintf(stderr, "ublk: cannot open %s: %s %s\n", uri.c_str(), dev.status().to_string().c_str(), err.c_str());
+    std::fprintf(stderr, "ublk: cannot open %s: %s\n", uri.c_str(), dev.status().to_string().c_str());
     return 1;
   }
   auto srv = zns::UblkServer::create(**dev, o);

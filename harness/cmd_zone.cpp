@@ -103,10 +103,9 @@ nlohmann::json info_json(const zns::DeviceInfo& i) {
 int zone_main(int argc, char** argv) {
   Args a;
   if (!parse_args(argc, argv, &a)) return 0;
-  std::string err;
-  auto dev_r = zns::open_device(a.device, &err);
+  auto dev_r = zns::open_device(a.device);
   if (!dev_r) {
-    std::string msg = "cannot open device " + a.device + ": " + (err.empty() ? dev_r.status().to_string() : err);
+    std::string msg = "cannot open device " + a.device + ": " + dev_r.status().to_string();
     if (dev_r.status().code() == Code::kInvalidArgument) throw UsageError(msg);
     throw RunError(msg);
   }

@@ -93,11 +93,10 @@ int zone_diff_main(int argc, char** argv) {
 
   std::unique_ptr<zns::ZonedDevice> dev[2];
   for (int k = 0; k < 2; ++k) {
-    std::string err;
-    auto d = zns::open_device(devices[k], &err);
+    auto d = zns::open_device(devices[k]);
     if (!d) {
       std::fprintf(stderr, "zone-diff: cannot open %s: %s\n", devices[k].c_str(),
-                   err.empty() ? d.status().to_string().c_str() : err.c_str());
+                   d.status().to_string().c_str());
       return 1;
     }
     dev[k] = std::move(*d);

@@ -17,6 +17,7 @@
 #include "harness/provenance.h"
 #include "harness/registry.h"
 #include "harness/result.h"
+#include "harness/sweep.h"
 #include "harness/table.h"
 
 namespace znslab::harness {
@@ -48,14 +49,10 @@ std::string run_child(const std::vector<std::string>& args) {
   return "ended abnormally";
 }
 
-json read_json_file(const std::string& path) {
-  std::ifstream f(path);
-  if (!f) return nullptr;
-  try {
-    return json::parse(f);
-  } catch (const json::exception&) {
-    return nullptr;
-  }
+// The document at `path`, or null when it is missing or does not parse.
+json json_or_null(const std::string& path) {
+  auto r = read_json_file(path);
+  return r ? std::move(*r) : json(nullptr);
 }
 
 std::string compact_time() {
@@ -144,7 +141,7 @@ int run_repeated(const WorkloadArgs& a, const std::vector<std::string>& allocato
       const uint64_t t0 = monotonic_ns();
       std::string how = run_child(args);
       const double secs = double(monotonic_ns() - t0) / 1e9;
-      json doc = how.empty() ? read_json_file(out + "/" + file) : json(nullptr);
+      json doc = how.empty() ? json_or_null(out + "/" + file) : json(nullptr);
       if (how.empty() && doc.is_null()) how = "no readable result at " + out + "/" + file;
       json e{{"repeat", k}, {"result", file}, {"seconds", secs}};
       if (how.empty()) {

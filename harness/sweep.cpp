@@ -369,24 +369,18 @@ std::string sweep_result_problem(const json& result, const json& plan_run, const
   return "";
 }
 
-bool read_json_file(const std::string& path, json* out, std::string* error) {
+Result<json> read_json_file(const std::string& path) {
   std::error_code ec;
-  if (!fs::is_regular_file(path, ec)) {
-    if (error) *error = path + (fs::exists(path, ec) ? ": not a regular file" : ": no such file");
-    return false;
-  }
+  if (!fs::is_regular_file(path, ec))
+    return Status::with_message(Code::kNotFound,
+                                path + (fs::exists(path, ec) ? ": not a regular file" : ": no such file"));
   std::ifstream f(path);
-  if (!f) {
-    if (error) *error = path + ": cannot open";
-    return false;
-  }
+  if (!f) return Status::from_errno_message(errno ? errno : EIO, path + ": cannot open");
   try {
-    *out = json::parse(f);
+    return json::parse(f);
   } catch (const std::exception& e) {  // parse errors, and read errors of the stream
-    if (error) *error = path + ": invalid JSON: " + e.what();
-    return false;
+    return Status::with_message(Code::kCorrupt, path + ": invalid JSON: " + e.what());
   }
-  return true;
 }
 
 void write_json_file_atomic(const std::string& path, const json& doc) {
@@ -418,9 +412,8 @@ std::vector<size_t> pending_runs(const json& plan, const std::string& dir) {
   std::vector<size_t> out;
   const json& runs = plan.at("runs");
   for (size_t i = 0; i < runs.size(); ++i) {
-    json r;
-    if (!read_json_file(dir + "/" + runs[i].at("out").get<std::string>(), &r, nullptr) ||
-        !sweep_result_problem(r, runs[i], point_params_of(plan, runs[i])).empty())
+    auto r = read_json_file(dir + "/" + runs[i].at("out").get<std::string>());
+    if (!r || !sweep_result_problem(*r, runs[i], point_params_of(plan, runs[i])).empty())
       out.push_back(i);
   }
   return out;
@@ -436,12 +429,15 @@ json summarize_sweep(const json& plan, const std::string& dir) {
   for (size_t i = 0; i < runs.size(); ++i) {
     const json& run = runs[i];
     const std::string out = run.at("out").get<std::string>();
-    json r, status;
-    std::string err;
-    const bool have = read_json_file(dir + "/" + out, &r, &err);
+    auto rr = read_json_file(dir + "/" + out);
+    const bool have = rr.is_ok();
+    const std::string err = have ? "" : rr.status().context();
+    json r = have ? std::move(*rr) : json(nullptr);
     std::string problem = have ? sweep_result_problem(r, run, point_params_of(plan, run)) : "";
     const std::string status_path = dir + "/runs/" + run.at("name").get<std::string>() + ".status.json";
-    const bool have_status = read_json_file(status_path, &status, nullptr);
+    auto sr = read_json_file(status_path);
+    const bool have_status = sr.is_ok();
+    const json status = have_status ? std::move(*sr) : json(nullptr);
     const size_t pi = run.value("point_index", size_t(0));
     if (have && problem.empty()) {
       ok[pi][run.at("allocator").get<std::string>()].push_back({run.value("repeat", 0), {std::move(r), out}});

@@ -46,6 +46,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "src/common/status.h"
+
 namespace znslab::harness {
 
 inline constexpr const char* kSweepPlanSchema = "znslab.sweep-plan/1";
@@ -144,9 +146,10 @@ nlohmann::json summarize_sweep(const nlohmann::json& plan, const std::string& di
 // Plan indices whose valid result is missing under `dir`.
 std::vector<size_t> pending_runs(const nlohmann::json& plan, const std::string& dir);
 
-// Loads a JSON file; returns false (and why in *error) when it is missing
-// or does not parse.
-bool read_json_file(const std::string& path, nlohmann::json* out, std::string* error);
+// Loads a JSON file. Errors: kNotFound (missing, or not a regular file),
+// kIoError (cannot open), kCorrupt (invalid JSON); each message names the
+// path and the problem (Status::context()).
+Result<nlohmann::json> read_json_file(const std::string& path);
 // Writes pretty JSON through a temporary file and rename (readers never
 // see a partial file). Throws RunError naming the path.
 void write_json_file_atomic(const std::string& path, const nlohmann::json& doc);

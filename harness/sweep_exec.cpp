@@ -125,9 +125,9 @@ json slurm_job() {
 }  // namespace
 
 int execute_plan_run(const std::string& plan_path, size_t index, const std::string& engine) {
-  json plan;
-  std::string err;
-  if (!read_json_file(plan_path, &plan, &err)) throw RunError(err);
+  auto pr = read_json_file(plan_path);
+  if (!pr) throw RunError(pr.status().context());
+  const json plan = std::move(*pr);
   if (plan.value("schema", "") != kSweepPlanSchema) throw RunError(plan_path + ": not a sweep plan");
   const json& runs = plan.at("runs");
   if (index >= runs.size())
@@ -162,10 +162,11 @@ int execute_plan_run(const std::string& plan_path, size_t index, const std::stri
     const std::string tail = log_tail(log);
     error = exit_text(st) + (tail.empty() ? "" : ": " + tail);
   } else {
-    json result;
-    if (!read_json_file(out, &result, &err)) {
-      error = "exit status 0 but no result: " + err;
+    auto rr = read_json_file(out);
+    if (!rr) {
+      error = std::string("exit status 0 but no result: ") + rr.status().context();
     } else {
+      json& result = *rr;
       result["sweep"] = {{"engine", engine},
                          {"host", hostname()},
                          {"point", run.at("point")},
@@ -189,10 +190,10 @@ namespace {
 
 void progress_line(const EngineOptions& opt, const std::string& dir, const json& run, size_t done, size_t total) {
   if (opt.quiet) return;
-  json st;
   std::string line = "[" + std::to_string(done) + "/" + std::to_string(total) + "] " +
                      run.at("name").get<std::string>();
-  if (read_json_file(dir + "/runs/" + run.at("name").get<std::string>() + ".status.json", &st, nullptr)) {
+  if (auto sr = read_json_file(dir + "/runs/" + run.at("name").get<std::string>() + ".status.json")) {
+    const json& st = *sr;
     char secs[32];
     std::snprintf(secs, sizeof secs, " %.1f s", st.value("seconds", 0.0));
     line += st.value("error", "").empty() ? std::string(" ok") + secs : " FAILED: " + st.value("error", "");

@@ -102,9 +102,8 @@ class ZoneChurn : public Workload {
     std::unique_ptr<ScratchDir> scratch;  // removed when the run ends
     std::string uri = device_or_scratch(ctx.device_uri, "zone-churn", cfg_str(c, "default_device"), scratch);
 
-    std::string err;
-    auto dev_r = zns::open_device(uri, &err);
-    if (!dev_r) throw RunError("zone-churn: cannot open device " + uri + ": " + (err.empty() ? dev_r.status().to_string() : err));
+    auto dev_r = zns::open_device(uri);
+    if (!dev_r) throw RunError("zone-churn: cannot open device " + uri + ": " + dev_r.status().to_string());
     zns::ZonedDevice& dev = **dev_r;
     const zns::DeviceInfo& info = dev.info();
 

@@ -106,9 +106,8 @@ class ZoneWrite final : public Workload {
       open_uri += (open_uri.find('?') == std::string::npos ? "?" : "&") + std::string("qd=") +
                   std::to_string(std::max(128u, qd * 4));
     }
-    std::string err;
-    auto dev_r = zns::open_device(open_uri, &err);
-    if (!dev_r) throw RunError("zone-write: cannot open device " + uri + ": " + (err.empty() ? dev_r.status().to_string() : err));
+    auto dev_r = zns::open_device(open_uri);
+    if (!dev_r) throw RunError("zone-write: cannot open device " + uri + ": " + dev_r.status().to_string());
     zns::ZonedDevice& dev = **dev_r;
     const zns::DeviceInfo& info = dev.info();
     if (bs % info.lba_bytes) throw ConfigError("key \"block_size\": " + std::to_string(bs) + " is not a multiple of the LBA size " + std::to_string(info.lba_bytes));

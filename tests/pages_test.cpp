@@ -3,6 +3,10 @@
 
 #include <cstdio>
 #include <cstring>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
@@ -44,6 +48,37 @@ TEST_CASE("Status carries errno and the NVMe status name", "[common]") {
   CHECK(s.to_string().find("errno 12") != std::string::npos);
   CHECK(std::string(code_name(Code::kZoneIsFull)) == "Zone Is Full");
   CHECK(Status().is_ok());
+}
+
+TEST_CASE("Status::with_message keeps a run-time message valid and the Status trivially copyable", "[common]") {
+  static_assert(std::is_trivially_copyable_v<Status>);
+  Status a;
+  {
+    std::string text = "emu: /tmp/x.img: zone_size 3M is not a multiple of the 4096-byte LBA";
+    a = Status::with_message(Code::kInvalidArgument, text);
+    text.assign(text.size(), 'x');  // the caller's buffer is gone; the status is not
+  }
+  CHECK(a.code() == Code::kInvalidArgument);
+  CHECK(std::string(a.context()) == "emu: /tmp/x.img: zone_size 3M is not a multiple of the 4096-byte LBA");
+  CHECK(a.to_string() == "Invalid argument (emu: /tmp/x.img: zone_size 3M is not a multiple of the 4096-byte LBA)");
+  // The same text is interned once.
+  Status b = Status::with_message(Code::kCorrupt, std::string("emu: /tmp/x.img: zone_size 3M is not a multiple of the 4096-byte LBA"));
+  CHECK(b.context() == a.context());
+  Status e = Status::from_errno_message(ENOENT, "nvme: /dev/ng9n9: No such file or directory");
+  CHECK(e.code() == Code::kNotFound);
+  CHECK(e.sys_errno() == ENOENT);
+  CHECK(e.to_string().find("nvme: /dev/ng9n9") != std::string::npos);
+  // Concurrent interning from two threads: every message stays intact.
+  std::vector<Status> got[2];
+  auto worker = [&](int t) {
+    for (int i = 0; i < 2000; ++i)
+      got[t].push_back(Status::with_message(Code::kIoError, "message " + std::to_string(i % 300)));
+  };
+  std::thread t0(worker, 0), t1(worker, 1);
+  t0.join();
+  t1.join();
+  for (int t = 0; t < 2; ++t)
+    for (int i = 0; i < 2000; ++i) REQUIRE(std::string(got[t][i].context()) == "message " + std::to_string(i % 300));
 }
 
 TEST_CASE("crc32c gives the standard check value and extends across buffers", "[common]") {

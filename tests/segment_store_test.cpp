@@ -28,7 +28,8 @@ using znslab::testutil::TempDir;
 
 std::unique_ptr<zns::ZonedDevice> open_emu(const TempDir& d, const std::string& params) {
   std::string err;
-  auto r = zns::open_device("emu:" + d.path() + "/dev.zns?" + params, &err);
+  auto r = zns::open_device("emu:" + d.path() + "/dev.zns?" + params);
+  err = r ? std::string() : std::string(r.status().context());
   INFO(err);
   REQUIRE(r.is_ok());
   return std::move(*r);

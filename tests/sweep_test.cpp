@@ -78,11 +78,11 @@ int run_sweep(const std::string& sweep, const std::string& out, std::vector<std:
 }
 
 json load(const std::string& path) {
-  json d;
-  std::string err;
   INFO(path);
-  REQUIRE(read_json_file(path, &d, &err));
-  return d;
+  auto d = read_json_file(path);
+  INFO((d ? "" : d.status().context()));
+  REQUIRE(d.is_ok());
+  return *d;
 }
 
 // A minimal valid znslab.result/1 document with a given ns_per_object.
@@ -413,9 +413,9 @@ TEST_CASE("sweep: resume after a killed sweep runs only the missing runs", "[swe
   const json plan = load(out + "/plan.json");
   std::map<std::string, fs::file_time_type> done_before;
   for (const auto& r : plan["runs"]) {
-    json d;
     const std::string path = out + "/" + r["out"].get<std::string>();
-    if (read_json_file(path, &d, nullptr) && d.contains("sweep")) done_before[path] = fs::last_write_time(path);
+    auto d = read_json_file(path);
+    if (d && d->contains("sweep")) done_before[path] = fs::last_write_time(path);
   }
   INFO("runs finished before the kill: " << done_before.size());
   REQUIRE(done_before.size() >= 2);

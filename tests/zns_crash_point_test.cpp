@@ -47,7 +47,8 @@ EmuFault count_hook(EmuStep, uint64_t, void* ctx) {
 
 std::unique_ptr<ZonedDevice> open_emu(const std::string& uri) {
   std::string err;
-  auto d = open_device(uri, &err);
+  auto d = open_device(uri);
+  err = d ? std::string() : std::string(d.status().context());
   INFO(err);
   REQUIRE(d.is_ok());
   return std::move(*d);
@@ -147,7 +148,8 @@ uint64_t run_scenario(const Scenario& sc) {
     REQUIRE(pid >= 0);
     if (pid == 0) {
       std::string err;
-      auto d = open_device(uri, &err);
+      auto d = open_device(uri);
+      err = d ? std::string() : std::string(d.status().context());
       if (!d) ::_exit(10);
       Counter c;
       c.kill_at = k;
@@ -232,7 +234,8 @@ TEST_CASE("H2 regression: a reset killed between its table store and its hole pu
     REQUIRE(pid >= 0);
     if (pid == 0) {
       std::string err;
-      auto d = open_device(uri, &err);
+      auto d = open_device(uri);
+      err = d ? std::string() : std::string(d.status().context());
       if (!d) ::_exit(10);
       static EmuStep target;
       target = at;

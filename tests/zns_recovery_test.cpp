@@ -83,7 +83,8 @@ struct Ack {
 // zone 3, reporting each acknowledged I/O through the pipe, until killed.
 [[noreturn]] void crash_child(const std::string& uri, int wfd) {
   std::string err;
-  auto d = open_device(uri, &err);
+  auto d = open_device(uri);
+  err = d ? std::string() : std::string(d.status().context());
   if (!d) _exit(2);
   ZonedDevice& dev = **d;
   const auto& i = dev.info();
@@ -237,8 +238,10 @@ ZNS_CONFORMANCE("fault injection through the wrapper", fault_injection)
 
 namespace {
 
-Status open_err(const std::string& uri, std::string* err) {
-  auto d = open_device(uri, err);
+// The status of opening `uri`; `message` receives its text ("" when it opened).
+Status open_err(const std::string& uri, std::string& message) {
+  auto d = open_device(uri);
+  message = d ? std::string() : std::string(d.status().context());
   return d.status();
 }
 
@@ -265,18 +268,18 @@ TEST_CASE("emu: geometry is validated as QEMU validates it", "[zns]") {
   };
   for (const Case& c : cases) {
     std::string err;
-    Status s = open_err("emu:" + f + "?" + c.params, &err);
+    Status s = open_err("emu:" + f + "?" + c.params, err);
     INFO(c.params << " -> " << err);
     CHECK(s.code() == Code::kInvalidArgument);
     CHECK(err.find(c.msg) != std::string::npos);
     CHECK(::access(f.c_str(), F_OK) != 0);  // nothing left behind
   }
   std::string err;
-  CHECK(open_err("nope:/x", &err).code() == Code::kInvalidArgument);
+  CHECK(open_err("nope:/x", err).code() == Code::kInvalidArgument);
   CHECK(err.find("unknown scheme") != std::string::npos);
-  CHECK(open_err("/dev/nvme0n1", &err).code() == Code::kInvalidArgument);
+  CHECK(open_err("/dev/nvme0n1", err).code() == Code::kInvalidArgument);
   CHECK(err.find("no scheme") != std::string::npos);
-  CHECK(open_err("emu:", &err).code() == Code::kInvalidArgument);
+  CHECK(open_err("emu:", err).code() == Code::kInvalidArgument);
 }
 
 TEST_CASE("emu: reopening with another geometry is refused; the file's is kept", "[zns]") {
@@ -284,16 +287,17 @@ TEST_CASE("emu: reopening with another geometry is refused; the file's is kept",
   const std::string base = "emu:" + dir.file("r.img");
   {
     std::string err;
-    auto d = open_device(base + "?zones=4&zone_size=1M&zone_cap=512K&max_open=2&max_active=3", &err);
+    auto d = open_device(base + "?zones=4&zone_size=1M&zone_cap=512K&max_open=2&max_active=3");
+    err = d ? std::string() : std::string(d.status().context());
     REQUIRE(d.is_ok());
   }
   std::string err;
-  CHECK(open_err(base + "?zones=8", &err).code() == Code::kInvalidArgument);
+  CHECK(open_err(base + "?zones=8", err).code() == Code::kInvalidArgument);
   CHECK(err.find("zones=4 (URI asks 8)") != std::string::npos);
-  CHECK(open_err(base + "?zone_cap=1M&max_open=3", &err).code() == Code::kInvalidArgument);
+  CHECK(open_err(base + "?zone_cap=1M&max_open=3", err).code() == Code::kInvalidArgument);
   CHECK(err.find("zone_cap=512K (URI asks 1M)") != std::string::npos);
   CHECK(err.find("max_open=2 (URI asks 3)") != std::string::npos);
-  auto d = open_device(base, &err);  // no parameters: the file's geometry
+  auto d = open_device(base);  // no parameters: the file's geometry
   REQUIRE(d.is_ok());
   const auto& i = (*d)->info();
   CHECK(i.zone_count == 4);
@@ -303,7 +307,7 @@ TEST_CASE("emu: reopening with another geometry is refused; the file's is kept",
   CHECK(i.max_active == 3);
   CHECK(i.lba_bytes == 4096);
   // A second handle on the same file while this one is open: kBusy.
-  CHECK(open_err(base, &err).code() == Code::kBusy);
+  CHECK(open_err(base, err).code() == Code::kBusy);
   CHECK(err.find("in use") != std::string::npos);
 }
 
@@ -315,7 +319,7 @@ TEST_CASE("emu: a file that is not an emulated device is refused", "[zns]") {
     o << "this is not a zoned device\n";
   }
   std::string err;
-  CHECK(open_err("emu:" + f, &err).code() == Code::kCorrupt);
+  CHECK(open_err("emu:" + f, err).code() == Code::kCorrupt);
   CHECK(err.find("bad magic") != std::string::npos);
   std::ifstream in(f);
   std::string line;
@@ -390,7 +394,8 @@ TEST_CASE("emu: backing file exposes the data at data_offset; O_DIRECT where all
   // direct=0 forces buffered I/O and still works.
   TempDir d2;
   std::string err;
-  auto buffered = open_device("emu:" + d2.file("b.img") + "?zones=2&zone_size=1M&direct=0", &err);
+  auto buffered = open_device("emu:" + d2.file("b.img") + "?zones=2&zone_size=1M&direct=0");
+  err = buffered ? std::string() : std::string(buffered.status().context());
   REQUIRE(buffered.is_ok());
   CHECK(!dynamic_cast<EmuDevice*>(buffered->get())->direct_io());
   REQUIRE((*buffered)->write(0, 0, b.data(), len).is_ok());
@@ -399,7 +404,8 @@ TEST_CASE("emu: backing file exposes the data at data_offset; O_DIRECT where all
 TEST_CASE("emu: defaults when creating", "[zns]") {
   TempDir dir;
   std::string err;
-  auto d = open_device("emu:" + dir.file("def.img"), &err);
+  auto d = open_device("emu:" + dir.file("def.img"));
+  err = d ? std::string() : std::string(d.status().context());
   REQUIRE(d.is_ok());
   const auto& i = (*d)->info();
   CHECK(i.backend == "emu");

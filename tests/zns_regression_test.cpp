@@ -36,7 +36,8 @@ namespace {
 
 std::unique_ptr<ZonedDevice> open_ok(const std::string& uri) {
   std::string err;
-  auto d = open_device(uri, &err);
+  auto d = open_device(uri);
+  err = d ? std::string() : std::string(d.status().context());
   INFO(uri << ": " << err);
   REQUIRE(d.is_ok());
   return std::move(*d);
@@ -47,7 +48,8 @@ Zone zone0(ZonedDevice& d, uint32_t z = 0) { return d.report_zones(z, 1)->front(
 // A failing open: returns the error text (and the code through *code).
 std::string open_error(const std::string& uri, Code* code = nullptr) {
   std::string err;
-  auto d = open_device(uri, &err);
+  auto d = open_device(uri);
+  err = d ? std::string() : std::string(d.status().context());
   REQUIRE(!d.is_ok());
   if (code) *code = d.status().code();
   return err;

@@ -33,7 +33,8 @@ struct Dut {
 
   std::unique_ptr<ZonedDevice> open() const {
     std::string err;
-    auto d = open_device(uri, &err);
+    auto d = open_device(uri);
+    err = d ? std::string() : std::string(d.status().context());
     INFO("open_device(" << uri << "): " << err);
     REQUIRE(d.is_ok());
     return std::move(*d);

@@ -24,7 +24,8 @@ const char* kGeom = "zones=20&zone_size=1M&zone_cap=768K&max_open=4&max_active=6
 
 std::unique_ptr<ZonedDevice> open_emu(const test::TempDir& dir, const char* name, const char* geom = kGeom) {
   std::string err;
-  auto d = open_device("emu:" + dir.file(name) + "?" + geom, &err);
+  auto d = open_device("emu:" + dir.file(name) + "?" + geom);
+  err = d ? std::string() : std::string(d.status().context());
   INFO(err);
   REQUIRE(d.is_ok());
   return std::move(*d);
@@ -211,7 +212,8 @@ TEST_CASE("real device (ZNS_TEST_DEV): I/O above the device limit is split; one 
   if (!uri || !*uri) ZNSLAB_SKIP("ZNS_TEST_DEV is not set (e.g. zbd:/dev/nvme0n1 or nvme:/dev/ng0n1)");
   if (std::string(uri).rfind("emu:", 0) == 0) ZNSLAB_SKIP("ZNS_TEST_DEV is an emulator; this test is for zbd:/nvme:");
   std::string err;
-  auto d = open_device(uri, &err);
+  auto d = open_device(uri);
+  err = d ? std::string() : std::string(d.status().context());
   INFO(err);
   REQUIRE(d.is_ok());
   ZonedDevice& dev = **d;

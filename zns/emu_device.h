@@ -64,7 +64,7 @@ class EmuDevice final : public ZonedDevice {
   // emulator file, empty or truncated file, old format version, checksum
   // mismatch: *error names the header or the zone entry), kBusy (file open
   // elsewhere), kIoError (with errno, e.g. ENOSPC at creation).
-  static Result<std::unique_ptr<EmuDevice>> open_spec(std::string_view spec, std::string* error);
+  static Result<std::unique_ptr<EmuDevice>> open_spec(std::string_view spec);
   ~EmuDevice() override;
 
   const DeviceInfo& info() const noexcept override { return info_; }

@@ -23,9 +23,9 @@ namespace znslab::zns {
 
 namespace {
 
-Status fail(std::string* error, Code code, const char* ctx, std::string msg, int err = 0) {
-  if (error) *error = std::move(msg);
-  return Status(code, ctx, err);
+// `ctx` names the step for readers of this file; the message says it all.
+Status fail(Code code, const char* /*ctx*/, const std::string& msg, int err = 0) {
+  return Status::with_message(code, msg, err);
 }
 
 std::string errno_text(int e) {
@@ -44,12 +44,12 @@ struct EmuParams {
 
 }  // namespace
 
-static Status parse_params(const DeviceUri& u, EmuParams& p, std::string* error) {
+static Status parse_params(const DeviceUri& u, EmuParams& p) {
   static const char* kKnown =
       "zones, zone_size, zone_cap, max_open, max_active, lba, max_io, zasl, direct, prealloc, qd";
   for (const auto& [k, v] : u.params) {
     auto bad_value = [&](const char* what) {
-      return fail(error, Code::kInvalidArgument, "emu URI",
+      return fail(Code::kInvalidArgument, "emu URI",
                   "emu: parameter " + k + "=" + v + ": " + what);
     };
     if (k == "direct") {
@@ -77,7 +77,7 @@ static Status parse_params(const DeviceUri& u, EmuParams& p, std::string* error)
     else if (k == "zasl") p.zasl = *n;
     else if (k == "qd") p.qd = *n;
     else {
-      return fail(error, Code::kInvalidArgument, "emu URI",
+      return fail(Code::kInvalidArgument, "emu URI",
                   "emu: unknown parameter '" + k + "' (known: " + kKnown + ")");
     }
   }
@@ -87,8 +87,8 @@ static Status parse_params(const DeviceUri& u, EmuParams& p, std::string* error)
 // The checks QEMU makes when it sets up a zoned namespace, plus ours
 // (sizes multiples of the LBA size, so every offset stays LBA-aligned).
 static Status validate_geometry(uint64_t zones, uint64_t zsize, uint64_t zcap, uint64_t lba,
-                                uint64_t mopen, uint64_t mactive, std::string* error) {
-  auto bad = [&](std::string m) { return fail(error, Code::kInvalidArgument, "emu geometry", "emu: " + m); };
+                                uint64_t mopen, uint64_t mactive) {
+  auto bad = [&](std::string m) { return fail(Code::kInvalidArgument, "emu geometry", "emu: " + m); };
   if (lba != 512 && lba != 4096) return bad("lba=" + std::to_string(lba) + ": must be 512 or 4096");
   if (zones == 0 || zones > (1u << 24)) return bad("zones=" + std::to_string(zones) + ": must be 1..16777216");
   if (zcap > zsize) {
@@ -146,13 +146,13 @@ int reserve_range(int fd, uint64_t off, uint64_t len, int mode) {
 // locked fd, or -1 with *retry set when another process created `path`
 // meanwhile.
 static Result<int> create_file(const std::string& path, const EmuHeader& h, bool prealloc,
-                               std::string* error, bool* retry) {
+                               bool* retry) {
   *retry = false;
   const std::string tmp = path + ".creating." + std::to_string(::getpid());
   int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) {
     int e = errno;
-    return fail(error, e == ENOENT ? Code::kNotFound : Code::kIoError, "emu create",
+    return fail(e == ENOENT ? Code::kNotFound : Code::kIoError, "emu create",
                 "emu: cannot create " + path + " (via " + tmp + "): " + errno_text(e), e);
   }
   auto undo = [&](Status s) -> Result<int> {
@@ -163,12 +163,12 @@ static Result<int> create_file(const std::string& path, const EmuHeader& h, bool
   (void)::flock(fd, LOCK_EX | LOCK_NB);
   const uint64_t total = h.data_offset + uint64_t(h.zone_count) * h.zone_size;
   if (int e = reserve_range(fd, 0, h.data_offset, 0); e != 0) {
-    return undo(fail(error, Code::kIoError, "emu create",
+    return undo(fail(Code::kIoError, "emu create",
                      "emu: cannot allocate the " + format_size(h.data_offset) + " header and zone table of " +
                          path + ": " + errno_text(e), e));
   }
   if (auto s = pages::truncate_file(fd, total); !s) {
-    return undo(fail(error, s.code(), "emu create",
+    return undo(fail(s.code(), "emu create",
                      "emu: cannot size " + path + " to " + std::to_string(total) + " bytes: " + s.to_string(),
                      s.sys_errno()));
   }
@@ -177,14 +177,14 @@ static Result<int> create_file(const std::string& path, const EmuHeader& h, bool
     // writes then never allocate, as on a file fio lays out.
     if (::fallocate(fd, 0, off_t(h.data_offset), off_t(total - h.data_offset)) != 0) {
       int e = errno;
-      return undo(fail(error, e == EOPNOTSUPP ? Code::kNotSupported : Code::kIoError, "emu fallocate",
+      return undo(fail(e == EOPNOTSUPP ? Code::kNotSupported : Code::kIoError, "emu fallocate",
                        "emu: prealloc=1 but cannot allocate " + std::to_string(total - h.data_offset) +
                            " bytes for " + path + ": " + errno_text(e), e));
     }
   }
   if (::pwrite(fd, &h, sizeof h, 0) != ssize_t(sizeof h)) {
     int e = errno ? errno : EIO;
-    return undo(fail(error, Code::kIoError, "emu create", "emu: cannot write the header of " + path + ": " + errno_text(e), e));
+    return undo(fail(Code::kIoError, "emu create", "emu: cannot write the header of " + path + ": " + errno_text(e), e));
   }
   if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) != 0) {
     int e = errno;
@@ -202,14 +202,14 @@ static Result<int> create_file(const std::string& path, const EmuHeader& h, bool
       *retry = true;
       return -1;
     }
-    return fail(error, Code::kIoError, "emu create", "emu: cannot move " + tmp + " to " + path + ": " + errno_text(e), e);
+    return fail(Code::kIoError, "emu create", "emu: cannot move " + tmp + " to " + path + ": " + errno_text(e), e);
   }
   return fd;
 }
 
 // Reads and checks the header of an existing device file.
-static Status check_header(const std::string& path, int fd, uint64_t file_size, EmuHeader& h, std::string* error) {
-  auto corrupt = [&](std::string m) { return fail(error, Code::kCorrupt, "emu header", "emu: " + path + ": " + m); };
+static Status check_header(const std::string& path, int fd, uint64_t file_size, EmuHeader& h) {
+  auto corrupt = [&](std::string m) { return fail(Code::kCorrupt, "emu header", "emu: " + path + ": " + m); };
   if (file_size == 0) {
     return corrupt("empty file (0 bytes), not an emulated zoned device (a creation that was cut short, or a "
                    "truncated device); it is not re-created: remove it or pick another path");
@@ -218,7 +218,7 @@ static Status check_header(const std::string& path, int fd, uint64_t file_size, 
   ssize_t n = ::pread(fd, &h, sizeof h, 0);
   if (n < 0) {
     int e = errno;
-    return fail(error, Code::kIoError, "emu header", "emu: cannot read " + path + ": " + errno_text(e), e);
+    return fail(Code::kIoError, "emu header", "emu: cannot read " + path + ": " + errno_text(e), e);
   }
   if (size_t(n) < sizeof h.magic + sizeof h.version || std::memcmp(h.magic, kEmuMagic, sizeof h.magic) != 0) {
     return corrupt("not an emulated zoned device (bad magic); remove it or pick another path");
@@ -240,19 +240,19 @@ static Status check_header(const std::string& path, int fd, uint64_t file_size, 
   return Status::ok();
 }
 
-Result<std::unique_ptr<EmuDevice>> EmuDevice::open_spec(std::string_view spec, std::string* error) {
-  auto uri = parse_device_spec(spec, error);
+Result<std::unique_ptr<EmuDevice>> EmuDevice::open_spec(std::string_view spec) {
+  auto uri = parse_device_spec(spec);
   if (!uri) return uri.status();
   EmuParams p;
-  if (auto s = parse_params(*uri, p, error); !s) return s;
+  if (auto s = parse_params(*uri, p); !s) return s;
   if (p.qd == 0 || p.qd > 4096) {
-    return fail(error, Code::kInvalidArgument, "emu URI", "emu: qd must be 1..4096");
+    return fail(Code::kInvalidArgument, "emu URI", "emu: qd must be 1..4096");
   }
   if (p.max_io == 0 || p.max_io % 4096 || p.max_io > (uint64_t(1) << 30)) {
-    return fail(error, Code::kInvalidArgument, "emu URI", "emu: max_io must be a non-zero multiple of 4K, at most 1G");
+    return fail(Code::kInvalidArgument, "emu URI", "emu: max_io must be a non-zero multiple of 4K, at most 1G");
   }
   if (p.zasl && *p.zasl > (uint64_t(1) << 30)) {
-    return fail(error, Code::kInvalidArgument, "emu URI", "emu: zasl must be at most 1G");
+    return fail(Code::kInvalidArgument, "emu URI", "emu: zasl must be at most 1G");
   }
   const std::string& path = uri->path;
 
@@ -273,7 +273,7 @@ Result<std::unique_ptr<EmuDevice>> EmuDevice::open_spec(std::string_view spec, s
     if (fd >= 0) break;
     int e = errno;
     if (e != ENOENT || attempt > 2) {
-      return fail(error, e == ENOENT ? Code::kNotFound : Code::kIoError, "emu open",
+      return fail(e == ENOENT ? Code::kNotFound : Code::kIoError, "emu open",
                   "emu: cannot open " + path + ": " + errno_text(e), e);
     }
     // Create: geometry from the URI, checked before any file is made.
@@ -282,7 +282,7 @@ Result<std::unique_ptr<EmuDevice>> EmuDevice::open_spec(std::string_view spec, s
     uint64_t zcap = p.zone_cap.value_or(zsize);
     uint64_t lba = p.lba.value_or(4096);
     uint64_t mopen = p.max_open.value_or(0), mactive = p.max_active.value_or(0);
-    if (auto s = validate_geometry(zones, zsize, zcap, lba, mopen, mactive, error); !s) return s;
+    if (auto s = validate_geometry(zones, zsize, zcap, lba, mopen, mactive); !s) return s;
     std::memset(&h, 0, sizeof h);
     std::memcpy(h.magic, kEmuMagic, sizeof h.magic);
     h.version = kEmuVersion;
@@ -300,7 +300,7 @@ Result<std::unique_ptr<EmuDevice>> EmuDevice::open_spec(std::string_view spec, s
     h.data_offset = (table_end + kEmuDataAlign - 1) / kEmuDataAlign * kEmuDataAlign;
     h.crc = emu_header_crc(h);
     bool retry = false;
-    auto c = create_file(path, h, p.prealloc == 1, error, &retry);
+    auto c = create_file(path, h, p.prealloc == 1, &retry);
     if (!c) return c.status();
     fd = *c;  // -1 with retry: someone else created it; open theirs
     undo.armed = fd >= 0;
@@ -308,31 +308,31 @@ Result<std::unique_ptr<EmuDevice>> EmuDevice::open_spec(std::string_view spec, s
   d->fd_ = fd;
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     int e = errno;
-    return fail(error, Code::kBusy, "emu flock",
+    return fail(Code::kBusy, "emu flock",
                 "emu: " + path + " is in use by another process or device handle (flock: " +
                     errno_text(e) + ")", e);
   }
   struct stat st;
   if (::fstat(fd, &st) != 0) {
     int e = errno;
-    return fail(error, Code::kIoError, "emu fstat", "emu: fstat " + path + ": " + errno_text(e), e);
+    return fail(Code::kIoError, "emu fstat", "emu: fstat " + path + ": " + errno_text(e), e);
   }
   if (!S_ISREG(st.st_mode)) {
-    return fail(error, Code::kInvalidArgument, "emu open", "emu: " + path + " is not a regular file");
+    return fail(Code::kInvalidArgument, "emu open", "emu: " + path + " is not a regular file");
   }
-  if (auto s = check_header(path, fd, uint64_t(st.st_size), h, error); !s) return s;
+  if (auto s = check_header(path, fd, uint64_t(st.st_size), h); !s) return s;
   if (auto s = validate_geometry(h.zone_count, h.zone_size, h.zone_capacity, h.lba_bytes,
-                                 h.max_open, h.max_active, error); !s) {
-    return fail(error, Code::kCorrupt, "emu header", "emu: " + path + ": stored geometry invalid: " + (error ? *error : std::string()));
+                                 h.max_open, h.max_active); !s) {
+    return fail(Code::kCorrupt, "emu header", "emu: " + path + ": stored geometry invalid: " + s.context());
   }
   {
     uint64_t table_end = kEmuZoneTableOffset + uint64_t(h.zone_count) * sizeof(EmuZoneEntry);
     uint64_t need = h.data_offset + uint64_t(h.zone_count) * h.zone_size;
     if (h.data_offset < table_end || h.data_offset % kEmuDataAlign) {
-      return fail(error, Code::kCorrupt, "emu header", "emu: " + path + ": bad data_offset " + std::to_string(h.data_offset));
+      return fail(Code::kCorrupt, "emu header", "emu: " + path + ": bad data_offset " + std::to_string(h.data_offset));
     }
     if (uint64_t(st.st_size) < need) {
-      return fail(error, Code::kCorrupt, "emu header",
+      return fail(Code::kCorrupt, "emu header",
                   "emu: " + path + ": truncated (" + std::to_string(st.st_size) + " bytes; the geometry needs " +
                       std::to_string(need) + "); it is not re-created: remove it or restore it");
     }
@@ -358,7 +358,7 @@ Result<std::unique_ptr<EmuDevice>> EmuDevice::open_spec(std::string_view spec, s
               std::to_string(p.prealloc) + ")";
     }
     if (!diff.empty()) {
-      return fail(error, Code::kInvalidArgument, "emu geometry",
+      return fail(Code::kInvalidArgument, "emu geometry",
                   "emu: " + path + " was created with a different geometry: " + diff +
                       "; use the file's geometry or a new path");
     }
@@ -366,7 +366,7 @@ Result<std::unique_ptr<EmuDevice>> EmuDevice::open_spec(std::string_view spec, s
   // The table's blocks were allocated at creation; make sure (a copied,
   // sparse file) so a store to the mapping can never raise SIGBUS.
   if (int e = reserve_range(fd, 0, h.data_offset, FALLOC_FL_KEEP_SIZE); e != 0 && e != EOPNOTSUPP) {
-    return fail(error, Code::kIoError, "emu reserve",
+    return fail(Code::kIoError, "emu reserve",
                 "emu: cannot allocate the zone table of " + path + ": " + errno_text(e), e);
   }
 
@@ -374,7 +374,7 @@ Result<std::unique_ptr<EmuDevice>> EmuDevice::open_spec(std::string_view spec, s
   d->map_bytes_ = size_t(h.data_offset);
   auto m = pages::map_file(fd, 0, d->map_bytes_, true);
   if (!m) {
-    return fail(error, m.status().code(), "emu map", "emu: cannot map the zone table of " + path +
+    return fail(m.status().code(), "emu map", "emu: cannot map the zone table of " + path +
                                                      ": " + m.status().to_string(), m.status().sys_errno());
   }
   d->map_ = *m;
@@ -396,7 +396,7 @@ Result<std::unique_ptr<EmuDevice>> EmuDevice::open_spec(std::string_view spec, s
   i.max_io_bytes = p.max_io;
   i.zone_append_max_bytes = p.zasl.value_or(p.max_io);
   if (i.zone_append_max_bytes % h.lba_bytes) {
-    return fail(error, Code::kInvalidArgument, "emu URI", "emu: zasl must be a multiple of lba");
+    return fail(Code::kInvalidArgument, "emu URI", "emu: zasl must be a multiple of lba");
   }
 
   // Load the zone table; every word must pass its CRC32C.
@@ -407,7 +407,7 @@ Result<std::unique_ptr<EmuDevice>> EmuDevice::open_spec(std::string_view spec, s
     const EmuZoneEntry& e = d->table_[z];
     uint32_t payload = 0, seq = 0;
     auto bad = [&](const std::string& what) {
-      return fail(error, Code::kCorrupt, "emu zone table",
+      return fail(Code::kCorrupt, "emu zone table",
                   "emu: " + path + ": zone table entry of zone " + std::to_string(z) + ": " + what);
     };
     if (!emu_unpack_word(z, e.state_word, kEmuSaltState, &payload)) return bad("state word checksum mismatch (CRC32C)");
@@ -442,7 +442,7 @@ Result<std::unique_ptr<EmuDevice>> EmuDevice::open_spec(std::string_view spec, s
     dfd = ::open(path.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC);
     if (dfd < 0 && p.direct == 1) {
       int e = errno;
-      return fail(error, Code::kNotSupported, "emu O_DIRECT",
+      return fail(Code::kNotSupported, "emu O_DIRECT",
                   "emu: direct=1 but " + path + " cannot be opened with O_DIRECT: " + errno_text(e), e);
     }
   }
@@ -461,7 +461,7 @@ Result<std::unique_ptr<EmuDevice>> EmuDevice::open_spec(std::string_view spec, s
   for (int k = 0; k < 2; ++k) {
     eo.queue_depth = 8;
     auto e = io::UringEngine::create(eo);
-    if (!e) return fail(error, e.status().code(), "emu io_uring", "emu: io_uring setup: " + e.status().to_string(), e.status().sys_errno());
+    if (!e) return fail(e.status().code(), "emu io_uring", "emu: io_uring setup: " + e.status().to_string(), e.status().sys_errno());
     auto r = std::make_unique<SyncRing>();
     r->engine = std::move(*e);
     d->sync_.push_back(std::move(r));
@@ -469,7 +469,7 @@ Result<std::unique_ptr<EmuDevice>> EmuDevice::open_spec(std::string_view spec, s
   eo.queue_depth = unsigned(p.qd);
   eo.cq_factor = 2;
   auto e = io::UringEngine::create(eo);
-  if (!e) return fail(error, e.status().code(), "emu io_uring", "emu: io_uring setup: " + e.status().to_string(), e.status().sys_errno());
+  if (!e) return fail(e.status().code(), "emu io_uring", "emu: io_uring setup: " + e.status().to_string(), e.status().sys_errno());
   d->async_ = std::move(*e);
   d->init_pending(d->async_->capacity());
   undo.armed = false;
@@ -490,8 +490,8 @@ EmuDevice::~EmuDevice() {
   if (fd_ >= 0) ::close(fd_);  // releases the flock
 }
 
-Result<std::unique_ptr<ZonedDevice>> open_emu_device(std::string_view spec, std::string* error) {
-  auto d = EmuDevice::open_spec(spec, error);
+Result<std::unique_ptr<ZonedDevice>> open_emu_device(std::string_view spec) {
+  auto d = EmuDevice::open_spec(spec);
   if (!d) return d.status();
   return std::unique_ptr<ZonedDevice>(std::move(*d));
 }

@@ -99,28 +99,25 @@ class NvmeDevice final : public RealZonedDevice {
     if (fd_ >= 0) ::close(fd_);
   }
 
-  static Result<std::unique_ptr<ZonedDevice>> open(const std::string& path, std::string* error) {
+  static Result<std::unique_ptr<ZonedDevice>> open(const std::string& path) {
     auto dev = std::unique_ptr<NvmeDevice>(new NvmeDevice());
     int fd = ::open(path.c_str(), O_RDWR);
     if (fd < 0) {
       const int e = errno;
-      if (error) {
-        *error = "nvme: cannot open " + path + ": " + std::strerror(e);
-        if (e == EACCES || e == EPERM) *error += " (passthrough needs read/write access to the ng device; identify needs CAP_SYS_ADMIN)";
-      }
-      return Status::from_errno(e, "open nvme generic device");
+      std::string msg = "nvme: cannot open " + path + ": " + std::strerror(e);
+      if (e == EACCES || e == EPERM)
+        msg += " (passthrough needs read/write access to the ng device; identify needs CAP_SYS_ADMIN)";
+      return Status::from_errno_message(e, msg);
     }
     dev->fd_ = fd;
-    auto fail = [&](const std::string& what, int rc, const char* ctx) -> Status {
-      if (error) {
-        *error = "nvme: " + what + " failed on " + path + ": ";
-        *error += rc < 0 ? std::string(std::strerror(errno)) : "NVMe status 0x" + [](int v) {
-          char b[16];
-          std::snprintf(b, sizeof b, "%x", v);
-          return std::string(b);
-        }(rc);
-      }
-      return rc < 0 ? Status::from_errno(errno ? errno : EIO, ctx) : nvme_status_to_status(rc, ctx);
+    auto fail = [&](const std::string& what, int rc, const char* ctx, const char* hint = "") -> Status {
+      const int e = errno ? errno : EIO;
+      char b[16];
+      std::snprintf(b, sizeof b, "%x", unsigned(rc));
+      const std::string msg = "nvme: " + what + " failed on " + path + ": " +
+                              (rc < 0 ? std::string(std::strerror(e)) : "NVMe status 0x" + std::string(b)) + hint;
+      const Status s = rc < 0 ? Status::from_errno(e, ctx) : nvme_status_to_status(rc, ctx);
+      return Status::with_message(s.code(), msg, s.sys_errno());
     };
     __u32 nsid = 0;
     if (int rc = nvme_get_nsid(fd, &nsid); rc != 0) return fail("NVME_IOCTL_ID", rc, "nvme_get_nsid");
@@ -131,9 +128,8 @@ class NvmeDevice final : public RealZonedDevice {
     const uint32_t lba = 1u << ns.lbaf[fmt].ds;
     nvme_zns_id_ns zns{};
     if (int rc = nvme_zns_identify_ns(fd, nsid, &zns); rc != 0) {
-      Status s = fail("ZNS Identify Namespace", rc, "nvme_zns_identify_ns");
-      if (error) *error += " (not a zoned namespace?)";
-      return rc > 0 ? Status(Code::kNotSupported, "nvme: not a zoned namespace") : s;
+      Status s = fail("ZNS Identify Namespace", rc, "nvme_zns_identify_ns", " (not a zoned namespace?)");
+      return rc > 0 ? Status::with_message(Code::kNotSupported, s.context()) : s;
     }
     nvme_id_ctrl ctrl{};
     if (int rc = nvme_identify_ctrl(fd, &ctrl); rc != 0) return fail("Identify Controller", rc, "nvme_identify_ctrl");
@@ -149,8 +145,7 @@ class NvmeDevice final : public RealZonedDevice {
     const uint64_t zsze = le64toh(zns.lbafe[fmt].zsze);
     const uint64_t nsze = le64toh(ns.nsze);
     if (zsze == 0) {
-      if (error) *error = "nvme: " + path + " reports zone size 0";
-      return Status(Code::kNotSupported, "nvme: zone size 0");
+      return Status::with_message(Code::kNotSupported, "nvme: " + path + " reports zone size 0");
     }
     in.zone_size = zsze * lba;
     in.zone_count = uint32_t(nsze / zsze);
@@ -172,8 +167,8 @@ class NvmeDevice final : public RealZonedDevice {
     dev->init_zones();
     auto z = dev->do_report(0, 1);
     if (!z) {
-      if (error) *error = "nvme: Report Zones failed on " + path + ": " + z.status().to_string();
-      return z.status();
+      return Status::with_message(z.status().code(), "nvme: Report Zones failed on " + path + ": " + z.status().to_string(),
+                                  z.status().sys_errno());
     }
     in.zone_capacity = (*z)[0].capacity;
     return std::unique_ptr<ZonedDevice>(std::move(dev));
@@ -292,26 +287,25 @@ class NvmeDevice final : public RealZonedDevice {
 
 }  // namespace
 
-Result<std::unique_ptr<ZonedDevice>> open_nvme_device(std::string_view spec, std::string* error) {
-  auto uri = parse_device_spec(spec, error);
+Result<std::unique_ptr<ZonedDevice>> open_nvme_device(std::string_view spec) {
+  auto uri = parse_device_spec(spec);
   if (!uri) return uri.status();
   if (!uri->params.empty()) {
-    if (error) *error = "nvme: unknown parameter '" + uri->params.begin()->first + "' in nvme:" +
-                        std::string(spec) + " (nvme: takes only a device path)";
-    return Status(Code::kInvalidArgument, "nvme: unknown URI parameter");
+    return Status::with_message(Code::kInvalidArgument, "nvme: unknown parameter '" + uri->params.begin()->first +
+                                                            "' in nvme:" + std::string(spec) +
+                                                            " (nvme: takes only a device path)");
   }
   struct stat st{};
   if (::stat(uri->path.c_str(), &st) != 0) {
     const int e = errno;
-    if (error) *error = "nvme: " + uri->path + ": " + std::strerror(e);
-    return Status::from_errno(e, "stat nvme device");
+    return Status::from_errno_message(e, "nvme: " + uri->path + ": " + std::strerror(e));
   }
   if (!S_ISCHR(st.st_mode)) {
-    if (error) *error = "nvme: " + uri->path + " is not a character device (use the generic /dev/ngXnY node; "
-                        "for the block device /dev/nvmeXnY use zbd:)";
-    return Status(Code::kNotSupported, "nvme: not a character device");
+    return Status::with_message(Code::kNotSupported, "nvme: " + uri->path +
+                                                         " is not a character device (use the generic /dev/ngXnY "
+                                                         "node; for the block device /dev/nvmeXnY use zbd:)");
   }
-  return NvmeDevice::open(uri->path, error);
+  return NvmeDevice::open(uri->path);
 }
 
 }  // namespace znslab::zns

@@ -6,23 +6,20 @@
 
 namespace znslab::zns {
 
-Result<std::unique_ptr<ZonedDevice>> open_device(std::string_view uri, std::string* error) {
-  std::string local;
-  std::string* err = error ? error : &local;
+Result<std::unique_ptr<ZonedDevice>> open_device(std::string_view uri) {
   auto colon = uri.find(':');
   if (colon == std::string_view::npos || colon == 0) {
-    *err = "device URI '" + std::string(uri) +
-           "' has no scheme (expected emu:PATH?zones=N&..., zbd:/dev/nvmeXnY or nvme:/dev/ngXnY)";
-    return Status(Code::kInvalidArgument, "device URI");
+    return Status::with_message(Code::kInvalidArgument,
+                                "device URI '" + std::string(uri) +
+                                    "' has no scheme (expected emu:PATH?zones=N&..., zbd:/dev/nvmeXnY or nvme:/dev/ngXnY)");
   }
   std::string_view scheme = uri.substr(0, colon);
   std::string_view spec = uri.substr(colon + 1);
-  if (scheme == "emu") return open_emu_device(spec, err);
-  if (scheme == "zbd") return open_zbd_device(spec, err);
-  if (scheme == "nvme") return open_nvme_device(spec, err);
-  *err = "device URI '" + std::string(uri) + "': unknown scheme '" + std::string(scheme) +
-         "' (expected emu, zbd or nvme)";
-  return Status(Code::kInvalidArgument, "device URI");
+  if (scheme == "emu") return open_emu_device(spec);
+  if (scheme == "zbd") return open_zbd_device(spec);
+  if (scheme == "nvme") return open_nvme_device(spec);
+  return Status::with_message(Code::kInvalidArgument, "device URI '" + std::string(uri) + "': unknown scheme '" +
+                                                          std::string(scheme) + "' (expected emu, zbd or nvme)");
 }
 
 }  // namespace znslab::zns

@@ -4,16 +4,13 @@
 
 namespace znslab::zns {
 
-static Status bad(std::string* error, std::string msg) {
-  if (error) *error = std::move(msg);
-  return Status(Code::kInvalidArgument, "device URI");
-}
+static Status bad(const std::string& msg) { return Status::with_message(Code::kInvalidArgument, msg); }
 
-Result<DeviceUri> parse_device_spec(std::string_view spec, std::string* error) {
+Result<DeviceUri> parse_device_spec(std::string_view spec) {
   DeviceUri u;
   auto q = spec.find('?');
   u.path = std::string(spec.substr(0, q));
-  if (u.path.empty()) return bad(error, "device URI '" + std::string(spec) + "': empty path");
+  if (u.path.empty()) return bad("device URI '" + std::string(spec) + "': empty path");
   if (q == std::string_view::npos) return u;
   std::string_view rest = spec.substr(q + 1);
   while (!rest.empty()) {
@@ -23,22 +20,22 @@ Result<DeviceUri> parse_device_spec(std::string_view spec, std::string* error) {
     if (kv.empty()) continue;
     auto eq = kv.find('=');
     if (eq == std::string_view::npos || eq == 0) {
-      return bad(error, "device URI parameter '" + std::string(kv) + "' is not key=value");
+      return bad("device URI parameter '" + std::string(kv) + "' is not key=value");
     }
     std::string key(kv.substr(0, eq));
-    if (u.params.count(key)) return bad(error, "device URI parameter '" + key + "' given twice");
+    if (u.params.count(key)) return bad("device URI parameter '" + key + "' given twice");
     u.params[key] = std::string(kv.substr(eq + 1));
   }
   return u;
 }
 
-Result<DeviceUri> parse_device_uri(std::string_view uri, std::string* error) {
+Result<DeviceUri> parse_device_uri(std::string_view uri) {
   auto c = uri.find(':');
   if (c == std::string_view::npos || c == 0) {
-    return bad(error, "device URI '" + std::string(uri) +
+    return bad("device URI '" + std::string(uri) +
                           "' has no scheme (expected emu:PATH?..., zbd:/dev/..., nvme:/dev/ng...)");
   }
-  auto r = parse_device_spec(uri.substr(c + 1), error);
+  auto r = parse_device_spec(uri.substr(c + 1));
   if (!r) return r;
   r->scheme = std::string(uri.substr(0, c));
   return r;

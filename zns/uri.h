@@ -22,12 +22,13 @@ struct DeviceUri {
   std::map<std::string, std::string> params;  // after '?', in key order
 };
 
-// Splits "scheme:path?k=v&k=v". Errors: no scheme, empty path, a parameter
-// without '=', a repeated key.
-Result<DeviceUri> parse_device_uri(std::string_view uri, std::string* error = nullptr);
+// Splits "scheme:path?k=v&k=v". Errors: kInvalidArgument with a message
+// naming the problem (no scheme, empty path, a parameter without '=', a
+// repeated key).
+Result<DeviceUri> parse_device_uri(std::string_view uri);
 
 // Splits "path?k=v&k=v" (the part after "scheme:").
-Result<DeviceUri> parse_device_spec(std::string_view spec, std::string* error = nullptr);
+Result<DeviceUri> parse_device_spec(std::string_view spec);
 
 // "64M" -> 67108864. Errors: empty, not a number, unknown suffix, overflow.
 std::optional<uint64_t> parse_size(std::string_view text) noexcept;

@@ -59,19 +59,17 @@ class ZbdDevice final : public RealZonedDevice {
     if (fd_ >= 0) zbd_close(fd_);
   }
 
-  static Result<std::unique_ptr<ZonedDevice>> open(const std::string& path, std::string* error) {
+  static Result<std::unique_ptr<ZonedDevice>> open(const std::string& path) {
     auto dev = std::unique_ptr<ZbdDevice>(new ZbdDevice());
     zbd_info zi{};
     int fd = zbd_open(path.c_str(), O_RDWR | O_DIRECT, &zi);
     if (fd < 0) {
       const int e = errno;
-      if (error) {
-        *error = "zbd: cannot open " + path + ": " + std::strerror(e);
-        if (e == ENXIO || e == ENOTTY) *error += " (not a zoned block device?)";
-        if (e == EACCES || e == EPERM) *error += " (needs read/write permission on the device node)";
-      }
-      if (e == ENXIO || e == ENOTTY) return Status(Code::kNotSupported, "zbd_open: not a zoned block device", e);
-      return Status::from_errno(e, "zbd_open");
+      std::string msg = "zbd: cannot open " + path + ": " + std::strerror(e);
+      if (e == ENXIO || e == ENOTTY)
+        return Status::with_message(Code::kNotSupported, msg + " (not a zoned block device?)", e);
+      if (e == EACCES || e == EPERM) msg += " (needs read/write permission on the device node)";
+      return Status::from_errno_message(e, msg);
     }
     dev->fd_ = fd;
     const std::string name = block_name(path);
@@ -79,17 +77,17 @@ class ZbdDevice final : public RealZonedDevice {
     std::vector<zbd_zone> zones(nz ? nz : 1);
     if (zbd_report_zones(fd, 0, 0, ZBD_RO_ALL, zones.data(), &nz) != 0 || nz == 0) {
       const int e = errno;
-      if (error) *error = "zbd: zone report failed on " + path + ": " + std::strerror(e);
-      return Status::from_errno(e ? e : EIO, "zbd_report_zones");
+      return Status::from_errno_message(e ? e : EIO, "zbd: zone report failed on " + path + ": " +
+                                                         std::strerror(e ? e : EIO));
     }
     // znslab drives sequential-write-required zones only; a device with
     // conventional zones in front (SMR disks) is refused rather than
     // renumbered silently.
     for (unsigned i = 0; i < nz; ++i) {
       if (zones[i].type != ZBD_ZONE_TYPE_SWR) {
-        if (error) *error = "zbd: " + path + " zone " + std::to_string(i) +
-                            " is not sequential-write-required (conventional zones are not supported)";
-        return Status(Code::kNotSupported, "zbd: conventional zone");
+        return Status::with_message(Code::kNotSupported,
+                                    "zbd: " + path + " zone " + std::to_string(i) +
+                                        " is not sequential-write-required (conventional zones are not supported)");
       }
     }
     DeviceInfo& in = dev->info_;
@@ -196,25 +194,23 @@ class ZbdDevice final : public RealZonedDevice {
 
 }  // namespace
 
-Result<std::unique_ptr<ZonedDevice>> open_zbd_device(std::string_view spec, std::string* error) {
-  auto uri = parse_device_spec(spec, error);
+Result<std::unique_ptr<ZonedDevice>> open_zbd_device(std::string_view spec) {
+  auto uri = parse_device_spec(spec);
   if (!uri) return uri.status();
   if (!uri->params.empty()) {
-    if (error) *error = "zbd: unknown parameter '" + uri->params.begin()->first + "' in zbd:" + std::string(spec) +
-                        " (zbd: takes only a device path)";
-    return Status(Code::kInvalidArgument, "zbd: unknown URI parameter");
+    return Status::with_message(Code::kInvalidArgument, "zbd: unknown parameter '" + uri->params.begin()->first +
+                                                            "' in zbd:" + std::string(spec) +
+                                                            " (zbd: takes only a device path)");
   }
   struct stat st{};
   if (::stat(uri->path.c_str(), &st) != 0) {
     const int e = errno;
-    if (error) *error = "zbd: " + uri->path + ": " + std::strerror(e);
-    return Status::from_errno(e, "stat zbd device");
+    return Status::from_errno_message(e, "zbd: " + uri->path + ": " + std::strerror(e));
   }
   if (!S_ISBLK(st.st_mode)) {
-    if (error) *error = "zbd: " + uri->path + " is not a block device";
-    return Status(Code::kNotSupported, "zbd: not a block device");
+    return Status::with_message(Code::kNotSupported, "zbd: " + uri->path + " is not a block device");
   }
-  return ZbdDevice::open(uri->path, error);
+  return ZbdDevice::open(uri->path);
 }
 
 }  // namespace znslab::zns

@@ -217,10 +217,11 @@ class ZonedDeviceWrapper : public ZonedDevice {
   std::unique_ptr<ZonedDevice> inner_;
 };
 
-// Opens a device by URI (see the header comment). Errors: kInvalidArgument
-// with a message naming the bad URI part (written to *error when given),
-// kNotFound, kNotSupported (e.g. not a zoned device), kIoError.
-Result<std::unique_ptr<ZonedDevice>> open_device(std::string_view uri,
-                                                 std::string* error = nullptr);
+// Opens a device by URI (see the header comment). Errors, each with a
+// message naming the device and the problem (Status::context()):
+// kInvalidArgument (a bad URI part), kNotFound, kNotSupported (e.g. not a
+// zoned device), kCorrupt (an emulator file that fails validation), kBusy
+// (an emulator file locked by another process), kIoError.
+Result<std::unique_ptr<ZonedDevice>> open_device(std::string_view uri);
 
 }  // namespace znslab::zns

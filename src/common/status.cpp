@@ -1,6 +1,9 @@
 #include "src/common/status.h"
 
 #include <cstring>
+#include <mutex>
+#include <string_view>
+#include <unordered_set>
 
 namespace znslab {
 
@@ -33,6 +36,40 @@ const char* code_name(Code c) noexcept {
     case Code::kOutOfSpace: return "Out of space";
   }
   return "Unknown";
+}
+
+namespace {
+// The intern table of Status::with_message. Node-based: element addresses
+// (and so the c_str() pointers handed out) never move. Leaked on purpose:
+// statuses may outlive static destruction.
+struct MessageTable {
+  std::mutex mu;
+  std::unordered_set<std::string> texts;
+  size_t bytes = 0;
+};
+MessageTable& message_table() {
+  static MessageTable* t = new MessageTable;
+  return *t;
+}
+constexpr size_t kMaxMessages = size_t(64) << 10, kMaxMessageBytes = size_t(16) << 20;
+}  // namespace
+
+Status Status::with_message(Code code, std::string_view message, int sys_errno) {
+  MessageTable& t = message_table();
+  std::lock_guard<std::mutex> g(t.mu);
+  std::string key(message);
+  auto it = t.texts.find(key);
+  if (it == t.texts.end()) {
+    if (t.texts.size() >= kMaxMessages || t.bytes + key.size() > kMaxMessageBytes)
+      return Status(code, "(message dropped: the status message table is full)", sys_errno);
+    t.bytes += key.size();
+    it = t.texts.insert(std::move(key)).first;
+  }
+  return Status(code, it->c_str(), sys_errno);
+}
+
+Status Status::from_errno_message(int e, std::string_view message) {
+  return with_message(from_errno(e, "").code(), message, e);
 }
 
 Status Status::from_errno(int e, const char* context) noexcept {

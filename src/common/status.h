@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 
@@ -61,6 +62,16 @@ class [[nodiscard]] Status {
       : code_(code), errno_(sys_errno), context_(context) {}
 
   static constexpr Status ok() noexcept { return Status(); }
+  // A status whose context is built at run time ("emu: zone_size 3M is not a
+  // multiple of the 4096-byte LBA"): the text is interned in a process-wide,
+  // append-only table (deduplicated; mutex-protected; capped at 64 Ki
+  // messages / 16 MiB, after which the text is replaced by a fixed notice),
+  // so the Status itself stays a trivially-copyable value. For error paths
+  // only, never a fast path: it allocates and takes a lock. Thread-safe.
+  static Status with_message(Code code, std::string_view message, int sys_errno = 0);
+  // with_message() with the Code that from_errno() maps `sys_errno` to.
+  static Status from_errno_message(int sys_errno, std::string_view message);
+
   // Maps errno to a Code (ENOMEM -> kOutOfMemory, EINVAL -> kInvalidArgument,
   // ENOENT -> kNotFound, EOPNOTSUPP -> kNotSupported, ENODEV/ENXIO ->
   // kDeviceGone, else kIoError) and keeps the errno. `context` must be a

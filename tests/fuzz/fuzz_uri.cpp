@@ -13,10 +13,10 @@ using namespace znslab::zns;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);
-  std::string err;
-  auto u = parse_device_uri(text, &err);
+  auto u = parse_device_uri(text);
   if (!u) {
-    if (u.status().code() != Code::kInvalidArgument || err.empty()) __builtin_trap();
+    // A refusal names its reason.
+    if (u.status().code() != Code::kInvalidArgument || !*u.status().context()) __builtin_trap();
   } else {
     if (u->scheme.empty() || u->path.empty()) __builtin_trap();
     for (const auto& [k, v] : u->params) {
@@ -27,7 +27,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
     }
   }
-  auto s = parse_device_spec(text, nullptr);
+  auto s = parse_device_spec(text);
   (void)s;
   if (auto n = parse_size(text)) {
     auto back = parse_size(format_size(*n));
