@@ -139,6 +139,8 @@ def summarize_run(out, devices):
     all_ok = err is None and guest_rc == "0"
     for name, uri in devices:
         d = os.path.join(g, name)
+        # The guest names the device node it tested (NVMe: by nsid).
+        uri = (read(os.path.join(d, "uri"), "") or "").strip() or uri
         r = {"uri": uri, "passed": 0, "failed": 0, "skipped": 0, "failed_tests": [], "mismatches": None,
              "documented_differences": None, "diff_ops": None, "diff_failed_commands": None,
              "throughput_mib_s": None, "fio_throughput_mib_s": None, "fio_ratio": None,
