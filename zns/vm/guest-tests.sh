@@ -87,6 +87,22 @@ if [ -c /dev/ublk-control ]; then
     done
     echo $bz_ok > /results/ublkb0/blkzone.rc
     say "ublkb0 blkzone open/close/finish/reset: exit $bz_ok"
+    # libzbd's zbd command (built from Debian's libzbd source package): the
+    # device information, then open/close/finish/reset of zone 2 (offset and
+    # length in bytes) with its condition in zbd's report after each.
+    if [ -x /usr/bin/zbd ]; then
+      zb=$((zs * 512)); zbd_ok=0
+      zbd report -i -n /dev/ublkb0 > /results/ublkb0/zbd.txt 2>&1 || zbd_ok=1
+      grep -q "Zones: $(cat $q/nr_zones) zones" /results/ublkb0/zbd.txt || { zbd_ok=1; say "ERROR: zbd report -i on ublkb0: wrong zone count"; }
+      for pair in open:oe close:cl finish:fu reset:em; do
+        zbd "${pair%%:*}" -ofst $((2 * zb)) -len "$zb" /dev/ublkb0 >> /results/ublkb0/zbd.txt 2>&1 || zbd_ok=1
+        zbd report -ofst $((2 * zb)) -len "$zb" /dev/ublkb0 >> /results/ublkb0/zbd.txt 2>&1 || zbd_ok=1
+        tail -n 1 /results/ublkb0/zbd.txt | grep -q "^Zone 00002: .*, ${pair#*:}, " ||
+          { zbd_ok=1; say "ERROR: zbd ${pair%%:*} on ublkb0: zone 2 not ${pair#*:}"; }
+      done
+      echo $zbd_ok > /results/ublkb0/zbd.rc
+      say "ublkb0 zbd report -i, open/close/finish/reset: exit $zbd_ok"
+    fi
     SPECS="ublkb0=zbd:/dev/ublkb0 $SPECS"
   else
     say "ERROR: /dev/ublkb0 did not appear; server log:"; sed 's/^/    | /' /results/ublkb0/server.log
