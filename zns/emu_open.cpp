@@ -121,11 +121,35 @@ std::string hex32(uint32_t v) {
   return b;
 }
 
+// fallocate(2) of [off, off+len), repeated where it fails with EINTR.
+// tmpfs (the test guest's /tmp) on older kernels (Debian 12's 6.1; not
+// 6.18 nor 7.3, which stop only for a fatal signal) stops with EINTR
+// whenever any signal or io_uring task work (TIF_NOTIFY_SIGNAL) is pending,
+// and then releases what that call had allocated: a retry of the whole range
+// can fail forever under periodic signals. So after each EINTR the range is
+// taken in pieces half as large (down to one 4 KiB page), doubling again
+// after each success. Returns 0 or an errno.
+int fallocate_eintr(int fd, int mode, uint64_t off, uint64_t len) {
+  uint64_t piece = len;
+  while (len > 0) {
+    const uint64_t n = std::min(piece, len);
+    if (::fallocate(fd, mode, off_t(off), off_t(n)) == 0) {
+      off += n;
+      len -= n;
+      piece = std::min<uint64_t>(piece * 2, uint64_t(1) << 30);
+      continue;
+    }
+    if (errno != EINTR) return errno;
+    piece = std::max<uint64_t>(n / 2, 4096);
+  }
+  return 0;
+}
+
 // Reserves [off, off+len) of fd: fallocate, or zeros written where the
 // file system has no fallocate. Returns 0 or an errno.
 int reserve_range(int fd, uint64_t off, uint64_t len, int mode) {
-  if (::fallocate(fd, mode, off_t(off), off_t(len)) == 0) return 0;
-  int e = errno;
+  int e = fallocate_eintr(fd, mode, off, len);
+  if (e == 0) return 0;
   if (e != EOPNOTSUPP) return e;
   std::vector<uint8_t> zeros(std::min<uint64_t>(len, 1 << 20), 0);
   for (uint64_t done = 0; done < len;) {
@@ -175,8 +199,7 @@ static Result<int> create_file(const std::string& path, const EmuHeader& h, bool
   if (prealloc) {
     // Allocate every data block now (unwritten extents read as zeros):
     // writes then never allocate, as on a file fio lays out.
-    if (::fallocate(fd, 0, off_t(h.data_offset), off_t(total - h.data_offset)) != 0) {
-      int e = errno;
+    if (int e = fallocate_eintr(fd, 0, h.data_offset, total - h.data_offset); e != 0) {
       return undo(fail(e == EOPNOTSUPP ? Code::kNotSupported : Code::kIoError, "emu fallocate",
                        "emu: prealloc=1 but cannot allocate " + std::to_string(total - h.data_offset) +
                            " bytes for " + path + ": " + errno_text(e), e));

@@ -26,17 +26,27 @@ modprobe null_blk nr_devices=1 zoned=1 zone_size=64 zone_capacity=62 zone_nr_con
 if [ -f "/lib/modules/$(uname -r)/kernel/drivers/block/ublk_drv.ko" ]; then
   modprobe ublk_drv || say "ERROR: modprobe ublk_drv failed"
 fi
+# nsid_dev N: the block device (nvme0nK) of QEMU's NVMe namespace N. Linux
+# 6.6+ scans namespaces in parallel, so in the 7.x guest (two namespaces)
+# nvme0n1 is namespace 2 in some boots; guest-tests.sh uses the same lookup.
+nsid_dev() {
+  for b in /sys/block/nvme*n*; do
+    [ "$(cat "$b/nsid" 2>/dev/null)" = "$1" ] && { echo "${b##*/}"; return 0; }
+  done
+  return 1
+}
 i=0
-while [ $i -lt 50 ] && ! { [ -b /dev/nvme0n1 ] && [ -c /dev/ng0n1 ] && [ -b /dev/nullb0 ]; }; do
+while [ $i -lt 50 ] && ! { ns1=$(nsid_dev 1) && [ -b "/dev/$ns1" ] && [ -c "/dev/ng${ns1#nvme}" ] && [ -b /dev/nullb0 ]; }; do
   sleep 0.1; i=$((i + 1))
 done
-for d in nvme0n1 nullb0; do
+ns1=$(nsid_dev 1) || ns1=nvme0n1
+for d in $ns1 nullb0; do
   q=/sys/block/$d/queue
   [ -d $q ] && say "$d: zoned=$(cat $q/zoned) nr_zones=$(cat $q/nr_zones) max_sectors_kb=$(cat $q/max_sectors_kb)" \
     "max_hw_sectors_kb=$(cat $q/max_hw_sectors_kb) zone_append_max_bytes=$(cat $q/zone_append_max_bytes)" \
     "max_open=$(cat $q/max_open_zones) max_active=$(cat $q/max_active_zones) scheduler=$(cat $q/scheduler)"
 done
-ls -l /dev/nvme0n1 /dev/ng0n1 /dev/nullb0 > /results/devices.txt 2>&1
+{ ls -l "/dev/$ns1" "/dev/ng${ns1#nvme}" /dev/nullb0; for b in /sys/block/nvme*n*; do echo "${b##*/}: nsid $(cat "$b/nsid")"; done; } > /results/devices.txt 2>&1
 cat /results/devices.txt
 
 cd /znslab

@@ -2,7 +2,8 @@
 # Runs inside the guest (cwd /znslab, results under /results/<device>/):
 # for each of zbd:/dev/nvme0n1, nvme:/dev/ng0n1, zbd:/dev/nullb0
 #   1. the conformance suite and the real-backend test
-#      (ZNS_TEST_DEV=URI znslab_tests "[zns-conformance],[zns-real]")
+#      (ZNS_TEST_DEV=URI znslab_tests "[zns-conformance],[zns-real],[zns-tmpfs]";
+#      [zns-tmpfs]: emulator files on the guest's tmpfs under signals)
 #   2. the differential trace against a same-geometry emu: device in /tmp
 #   3. workloads/zone-write.json (znslab run)
 #   4. fio --zonemode=zbd as the baseline with the same block size and depth
@@ -48,7 +49,19 @@ step() {
 
 reset_all() { blkzone reset "/dev/$1" >/dev/null 2>&1 || say "WARNING: blkzone reset /dev/$1 failed"; }
 
-SPECS="nvme0n1=zbd:/dev/nvme0n1 ng0n1=nvme:/dev/ng0n1 nullb0=zbd:/dev/nullb0"
+# QEMU's NVMe namespaces by nsid (the kernel's nvme0nK numbering follows
+# its parallel scan on 6.6+, not the nsid): namespace 1 (32 zones of 64 MiB)
+# is tested as the sections nvme0n1 and ng0n1 (their uri names the device
+# node), namespace 2 (7.x guest) is the fio suite's NVMe device.
+nsid_dev() {
+  for b in /sys/block/nvme*n*; do
+    [ "$(cat "$b/nsid" 2>/dev/null)" = "$1" ] && { echo "${b##*/}"; return 0; }
+  done
+  return 1
+}
+NS1=$(nsid_dev 1) || NS1=nvme0n1
+NG1=ng${NS1#nvme}
+SPECS="nvme0n1=zbd:/dev/$NS1 ng0n1=nvme:/dev/$NG1 nullb0=zbd:/dev/nullb0"
 UBLK_PID=
 if [ -c /dev/ublk-control ]; then
   # The emulator as a zoned block device: same geometry as the others.
@@ -74,6 +87,22 @@ if [ -c /dev/ublk-control ]; then
     done
     echo $bz_ok > /results/ublkb0/blkzone.rc
     say "ublkb0 blkzone open/close/finish/reset: exit $bz_ok"
+    # libzbd's zbd command (built from Debian's libzbd source package): the
+    # device information, then open/close/finish/reset of zone 2 (offset and
+    # length in bytes) with its condition in zbd's report after each.
+    if [ -x /usr/bin/zbd ]; then
+      zb=$((zs * 512)); zbd_ok=0
+      zbd report -i -n /dev/ublkb0 > /results/ublkb0/zbd.txt 2>&1 || zbd_ok=1
+      grep -q "Zones: $(cat $q/nr_zones) zones" /results/ublkb0/zbd.txt || { zbd_ok=1; say "ERROR: zbd report -i on ublkb0: wrong zone count"; }
+      for pair in open:oe close:cl finish:fu reset:em; do
+        zbd "${pair%%:*}" -ofst $((2 * zb)) -len "$zb" /dev/ublkb0 >> /results/ublkb0/zbd.txt 2>&1 || zbd_ok=1
+        zbd report -ofst $((2 * zb)) -len "$zb" /dev/ublkb0 >> /results/ublkb0/zbd.txt 2>&1 || zbd_ok=1
+        tail -n 1 /results/ublkb0/zbd.txt | grep -q "^Zone 00002: .*, ${pair#*:}, " ||
+          { zbd_ok=1; say "ERROR: zbd ${pair%%:*} on ublkb0: zone 2 not ${pair#*:}"; }
+      done
+      echo $zbd_ok > /results/ublkb0/zbd.rc
+      say "ublkb0 zbd report -i, open/close/finish/reset: exit $zbd_ok"
+    fi
     SPECS="ublkb0=zbd:/dev/ublkb0 $SPECS"
   else
     say "ERROR: /dev/ublkb0 did not appear; server log:"; sed 's/^/    | /' /results/ublkb0/server.log
@@ -85,13 +114,14 @@ fi
 [ "$ONLY_FIO_ZBD" = 1 ] && SPECS=""
 for spec in $SPECS; do
   name=${spec%%=*}; uri=${spec#*=}
-  blk=$name; [ "$name" = ng0n1 ] && blk=nvme0n1
+  dev=${uri#*:}; blk=${dev#/dev/}; [ "$name" = ng0n1 ] && blk=$NS1
   out=/results/$name; mkdir -p "$out"
-  if [ "$name" = ng0n1 ] && [ ! -c /dev/ng0n1 ] || [ "$name" != ng0n1 ] && [ ! -b "/dev/$name" ]; then
-    say "ERROR: /dev/$name is missing"; echo missing > "$out/missing"; continue
+  echo "$uri" > "$out/uri"
+  if [ "$name" = ng0n1 ] && [ ! -c "$dev" ] || [ "$name" != ng0n1 ] && [ ! -b "$dev" ]; then
+    say "ERROR: $dev is missing"; echo missing > "$out/missing"; continue
   fi
   reset_all "$blk"
-  ZNS_TEST_DEV=$uri step conformance "$out" 120 "$TESTS" "[zns-conformance],[zns-real]" -r xml -o "$out/conformance.xml"
+  ZNS_TEST_DEV=$uri step conformance "$out" 120 "$TESTS" "[zns-conformance],[zns-real],[zns-tmpfs]" -r xml -o "$out/conformance.xml"
   rm -f "/tmp/emu-$name.img"
   # Through ublk every command and zone report is a round trip through the
   # kernel to the server (about 10x slower per command under TCG): ublkb0
@@ -117,16 +147,16 @@ for spec in $SPECS; do
   sched=/sys/block/$blk/queue/scheduler
   old=$(sed 's/.*\[\(.*\)\].*/\1/' "$sched")
   if [ "$name" = ng0n1 ]; then
-    echo "fio --ioengine=io_uring_cmd --cmd_type=nvme --filename=/dev/ng0n1" > "$out/fio.cmd"
-    step fio "$out" 60 fio --name=zw --filename=/dev/ng0n1 --ioengine=io_uring_cmd --cmd_type=nvme \
+    echo "fio --ioengine=io_uring_cmd --cmd_type=nvme --filename=$dev" > "$out/fio.cmd"
+    step fio "$out" 60 fio --name=zw --filename=$dev --ioengine=io_uring_cmd --cmd_type=nvme \
       --zonemode=zbd --rw=write --bs="$BS" --iodepth="$depth" --numjobs="$ZONES" --size=64M --io_size="$per_job" \
       --offset_increment=64M --group_reporting --output-format=json --output="$out/fio.json"
     if [ "$(cat "$out/fio.rc")" != 0 ]; then
-      say "fio io_uring_cmd on /dev/ng0n1 failed; baseline falls back to io_uring on /dev/nvme0n1"
+      say "fio io_uring_cmd on $dev failed; baseline falls back to io_uring on /dev/$blk"
       reset_all "$blk"
-      echo "fio --ioengine=io_uring --filename=/dev/nvme0n1 (io_uring_cmd failed)" > "$out/fio.cmd"
+      echo "fio --ioengine=io_uring --filename=/dev/$blk (io_uring_cmd failed)" > "$out/fio.cmd"
       echo mq-deadline > "$sched" 2>/dev/null
-      step fio "$out" 60 fio --name=zw --filename=/dev/nvme0n1 --direct=1 --ioengine=io_uring \
+      step fio "$out" 60 fio --name=zw --filename=/dev/$blk --direct=1 --ioengine=io_uring \
         --zonemode=zbd --rw=write --bs="$BS" --iodepth="$depth" --numjobs="$ZONES" --size=64M --io_size="$per_job" \
         --offset_increment=64M --group_reporting --output-format=json --output="$out/fio.json"
       echo "$old" > "$sched" 2>/dev/null
@@ -199,7 +229,10 @@ if [ "$FIO_ZBD" != none ] && [ -x /znslab/fio/t/zbd/test-zbd-support ] && [ -c /
   while [ $i -lt 300 ] && ! [ -b /dev/ublkb1 ]; do sleep 0.1; i=$((i + 1)); done
   targs=""
   [ "$FIO_ZBD" = all ] || for t in $(echo "$FIO_ZBD" | tr , ' '); do targs="$targs -t $t"; done
-  for pair in ublkb0:ublkb1 nullb0:nullb1 nvme0n1:nvme0n2; do
+  i=0
+  while [ $i -lt 50 ] && ! NS2=$(nsid_dev 2); do sleep 0.1; i=$((i + 1)); done
+  [ -n "$NS2" ] || NS2=nvme0n2
+  for pair in ublkb0:ublkb1 nullb0:nullb1 nvme0n1:$NS2; do
     name=${pair%%:*}; dev=${pair#*:}
     mkdir -p "/results/$name"
     if ! [ -b "/dev/$dev" ]; then say "ERROR: /dev/$dev is missing: no fio zbd suite for $name"; continue; fi

@@ -96,6 +96,8 @@ if [ "$KNAME" != kernel ]; then
   copy_with_libs "$(command -v bash)" /bin/bash
   copy_with_libs /bin/grep /usr/bin/grep  # GNU grep: the suite uses grep -P (busybox's grep has no -P)
   copy_with_libs /usr/bin/timeout /usr/bin/timeout  # GNU timeout: test 48 uses timeout -v
+  # libzbd's zbd command (zns/vm/fetch-libzbd-src.sh), with the host's libzbd.
+  [ -x "$VMDIR/zbd/zbd" ] && copy_with_libs "$VMDIR/zbd/zbd" /usr/bin/zbd
   if [ -d "$VMDIR/fio-src/t/zbd" ]; then
     mkdir -p "$R/znslab/fio/t/zbd"
     cp "$VMDIR/fio-src/t/zbd/test-zbd-support" "$VMDIR/fio-src/t/zbd/functions" "$R/znslab/fio/t/zbd/"

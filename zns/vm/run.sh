@@ -64,6 +64,7 @@ for kname in $KERNELS; do
   else
     "$HERE/fetch-kernel.sh" "$VMDIR" 7
     "$HERE/fetch-fio-src.sh" "$VMDIR" || echo "vm-test: WARNING: no fio source: fio's zoned test suite is not run" >&2
+    "$HERE/fetch-libzbd-src.sh" "$VMDIR" || echo "vm-test: WARNING: no libzbd source: the zbd command is not run" >&2
   fi
   "$HERE/mkinitramfs.sh" "$VMDIR" "$BUILD" "$VMDIR/initramfs-$kname.cpio" "$kname"
 done

@@ -30,6 +30,8 @@ devices may also carry
                           (test numbers), exit_status, seconds
   fio_qd1_mib_s, fio_qd8_mib_s  one-zone fio write (ublkb0, nullb0)
   server_exit_status, removed_after_sigterm  (ublkb0) the clean stop
+  blkzone_ok, zbd_ok      (ublkb0) blkzone and libzbd's zbd command gave the
+                          expected zone conditions (zbd_ok null: no zbd built)
 and kernel_7.fio_zbd_emulator_regressions lists the tests that pass on
 nullb0 or nvme0n1 but not on ublkb0 (must be empty).
 Exit status 0 when every device is ok, else 1 (prints a table either way).
@@ -139,6 +141,8 @@ def summarize_run(out, devices):
     all_ok = err is None and guest_rc == "0"
     for name, uri in devices:
         d = os.path.join(g, name)
+        # The guest names the device node it tested (NVMe: by nsid).
+        uri = (read(os.path.join(d, "uri"), "") or "").strip() or uri
         r = {"uri": uri, "passed": 0, "failed": 0, "skipped": 0, "failed_tests": [], "mismatches": None,
              "documented_differences": None, "diff_ops": None, "diff_failed_commands": None,
              "throughput_mib_s": None, "fio_throughput_mib_s": None, "fio_ratio": None,
@@ -193,6 +197,11 @@ def summarize_run(out, devices):
                 if bz != "0":
                     r["errors"].append("blkzone open/close/finish/reset on /dev/ublkb0 did not give the expected "
                                        "zone conditions (see blkzone.txt)")
+                zb = read(os.path.join(d, "zbd.rc"))
+                r["zbd_ok"] = None if zb is None else zb.strip() == "0"
+                if r["zbd_ok"] is False:
+                    r["errors"].append("libzbd's zbd report -i/open/close/finish/reset on /dev/ublkb0 did not give "
+                                       "the expected device information and zone conditions (see zbd.txt)")
                 if r["server_exit_status"] != 0 or not r["removed_after_sigterm"]:
                     r["errors"].append(f"znslab ublk did not stop cleanly on SIGTERM (exit {src or '?'}, "
                                        f"/dev/ublkb0 {'removed' if r['removed_after_sigterm'] else 'still present'})")
