@@ -8,6 +8,7 @@
 #include <cstring>
 #include <string>
 
+#include "harness/cli.h"
 #include "harness/registry.h"
 #include "zns/ublk_server.h"
 #include "zns/uri.h"
@@ -16,19 +17,11 @@
 namespace znslab::harness {
 namespace {
 
-const char* kUblkHelp =
-    "usage: znslab ublk --device URI [--dev-id N] [--queue-depth N] [--max-io BYTES] [--quiet]\n"
-    "\n"
+const char* kUblkIntro =
     "Serves the zoned device URI (emu:PATH?zones=N&zone_size=64M&zone_cap=62M&max_open=14&\n"
     "max_active=14&lba=4096, or any znslab URI) as the host-managed zoned block device\n"
     "/dev/ublkbN (ublk, UBLK_F_ZONED + UBLK_F_USER_COPY; needs ublk_drv and Linux >= 6.6).\n"
-    "Stops cleanly on SIGTERM or SIGINT, and when the device is removed elsewhere.\n"
-    "\n"
-    "  --device URI       the device to serve (its zone size must be a power of two)\n"
-    "  --dev-id N         ublk device number (default: the first free one)\n"
-    "  --queue-depth N    requests in flight (tags), 1..4096 (default 64)\n"
-    "  --max-io BYTES     largest request, multiple of 4K (default 512K)\n"
-    "  --quiet            no progress lines on stderr\n";
+    "Stops cleanly on SIGTERM or SIGINT, and when the device is removed elsewhere.";
 
 zns::UblkServer* g_server = nullptr;
 extern "C" void on_stop_signal(int) {
@@ -39,32 +32,23 @@ int ublk_main(int argc, char** argv) {
   std::string uri;
   zns::UblkOptions o;
   o.verbose = true;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) throw UsageError("ublk: " + a + " needs a value\n" + kUblkHelp);
-      return argv[++i];
-    };
-    if (a == "--device") {
-      uri = next();
-    } else if (a == "--dev-id") {
-      o.dev_id = std::stoi(next());
-    } else if (a == "--queue-depth") {
-      o.queue_depth = unsigned(std::stoul(next()));
-    } else if (a == "--max-io") {
-      auto v = zns::parse_size(next());
-      if (!v || *v > UINT32_MAX) throw UsageError("ublk: bad --max-io");
-      o.max_io_bytes = uint32_t(*v);
-    } else if (a == "--quiet") {
-      o.verbose = false;
-    } else if (a == "-h" || a == "--help") {
-      std::fputs(kUblkHelp, stdout);
-      return 0;
-    } else {
-      throw UsageError("ublk: unknown argument '" + a + "'\n" + kUblkHelp);
-    }
+  std::string max_io;
+  bool quiet = false;
+  CLI::App app{kUblkIntro, "znslab ublk"};
+  app.add_option("--device", uri, "the device to serve (its zone size must be a power of two)")->required();
+  app.add_option("--dev-id", o.dev_id, "ublk device number (default: the first free one)");
+  app.add_option("--queue-depth", o.queue_depth, "requests in flight (tags), 1..4096 (default 64)")
+      ->check(CLI::Range(1, 4096));
+  app.add_option("--max-io", max_io, "largest request in bytes, a multiple of 4K (default 512K)")->check(kByteSize);
+  app.add_flag("-q,--quiet", quiet, "no progress lines on stderr");
+  app.footer("Exit status: 0 after a clean stop, 1 on a failure, 2 usage error.");
+  if (!cli_parse(app, argc, argv)) return 0;
+  o.verbose = !quiet;
+  if (!max_io.empty()) {
+    const uint64_t v = byte_size_value(max_io);
+    if (v == 0 || v > UINT32_MAX || v % 4096) throw UsageError("--max-io " + max_io + ": not a multiple of 4K below 4G");
+    o.max_io_bytes = uint32_t(v);
   }
-  if (uri.empty()) throw UsageError(std::string("ublk: --device is required\n") + kUblkHelp);
   auto dev = zns::open_device(uri);
   if (!dev) {
     std::fprintf(stderr, "ublk: cannot open %s: %s\n", uri.c_str(), dev.status().to_string().c_str());

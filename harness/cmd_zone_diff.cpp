@@ -12,30 +12,22 @@
 
 #include <nlohmann/json.hpp>
 
+#include "harness/cli.h"
 #include "harness/registry.h"
 #include "zns/zone_trace.h"
 
 namespace znslab::harness {
 namespace {
 
-const char* kHelp =
-    "usage: znslab zone-diff --device A --device B [--seed S] [--ops N] [--json FILE] [--quiet]\n"
-    "\n"
+const char* kIntro =
     "Runs one seeded random trace of zone commands (open, close, finish, reset,\n"
     "writes at and off the write pointer, append, read; commands that must fail\n"
     "and commands that hit the open/active limits included) on device A (the\n"
     "reference) and device B in lockstep. After every command the outcome and\n"
     "every zone's state and write pointer are compared. Every zone of both\n"
-    "devices is reset first (the devices' data is destroyed).\n"
-    "\n"
-    "  --device URI   twice: A then B (emu:PATH?..., zbd:/dev/nvme0n1, nvme:/dev/ng0n1);\n"
-    "                 both must have the same geometry (zones, zone size and capacity,\n"
-    "                 LBA size, max open, max active)\n"
-    "  --seed S       PRNG seed (default 1)\n"
-    "  --ops N        commands in the trace (default 1000)\n"
-    "  --json FILE    also write the result as JSON (\"-\" = stdout)\n"
-    "  --quiet        no progress on stderr\n"
-    "\n"
+    "devices is reset first (the devices' data is destroyed).";
+
+const char* kFooter =
     "Comparison: exact NVMe status when neither device is zbd:; when one is zbd:\n"
     "(the block layer reports most zone errors as EIO) only success/failure is\n"
     "compared and a failure with different classes counts as a documented\n"
@@ -43,7 +35,7 @@ const char* kHelp =
     "always compared exactly. After a mismatch both devices are reset and the\n"
     "trace continues, so every mismatch is counted.\n"
     "\n"
-    "Exit status: 0 no mismatch, 1 mismatch or device failure, 2 bad arguments.\n";
+    "Exit status: 0 no mismatch, 1 mismatch or device failure, 2 bad arguments.";
 
 nlohmann::json op_json(const zns::trace::TraceOp& op) {
   return {{"op", zns::trace::op_kind_name(op.kind)}, {"zone", op.zone},     {"offset", op.offset},
@@ -56,40 +48,19 @@ int zone_diff_main(int argc, char** argv) {
   size_t ops = 1000;
   std::string json_out;
   bool quiet = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&](const char* name) -> std::string {
-      if (i + 1 >= argc) throw UsageError(std::string(name) + " needs a value\n" + kHelp);
-      return argv[++i];
-    };
-    auto number = [&](const char* name) -> uint64_t {
-      std::string v = value(name);
-      char* end = nullptr;
-      errno = 0;
-      unsigned long long n = std::strtoull(v.c_str(), &end, 10);
-      if (v.empty() || *end != '\0' || errno != 0 || v[0] == '-')
-        throw UsageError(std::string(name) + ": '" + v + "' is not a non-negative integer");
-      return n;
-    };
-    if (a == "--help" || a == "-h") {
-      std::cout << kHelp;
-      return 0;
-    } else if (a == "--device") {
-      devices.push_back(value("--device"));
-    } else if (a == "--seed") {
-      seed = number("--seed");
-    } else if (a == "--ops") {
-      ops = number("--ops");
-    } else if (a == "--json") {
-      json_out = value("--json");
-    } else if (a == "--quiet") {
-      quiet = true;
-    } else {
-      throw UsageError("zone-diff: unknown argument '" + a + "'\n" + kHelp);
-    }
-  }
-  if (devices.size() != 2) throw UsageError("zone-diff: give exactly two --device URIs\n" + std::string(kHelp));
-  if (ops == 0) throw UsageError("zone-diff: --ops must be at least 1");
+  CLI::App app{kIntro, "znslab zone-diff"};
+  app.add_option("--device", devices,
+                 "twice: A then B (emu:PATH?..., zbd:/dev/nvme0n1, nvme:/dev/ng0n1); both must have the "
+                 "same geometry (zones, zone size and capacity, LBA size, max open, max active)")
+      ->required()
+      ->expected(2)
+      ->allow_extra_args(false);
+  app.add_option("--seed", seed, "PRNG seed (default 1)");
+  app.add_option("--ops", ops, "commands in the trace (default 1000)")->check(CLI::PositiveNumber);
+  app.add_option("--json", json_out, "also write the result as JSON (\"-\" = stdout)");
+  app.add_flag("-q,--quiet", quiet, "no progress on stderr");
+  app.footer(kFooter);
+  if (!cli_parse(app, argc, argv)) return 0;
 
   std::unique_ptr<zns::ZonedDevice> dev[2];
   for (int k = 0; k < 2; ++k) {
