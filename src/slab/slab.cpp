@@ -111,6 +111,9 @@ uint32_t thread_shard_index() noexcept {
   return i != kNone ? i : assign_idx();
 }
 
+void shard_index_lock() noexcept { g_idx_mu.lock(); }
+void shard_index_unlock() noexcept { g_idx_mu.unlock(); }
+
 uint32_t thread_random() noexcept {
   uint32_t x = t_rng;
   if (x == 0) x = uint32_t(reinterpret_cast<uintptr_t>(&t_rng) >> 4) | 1u;

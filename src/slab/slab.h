@@ -271,6 +271,18 @@ class SlabAllocator {
   // naming the first violated invariant.
   Status verify() const noexcept;
 
+  // fork(2) support, for pthread_atfork handlers (the preload malloc,
+  // src/trace/preload/slab_malloc.cpp, registers them). fork_prepare() takes
+  // every lock of this allocator in its one global order (epoch, reclaim,
+  // every bin, arena, thread-cache list, shard index), so no lock is held
+  // by a thread that does not exist in the child; fork_parent() and
+  // fork_child() release them (in the child the caller is the only thread,
+  // and it owns them). Between prepare and parent/child the calling thread
+  // must not use the allocator. Blocks until in-flight slow paths finish.
+  void fork_prepare() noexcept;
+  void fork_parent() noexcept;
+  void fork_child() noexcept;
+
   struct Impl;
  private:
   explicit SlabAllocator(std::unique_ptr<Impl> impl);

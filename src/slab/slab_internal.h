@@ -180,6 +180,13 @@ inline constexpr uint32_t kShards = 64;  // exclusive shards; index kShards = ov
 
 // The calling thread's shard index (process-wide; reused after thread exit).
 uint32_t thread_shard_index() noexcept;
+// The process-wide locks behind thread_shard_index() and the thread-cache
+// lists (tcache.cpp), for SlabAllocator::fork_prepare()/fork_parent()/
+// fork_child() only.
+void shard_index_lock() noexcept;
+void shard_index_unlock() noexcept;
+void tcache_list_lock() noexcept;
+void tcache_list_unlock() noexcept;
 // Per-thread xorshift state for randomized bitmap scanning.
 uint32_t thread_random() noexcept;
 
@@ -398,6 +405,12 @@ struct SlabAllocator::Impl {
   void tc_flush_self(uint32_t e = kEpochCount) noexcept;
   // Allocator teardown: thread caches forget it.
   void tc_detach_all() noexcept;
+  // In a fork child, with the thread-cache list lock held: the caches of
+  // threads that do not exist in the child leave the list. One whose owner
+  // was between operations at the fork (even op_seq) is flushed first; one
+  // whose owner was inside an operation (odd op_seq; its magazine may be
+  // half-updated) is abandoned: its slots stay allocated in the child.
+  void tc_fork_child() noexcept;
   // Epoch `e` was just marked CLOSING (caller holds epoch_mu): flushes every
   // thread's magazines of `e` (see ThreadCache::op_seq). No-op without
   // membarrier (then threads flush on their next operation or at exit).

@@ -66,6 +66,11 @@ struct ThreadList {
 thread_local ThreadList t_list;
 }  // namespace
 
+namespace detail {
+void tcache_list_lock() noexcept { g_tc_mu.lock(); }
+void tcache_list_unlock() noexcept { g_tc_mu.unlock(); }
+}  // namespace detail
+
 ThreadCache* SlabAllocator::Impl::tcache_slow() noexcept {
   if (t_tc_dead) return nullptr;
   // The shard index guard is constructed first, so it is destroyed after
@@ -179,6 +184,20 @@ void SlabAllocator::Impl::tc_flush_self(uint32_t e) noexcept {
       continue;
     for (uint32_t c = 0; c < kNumClasses; ++c)
       if (tc.mag[ep][c].n) tc_flush(tc, ep, c, tc.mag[ep][c].n);
+  }
+}
+
+void SlabAllocator::Impl::tc_fork_child() noexcept {
+  for (ThreadCache* x = tc_head; x;) {
+    ThreadCache* next = x->im_next;
+    bool mine = false;  // on the forking (the child's only) thread's own list
+    for (ThreadCache* y = t_list.head; y && !mine; y = y->thr_next) mine = y == x;
+    if (!mine) {
+      if ((x->op_seq.load(std::memory_order_acquire) & 1) == 0) flush_all(*this, *x);
+      unlink_im(*this, x);
+      x->im = nullptr;  // its owner does not exist here: never freed
+    }
+    x = next;
   }
 }
 

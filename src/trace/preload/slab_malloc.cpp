@@ -25,10 +25,9 @@
 //             object whose predicted end falls after the window's end goes
 //             to the long-lived epoch, else to the window (unseen: window).
 // Fork: the prepare handler holds the epoch lock (all epoch work and every
-// decommit run under it: reclaim_batch_slabs = 0), so the child never
-// inherits a half-done epoch change. Known limit: a thread inside the
-// slab's own slow path at the moment of fork (a new slab) may leave a slab
-// lock held in the child.
+// decommit run under it: reclaim_batch_slabs = 0), then every lock of the
+// slab (SlabAllocator::fork_prepare), so the child never inherits a
+// half-done epoch change or a lock held by a thread it does not have.
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <malloc.h>
@@ -133,8 +132,21 @@ void resolve(F& f, const char* name) {
   f = reinterpret_cast<F>(dlsym(RTLD_NEXT, name));
 }
 
-void atfork_prepare() { pthread_mutex_lock(&g_epoch_mu); }
-void atfork_release() { pthread_mutex_unlock(&g_epoch_mu); }
+// The epoch lock first (epoch work nests the slab's locks inside it), then
+// every lock of the slab (SlabAllocator::fork_prepare): a thread in the
+// slab's slow path at the moment of fork finishes it first.
+void atfork_prepare() {
+  pthread_mutex_lock(&g_epoch_mu);
+  g_slab->fork_prepare();
+}
+void atfork_parent() {
+  g_slab->fork_parent();
+  pthread_mutex_unlock(&g_epoch_mu);
+}
+void atfork_child() {
+  g_slab->fork_child();
+  pthread_mutex_unlock(&g_epoch_mu);
+}
 
 void init() {
   int expect = kUninit;
@@ -166,7 +178,7 @@ void init() {
   g_slab = r.value().release();
   g_t0_ms = now_ms();
   g_window_end_ms = g_t0_ms + g_epoch_ms;
-  pthread_atfork(atfork_prepare, atfork_release, atfork_release);
+  pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
   g_state = kReady;
 }
 
