@@ -50,7 +50,7 @@ bool intact(const void* p, const Obj& o) {
 std::string emu_uri(const TempDir& d, uint32_t zones, uint32_t zone_kib, uint32_t max_open = 4) {
   return "emu:" + d.file("spill.img") + "?zones=" + std::to_string(zones) +
          "&zone_size=" + std::to_string(zone_kib) + "K&zone_cap=" + std::to_string(zone_kib) +
-         "K&max_open=" + std::to_string(max_open) + "&max_active=" + std::to_string(max_open);
+         "K&max_open=" + std::to_string(max_open) + "&max_active=" + std::to_string(max_open) + "&direct=0";
 }
 
 Options spill_opts(size_t budget, SpillUnit unit = SpillUnit::kEpoch) {

@@ -389,13 +389,17 @@ bool gc_one(Spill& s) {
     SZone& d = s.zones[dz];
     const uint32_t room = s.spz - d.written;
     const uint32_t n = uint32_t(std::min<size_t>({moved_ids.size() - i, room, s.stage_slabs}));
-    for (uint32_t j = 0; j < n; ++j) {
+    // One read per run of consecutive live slots.
+    for (uint32_t j = 0; j < n;) {
+      uint32_t run = 1;
+      while (j + run < n && moved_from[i + j + run] == moved_from[i + j] + run) ++run;
       Status st = s.dev->read(uint32_t(victim), uint64_t(moved_from[i + j]) * kSlabBytes,
-                              s.gc_stage.data() + size_t(j) * kSlabBytes, kSlabBytes);
+                              s.gc_stage.data() + size_t(j) * kSlabBytes, size_t(run) * kSlabBytes);
       if (!st) {
         set_error(s, "spill GC read", st);
         return false;
       }
+      j += run;
     }
     uint32_t landed = 0;
     Status st = write_slabs(s, dz, d.written, s.gc_stage.data(), n, &landed);
