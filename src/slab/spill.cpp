@@ -359,7 +359,7 @@ Status write_slabs(Spill& s, uint32_t z, uint32_t slot, const uint8_t* buf, uint
   return s.dev->write(z, uint64_t(slot) * kSlabBytes, buf, size_t(n) * kSlabBytes);
 }
 
-uint32_t pick_zone(Spill& s, uint32_t owner);
+uint32_t pick_zone(Spill& s, uint32_t owner, uint32_t closing_mask = 0);
 
 // Copies the live slabs of the full zone with the least live data forward
 // into the GC zone and resets it. Returns false when nothing can be freed.
@@ -437,11 +437,34 @@ bool gc_one(Spill& s) {
 // recently used open zone of another owner at the open limit; collecting
 // garbage when free zones run out: one stays reserved for GC). kNone when
 // the device is full of live data.
-uint32_t pick_zone(Spill& s, uint32_t owner) {
+uint32_t pick_zone(Spill& s, uint32_t owner, uint32_t closing_mask) {
   const int32_t cur = s.open_of[owner];
   if (cur >= 0) {
     s.zones[cur].last_use = ++s.use_clock;
     return uint32_t(cur);
+  }
+  // Handoff: an epoch's zone is adopted by the next epoch to spill once its
+  // owner is CLOSING (a CLOSING epoch that was spilled is done writing), so
+  // the zone fills up instead of being finished half empty. A zone then
+  // holds the tail of one epoch and the head of the next (epochs spill in
+  // age order and die in about that order). Bit e of closing_mask: epoch e
+  // is CLOSING.
+  if (owner < kEpochCount) {
+    int32_t best = -1;
+    for (uint32_t o = 0; o < kEpochCount; ++o) {
+      const int32_t z = s.open_of[o];
+      if (z < 0 || o == owner || !((closing_mask >> o) & 1)) continue;
+      if (best < 0 || s.zones[z].last_use < s.zones[best].last_use) best = z;
+    }
+    if (best >= 0) {
+      SZone& zn = s.zones[best];
+      s.open_of[zn.owner] = -1;
+      zn.owner = uint8_t(owner);
+      s.open_of[owner] = best;
+      zn.last_use = ++s.use_clock;
+      s.zone_handoffs.fetch_add(1, std::memory_order_relaxed);
+      return uint32_t(best);
+    }
   }
   const uint32_t limit = owner == kOwnerGc ? s.open_limit + 1 : s.open_limit;
   uint32_t owners_open = 0;
@@ -607,8 +630,11 @@ bool flush_batch(Impl& im, std::vector<Marked>& batch, uint32_t owner) {
     const uint32_t n_left = uint32_t(batch.size()) - done;
     uint32_t z, slot, n;
     {
+      uint32_t closing = 0;
+      for (uint32_t e = 0; e < kEpochCount; ++e)
+        if (im.epochs[e].state.load(std::memory_order_acquire) != uint8_t(EpochState::kActive)) closing |= 1u << e;
       std::lock_guard<std::mutex> g(s.mu);
-      z = pick_zone(s, owner);
+      z = pick_zone(s, owner, closing);
       if (z == kNone) {
         Status st(Code::kOutOfSpace, "slab spill: no free zone (device full of live slabs)");
         set_error(s, "spill", st);
