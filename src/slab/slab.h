@@ -232,6 +232,8 @@ struct GlobalStats {
 //   spilled_now_bytes     gauge: slab bytes currently held only on the target
 //   spill_ios             count: write I/Os submitted by spills and GC
 //   spill_write_errors    count: spill writes that failed (data kept in DRAM)
+//   clean_evictions       count: slabs evicted again without a write (page unchanged
+//                         since read back, CRC32C; the device copy was kept)
 //   faultbacks            count: slabs read back (deref, pin, refill, prefetch)
 //   faultback_bytes       count: bytes read back
 //   faultback_errors      count: fault-back reads that failed (deref errors)
@@ -246,7 +248,8 @@ struct GlobalStats {
 //   over_budget_events    count: passes that could not get under the budget
 #define ZNSLAB_SLAB_SPILL_COUNTERS(X)                                              \
   X(dram_committed_bytes, gauge) X(spilled_bytes, count) X(spilled_now_bytes, gauge) \
-  X(spill_ios, count) X(spill_write_errors, count) X(faultbacks, count)            \
+  X(spill_ios, count) X(spill_write_errors, count) X(clean_evictions, count)        \
+  X(faultbacks, count)                                                               \
   X(faultback_bytes, count) X(faultback_errors, count) X(zone_resets, count)       \
   X(zone_resets_no_copy, count) X(zone_finishes, count) X(zone_handoffs, count)   \
   X(gc_runs, count)                                                                  \
