@@ -641,6 +641,8 @@ class TieredChurn : public Workload {
     sum["faultbacks"] = sc.faultbacks;
     sum["faultback_bytes"] = sc.faultback_bytes;
     sum["faultback_ns"] = {{"p50", sc.faultback_p50_ns}, {"p99", sc.faultback_p99_ns}, {"max", sc.faultback_max_ns}};
+    sum["faultback_p50_ns"] = sc.faultback_p50_ns;  // the same as scalars, for tables
+    sum["faultback_p99_ns"] = sc.faultback_p99_ns;
     sum["write_amplification"] = sc.write_amplification;
     sum["zone_resets"] = sc.zone_resets;
     sum["gc_copied_bytes"] = sc.gc_copied_bytes;
