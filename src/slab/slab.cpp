@@ -142,6 +142,10 @@ Result<std::unique_ptr<SlabAllocator>> SlabAllocator::create(const Options& opts
                   "slab Options::arena_bytes must be a multiple of chunk_bytes and <= 16 GiB");
   if (!(opts.scan_retry_threshold > 0.0 && opts.scan_retry_threshold < 1.0))
     return Status(Code::kInvalidArgument, "slab Options::scan_retry_threshold must be in (0, 1)");
+  if (opts.spill == SpillTarget::kOverflow)
+    return Status(Code::kNotSupported, "slab Options::spill = overflow is not implemented (use zns)");
+  if (opts.spill == SpillTarget::kZns && opts.spill_device.empty())
+    return Status(Code::kInvalidArgument, "slab Options::spill = zns needs spill_device (a device URI)");
   auto im = std::make_unique<Impl>();
   im->opts = opts;
   im->sink = sink;

@@ -101,6 +101,23 @@ Result<ReclaimPolicy> parse_reclaim_policy(std::string_view s) noexcept;
 // Bitmap scan mode (seed 002 "Adaptive Bitmap Scanning").
 enum class ScanMode : uint8_t { kSequential = 0, kRandomized = 1 };
 
+// Where cold slabs go when Options::dram_budget_bytes is exceeded.
+//   kNone:     nowhere (a budget then only triggers reclaim of empty slabs).
+//   kZns:      zones of a zns::ZonedDevice (Options::spill_device is a URI).
+//   kOverflow: the src/overflow region (Options::spill_device is a file).
+enum class SpillTarget : uint8_t { kNone, kZns, kOverflow };
+const char* spill_target_name(SpillTarget t) noexcept;  // "none", "zns", "overflow"
+Result<SpillTarget> parse_spill_target(std::string_view s) noexcept;
+// What is moved to the target as a unit.
+//   kEpoch: whole epochs, coldest first (CLOSING with live objects before
+//           ACTIVE; then least recently allocated/accessed); one open zone
+//           per spilling epoch (issue 11, the design under test).
+//   kPage:  individual 4 KiB slabs, least recently used first, into one
+//           shared open zone (the swap/ZNSwap-like baseline).
+enum class SpillUnit : uint8_t { kEpoch, kPage };
+const char* spill_unit_name(SpillUnit u) noexcept;  // "epoch", "page"
+Result<SpillUnit> parse_spill_unit(std::string_view s) noexcept;
+
 struct Options {
   ReclaimPolicy reclaim = ReclaimPolicy::kImmediate;
   // Virtual address space reserved for slabs, bytes (MAP_NORESERVE; costs
@@ -139,6 +156,24 @@ struct Options {
   // getrandom() per allocator (the default; handles of one allocator are
   // meaningless to another). Non-zero: a fixed key, for reproducible tests.
   uint64_t handle_key = 0;
+
+  // ---- Spill to zoned storage (issue 11; docs/spill.md) ----
+  // DRAM budget, bytes: committed slabs x 4 KiB + slab metadata (SlabMeta of
+  // every chunk in use, spilled slabs included, plus the spill tables).
+  // 0 = unlimited (no spill; the allocator behaves exactly as without it).
+  // When an allocation refill or a fault-back would exceed it, pending
+  // empty slabs are returned first, then cold slabs are written to the
+  // spill target and their DRAM returned, down to 15/16 of the budget.
+  size_t dram_budget_bytes = 0;
+  SpillTarget spill = SpillTarget::kNone;
+  // kZns: a zns::ZonedDevice URI (emu:PATH?zones=N&..., zbd:/dev/nvmeXnY,
+  // nvme:/dev/ngXnY); every zone is reset at create() (scratch space).
+  // kOverflow: a file path (not implemented yet: create() refuses it).
+  std::string spill_device;
+  SpillUnit spill_unit = SpillUnit::kEpoch;
+  // Zone append (the device picks the offset) instead of writes at the
+  // write pointer for spill I/O (kZns only; needs zone_append_max_bytes).
+  bool spill_append = false;
 };
 
 // ---- Stats snapshots (seed 002 "Phase 2.0 Core Stats API") ----------------
@@ -184,6 +219,50 @@ struct GlobalStats {
   uint64_t populated_slabs = 0;
 };
 
+// ---- Spill counters (issue 11), declared once -----------------------------
+// X(name, kind): kind "count" = monotonic total, "gauge" = current value.
+// Bytes are slab bytes (4 KiB per slab) unless named device_*.
+//   dram_committed_bytes  gauge: committed slabs x 4 KiB + slab metadata (the
+//                         quantity the budget bounds)
+//   spilled_bytes         count: slab bytes written to the target by spills
+//   spilled_now_bytes     gauge: slab bytes currently held only on the target
+//   spill_ios             count: write I/Os submitted by spills and GC
+//   spill_write_errors    count: spill writes that failed (data kept in DRAM)
+//   faultbacks            count: slabs read back (deref, pin, refill, prefetch)
+//   faultback_bytes       count: bytes read back
+//   faultback_errors      count: fault-back reads that failed (deref errors)
+//   zone_resets           count: zones reset (dead epochs, after GC)
+//   zone_resets_no_copy   count: of those, zones reset with no live slab left
+//   zone_finishes         count: zones finished early for max open/active
+//   gc_runs               count: zones garbage-collected
+//   gc_copied_bytes       count: live slab bytes copied forward by GC
+//   device_bytes_written  count: spilled_bytes + gc_copied_bytes
+//   spill_runs            count: budget-driven spill passes
+//   over_budget_events    count: passes that could not get under the budget
+#define ZNSLAB_SLAB_SPILL_COUNTERS(X)                                              \
+  X(dram_committed_bytes, gauge) X(spilled_bytes, count) X(spilled_now_bytes, gauge) \
+  X(spill_ios, count) X(spill_write_errors, count) X(faultbacks, count)            \
+  X(faultback_bytes, count) X(faultback_errors, count) X(zone_resets, count)       \
+  X(zone_resets_no_copy, count) X(zone_finishes, count) X(gc_runs, count)          \
+  X(gc_copied_bytes, count) X(device_bytes_written, count) X(spill_runs, count)    \
+  X(over_budget_events, count)
+
+// Fault-back latency (deref/pin of a spilled slab, read + install), ns.
+struct SpillLatency {
+  uint64_t count = 0;
+  uint64_t p50 = 0, p90 = 0, p99 = 0, p999 = 0, max = 0;  // ns (bucket upper bounds, <= 1/16 error)
+};
+
+struct SpillStats {
+  uint32_t version = 1;
+  uint64_t dram_budget_bytes = 0;  // Options::dram_budget_bytes
+#define X(n, kind) uint64_t n = 0;
+  ZNSLAB_SLAB_SPILL_COUNTERS(X)
+#undef X
+  double write_amplification = 0;  // device_bytes_written / spilled_bytes (0 before any spill)
+  SpillLatency faultback_ns;
+};
+
 struct ClassStats {
   uint32_t size_class = 0;     // index
   uint32_t object_bytes = 0;   // slot size
@@ -221,6 +300,7 @@ class EventSink {
 
 class SlabAllocator {
  public:
+  struct Impl;
   // Errors: kInvalidArgument (bad options), kOutOfMemory (reservation failed).
   static Result<std::unique_ptr<SlabAllocator>> create(const Options& opts = {},
                                                        EventSink* sink = nullptr);
@@ -237,7 +317,43 @@ class SlabAllocator {
   // no live object.
   Status free(Handle h) noexcept;
   // Resolves a live handle to its pointer; kStaleHandle/kInvalidHandle else.
+  // With spill on, a spilled slab is first read back (synchronous io_uring
+  // read on the calling thread only; other threads go on); then errors also
+  // kIoError & co. from the device (never a pointer to garbage). The pointer
+  // stays valid until the handle is freed or, with spill on, until the slab
+  // is spilled again (cold slabs only; use pin() to hold it resident).
   Result<void*> deref(Handle h) const noexcept;
+
+  // A move-only guard that keeps a slab resident (never spilled) while it
+  // lives; ptr() is the object's address. Destroy it before freeing the
+  // handle and before the allocator. Thread-safe: any thread may unpin.
+  class PinGuard {
+   public:
+    PinGuard() = default;
+    PinGuard(PinGuard&& o) noexcept : im_(o.im_), slab_(o.slab_), ptr_(o.ptr_) { o.im_ = nullptr; }
+    PinGuard& operator=(PinGuard&& o) noexcept;
+    PinGuard(const PinGuard&) = delete;
+    PinGuard& operator=(const PinGuard&) = delete;
+    ~PinGuard() { reset(); }
+    void* ptr() const noexcept { return ptr_; }
+    explicit operator bool() const noexcept { return im_ != nullptr; }
+    void reset() noexcept;  // unpins now
+
+   private:
+    friend class SlabAllocator;
+    Impl* im_ = nullptr;  // SlabAllocator::Impl
+    uint32_t slab_ = 0;
+    void* ptr_ = nullptr;
+  };
+  // Resolves (faulting back like deref) and pins the handle's slab. Errors:
+  // as deref. Cost without spill: deref + one atomic increment/decrement.
+  Result<PinGuard> pin(Handle h) noexcept;
+  // Starts reading every spilled slab of ring epoch `epoch` back on the
+  // spill worker thread and returns at once (kOk also when nothing is
+  // spilled or spill is off). Errors: kInvalidArgument (epoch >= 16).
+  Status prefetch(uint32_t epoch) noexcept;
+  // Spill counters and fault-back latency (zeros when spill is off).
+  SpillStats stats_spill() const noexcept;
 
   // Epoch ring. epoch_current() is always a ring index in [0, 16).
   uint32_t epoch_current() const noexcept;
@@ -271,7 +387,6 @@ class SlabAllocator {
   // naming the first violated invariant.
   Status verify() const noexcept;
 
-  struct Impl;
  private:
   explicit SlabAllocator(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;

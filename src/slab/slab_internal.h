@@ -124,11 +124,12 @@ inline uint32_t gen_mask(uint64_t a, uint64_t b, uint32_t slab, uint32_t slot, u
 
 struct alignas(64) SlabMeta {
   std::atomic<uint64_t> word;      // bitmap + state (above)
-  uint32_t pad_tag;                // the tag lives in Impl::tags (a dense array:
-                                   // a free reads it from a hot cache line)
+  std::atomic<uint32_t> access_tick;  // spill: Impl spill tick of the last deref/attach
+                                     // (the tag lives in Impl::tags, a dense array:
+                                     // a free reads it from a hot cache line)
   std::atomic<uint32_t> next_stk;  // bin partial-stack link (slab id)
   std::atomic<uint32_t> next_det;  // detached-stack link (slab id)
-  uint32_t pad0;
+  std::atomic<uint32_t> pins;      // PinGuards alive on this slab (spill never takes it)
   std::atomic<uint64_t> era;       // era of the epoch when attached (seed 002 Phase 2.2)
   std::atomic<uint32_t> slot[kMaxSlots];  // slot entries (sequence | slack)
 };
