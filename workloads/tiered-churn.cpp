@@ -300,51 +300,16 @@ ScheduleSize schedule_size(const json& c) {
   return z;
 }
 
-// ---- spill API of src/slab (issue 11) -----------------------------------------
-// Written against the names the spill core declares (slab::Options::
-// dram_budget_bytes, spill, spill_device, spill_unit); a build whose slab
-// has no spill support runs slab_spill=none only.
-template <class O>
-bool apply_spill_options(O& o, uint64_t budget, const std::string& target, const std::string& uri,
-                         const std::string& unit) {
-  if constexpr (requires { o.dram_budget_bytes; o.spill; o.spill_device; o.spill_unit; }) {
-    using Target = decltype(o.spill);
-    using Unit = decltype(o.spill_unit);
-    o.dram_budget_bytes = target == "none" ? 0 : budget;
-    o.spill = target == "zns" ? Target::kZns : target == "overflow" ? Target::kOverflow : Target::kNone;
-    o.spill_device = uri;
-    o.spill_unit = unit == "page" ? Unit::kPage : Unit::kEpoch;
-    return true;
-  } else {
-    (void)budget, (void)uri, (void)unit;
-    return target == "none";
-  }
-}
-
-// The spill counters of one allocator (zero without spill support).
-struct SpillCounters {
-  uint64_t dram_committed_bytes = 0, spilled_bytes = 0, spill_ios = 0, faultbacks = 0, faultback_bytes = 0;
-  uint64_t zone_resets = 0, gc_copied_bytes = 0, device_bytes_written = 0;
-  double write_amplification = 0;
-  uint64_t faultback_p50_ns = 0, faultback_p99_ns = 0, faultback_max_ns = 0;
-};
-template <class G>
-SpillCounters spill_counters_of(const G& g) {
-  SpillCounters s;
-  if constexpr (requires { g.spilled_bytes; g.faultbacks; }) {
-    s.dram_committed_bytes = g.dram_committed_bytes;
-    s.spilled_bytes = g.spilled_bytes;
-    s.spill_ios = g.spill_ios;
-    s.faultbacks = g.faultbacks;
-    s.faultback_bytes = g.faultback_bytes;
-    s.zone_resets = g.zone_resets;
-    s.gc_copied_bytes = g.gc_copied_bytes;
-    s.device_bytes_written = g.device_bytes_written;
-    s.write_amplification = g.write_amplification;
-  } else {
-    s.dram_committed_bytes = g.committed_bytes;
-  }
-  return s;
+// The spill counters of the result (zeros when spill is off).
+nlohmann::json spill_json(const slab::SpillStats& st) {
+  json j = json::object();
+#define X(n, kind) j[#n] = st.n;
+  ZNSLAB_SLAB_SPILL_COUNTERS(X)
+#undef X
+  j["write_amplification"] = st.write_amplification;
+  j["faultback_ns"] = {{"count", st.faultback_ns.count}, {"p50", st.faultback_ns.p50}, {"p90", st.faultback_ns.p90},
+                       {"p99", st.faultback_ns.p99},     {"p999", st.faultback_ns.p999}, {"max", st.faultback_ns.max}};
+  return j;
 }
 
 // The default emulator file, removed when the run ends unless kept.
@@ -383,13 +348,11 @@ class TieredChurn : public Workload {
   json defaults() const override {
     json d = slab_option_defaults();
     d["workload"] = "tiered-churn";
-    // The spill keys of slab::Options (issue 11) with this workload's
-    // defaults; harness/slab_options.cpp documents them once the spill core
-    // declares them.
+    // The spill keys of slab::Options (harness/slab_options.cpp) with this
+    // workload's defaults.
     d["slab_dram_budget_bytes"] = 16ll << 20;
     d["slab_spill"] = "zns";
     d["slab_spill_unit"] = "epoch";
-    if (!d.contains("slab_spill_device")) d["slab_spill_device"] = "";
     d.update(json{{"live_multiple", 4.0},
                   {"epochs", 48},
                   {"lifetimes", json::array({1, 2, 4, 8})},
@@ -400,6 +363,7 @@ class TieredChurn : public Workload {
                   {"access_skew", 1.0},
                   {"accesses_per_object", 1.0},
                   {"write_fraction", 0.25},
+                  {"access_call", "pin"},
                   {"samples_per_epoch", 4},
                   {"device_factor", 1.5},
                   {"device_zone_bytes", 0},
@@ -412,8 +376,7 @@ class TieredChurn : public Workload {
   void validate(const json& c) const override {
     validate_slab_options(c);
     check_int_range(c, "slab_dram_budget_bytes", 1 << 20, 1ll << 36);
-    check_one_of(c, "slab_spill", {"none", "zns", "overflow"});
-    check_one_of(c, "slab_spill_unit", {"epoch", "page"});
+    check_one_of(c, "access_call", {"pin", "deref"});
     check_number_range(c, "live_multiple", 0.05, 64.0);
     check_int_range(c, "epochs", 1, 1 << 20);
     check_int_range(c, "min_size", 1, int64_t(slab::kMaxObjectBytes));
@@ -441,10 +404,6 @@ class TieredChurn : public Workload {
 
   std::vector<KeyDoc> key_docs() const override {
     return {
-        {"slab_dram_budget_bytes", "integer", "bytes", "DRAM budget of the slab (committed slabs + metadata); sizes the live data"},
-        {"slab_spill", "string", "", "spill target: none (no budget: RSS grows), zns, overflow"},
-        {"slab_spill_unit", "string", "", "what is spilled: epoch (whole cold epochs) or page (LRU 4 KiB slabs)"},
-        {"slab_spill_device", "string", "", "device URI of the spill target (\"\": --device, else a default emulator)"},
         {"live_multiple", "number", "ratio", "requested bytes live at once / slab_dram_budget_bytes"},
         {"epochs", "integer", "epochs", "workload epochs run (ring epoch = n % 16)"},
         {"lifetimes", "array", "epochs", "lifetime of epoch n is lifetimes[n % len]; each + mispredict_max_extra <= 15"},
@@ -455,6 +414,7 @@ class TieredChurn : public Workload {
         {"access_skew", "number", "", "Zipf exponent of the accessed epoch's age (0 = uniform over live epochs)"},
         {"accesses_per_object", "number", "count", "accesses (deref + check or rewrite) per allocation, on average"},
         {"write_fraction", "number", "ratio", "accesses that rewrite the object with its next version"},
+        {"access_call", "string", "", "pin (a PinGuard holds the slab resident during the access) or deref (pointer only)"},
         {"samples_per_epoch", "integer", "count", "RSS samples per epoch"},
         {"device_factor", "number", "ratio", "default emulator size / peak live slab bytes"},
         {"device_zone_bytes", "integer", "bytes", "zone size of the default emulator (0: a power of two giving ~48 zones)"},
@@ -492,9 +452,8 @@ class TieredChurn : public Workload {
     }
 
     slab::Options o = slab_options_from(c);
-    if (!apply_spill_options(o, budget, target, uri, unit))
-      throw RunError("tiered-churn: slab_spill=" + target +
-                     " needs the spill support of issue 11 in src/slab, which this build does not have");
+    o.spill_device = uri;
+    if (target == "none") o.dram_budget_bytes = 0;  // no spill target: no budget, RSS grows
     auto ar = slab::SlabAllocator::create(o);
     if (!ar) throw RunError("tiered-churn: creating the slab allocator (spill " + target + ", device " + uri +
                             "): " + ar.status().to_string());
@@ -513,10 +472,6 @@ class TieredChurn : public Workload {
     TieredChurnGen gen(gp);  // the handle tables, resident from here on
 
     json aopts = slab_options_json(a.options());
-    aopts["dram_budget_bytes"] = budget;
-    aopts["spill"] = target;
-    aopts["spill_unit"] = unit;
-    aopts["spill_device"] = uri;
     doc.set_allocator({{"name", "temporal-slab"}, {"version", "znslab " + git_rev()}, {"options", aopts}});
     doc.set_device(device);
     doc.doc()["timer"] = timer_json();
@@ -532,13 +487,14 @@ class TieredChurn : public Workload {
       s["phase"] = phase;
       s["epoch"] = epoch;
       const slab::GlobalStats g = a.stats_global();
-      const SpillCounters sc = spill_counters_of(g);
+      const slab::SpillStats sp = a.stats_spill();
       s["committed_bytes"] = g.committed_bytes;
       s["live_bytes"] = g.live_bytes;
       s["requested_bytes"] = gen.live_bytes();
-      s["dram_committed_bytes"] = sc.dram_committed_bytes;
-      s["spilled_bytes"] = sc.spilled_bytes;
-      s["faultbacks"] = sc.faultbacks;
+      s["dram_committed_bytes"] = sp.dram_committed_bytes;
+      s["spilled_now_bytes"] = sp.spilled_now_bytes;
+      s["spilled_bytes"] = sp.spilled_bytes;
+      s["faultbacks"] = sp.faultbacks;
       if (baseline) {
         peak_rss = std::max(peak_rss, ps.rss_bytes);
         const double over = (double(ps.rss_bytes) - double(baseline) - double(budget)) / double(budget) * 100.0;
@@ -555,6 +511,7 @@ class TieredChurn : public Workload {
     std::string first_corrupt;
     const uint32_t epochs = uint32_t(cfg_u64(c, "epochs"));
     const double per_object = cfg_double(c, "accesses_per_object");
+    const bool use_pin = cfg_str(c, "access_call") == "pin";
     const uint64_t sample_step = std::max<uint64_t>(1, z.epoch_objects / cfg_u64(c, "samples_per_epoch"));
 
     auto free_ref = [&](TieredChurnGen::Ref r) {
@@ -570,11 +527,22 @@ class TieredChurn : public Workload {
       bool write = false;
       if (!gen.pick_access(&r, &write)) return void(++access_misses);
       TieredChurnGen::Obj& ob = gen.obj(r);
+      const slab::Handle h{ob.handle};
+      slab::SlabAllocator::PinGuard guard;  // holds the slab resident while its bytes are used
+      uint8_t* bytes = nullptr;
       const uint64_t t = timer_start();
-      auto p = a.deref(slab::Handle{ob.handle});
-      deref_lat.record(ticks_to_ns(timer_stop() - t));
-      if (!p) throw RunError("tiered-churn: deref of a live object: " + p.status().to_string());
-      auto* bytes = static_cast<uint8_t*>(*p);
+      if (use_pin) {
+        auto g = a.pin(h);
+        deref_lat.record(ticks_to_ns(timer_stop() - t));
+        if (!g) throw RunError("tiered-churn: pin of a live object: " + g.status().to_string());
+        guard = std::move(*g);
+        bytes = static_cast<uint8_t*>(guard.ptr());
+      } else {
+        auto p = a.deref(h);
+        deref_lat.record(ticks_to_ns(timer_stop() - t));
+        if (!p) throw RunError("tiered-churn: deref of a live object: " + p.status().to_string());
+        bytes = static_cast<uint8_t*>(*p);
+      }
       if (write) {
         ++ob.version;
         fill_object(bytes, gen.key(r), ob.version, ob.size);
@@ -624,7 +592,7 @@ class TieredChurn : public Workload {
     }
     const uint64_t t_ops = monotonic_ns() - t0;
     const slab::GlobalStats g = a.stats_global();
-    const SpillCounters sc = spill_counters_of(g);
+    const slab::SpillStats sc = a.stats_spill();
     gen.for_each_live([&](TieredChurnGen::Ref r) {
       Status s = a.free(slab::Handle{gen.obj(r).handle});
       if (!s) throw RunError("tiered-churn: final free: " + s.to_string());
@@ -640,15 +608,17 @@ class TieredChurn : public Workload {
     sum["spilled_bytes"] = sc.spilled_bytes;
     sum["faultbacks"] = sc.faultbacks;
     sum["faultback_bytes"] = sc.faultback_bytes;
-    sum["faultback_ns"] = {{"p50", sc.faultback_p50_ns}, {"p99", sc.faultback_p99_ns}, {"max", sc.faultback_max_ns}};
-    sum["faultback_p50_ns"] = sc.faultback_p50_ns;  // the same as scalars, for tables
-    sum["faultback_p99_ns"] = sc.faultback_p99_ns;
+    sum["faultback_ns"] = {{"p50", sc.faultback_ns.p50}, {"p99", sc.faultback_ns.p99}, {"max", sc.faultback_ns.max},
+                           {"count", sc.faultback_ns.count}};
+    sum["faultback_p50_ns"] = sc.faultback_ns.p50;  // the same as scalars, for tables
+    sum["faultback_p99_ns"] = sc.faultback_ns.p99;
     sum["write_amplification"] = sc.write_amplification;
     sum["zone_resets"] = sc.zone_resets;
     sum["gc_copied_bytes"] = sc.gc_copied_bytes;
     sum["device_bytes_written"] = sc.device_bytes_written;
     sum["spill_ios"] = sc.spill_ios;
     sum["dram_committed_bytes"] = sc.dram_committed_bytes;
+    sum["spill"] = spill_json(sc);  // every spill counter, as src/slab declares them
     sum["ops_per_sec"] = t_ops ? double(allocs + frees + accesses) * 1e9 / double(t_ops) : 0.0;
     sum["corrupt_objects"] = corrupt;
     sum["counters"] = {{"allocs", allocs},     {"frees", frees},   {"accesses", accesses},
@@ -660,7 +630,7 @@ class TieredChurn : public Workload {
                        {"peak_slab_bytes", uint64_t(z.peak_slab_bytes)}};
     doc.set_latency("alloc", alloc_lat);
     doc.set_latency("free", free_lat);
-    doc.set_latency("deref", deref_lat);
+    doc.set_latency(use_pin ? "pin" : "deref", deref_lat);
     try {
       doc.doc()["slab_stats"] = json::parse(a.stats_json());
     } catch (const json::exception& e) {
