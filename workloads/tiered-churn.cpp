@@ -364,7 +364,7 @@ class TieredChurn : public Workload {
                   {"accesses_per_object", 1.0},
                   {"write_fraction", 0.25},
                   {"access_call", "pin"},
-                  {"samples_per_epoch", 4},
+                  {"samples_per_epoch", 16},
                   {"device_factor", 1.5},
                   {"device_zone_bytes", 0},
                   {"device_dir", ""},
@@ -477,38 +477,52 @@ class TieredChurn : public Workload {
     doc.doc()["timer"] = timer_json();
     Sampler sampler;
 
+    // Everything the loop records is allocated before the baseline: the
+    // sample rows (converted to JSON after the run) and the histograms.
+    struct Row {
+      ProcSample ps;
+      uint64_t t_ns;
+      const char* phase;
+      uint32_t epoch;
+      uint64_t committed, live, requested, dram_committed, spilled_now, spilled, faultbacks;
+    };
+    // At most 2 x samples_per_epoch samples per epoch (sample_step below).
+    std::vector<Row> rows(size_t(cfg_u64(c, "epochs")) * 2 * cfg_u64(c, "samples_per_epoch") + 4);  // touched
+    size_t nrows = 0;
+    auto hist = std::make_unique<std::array<LatencyHistogram, 3>>();
+    LatencyHistogram &alloc_lat = (*hist)[0], &free_lat = (*hist)[1], &deref_lat = (*hist)[2];
+    std::string first_corrupt;
+    first_corrupt.reserve(256);
+
     uint64_t peak_rss = 0, baseline = 0;
     double over_pct = 0;
     auto sample = [&](const char* phase, uint32_t epoch) {
-      ProcSample ps;
-      sampler.sample_into(ps);
-      json s;
-      ps.to_json(s);
-      s["phase"] = phase;
-      s["epoch"] = epoch;
+      Row r{};
+      sampler.sample_into(r.ps);
+      r.t_ns = monotonic_ns() - doc.t0_ns();
+      r.phase = phase;
+      r.epoch = epoch;
       const slab::GlobalStats g = a.stats_global();
       const slab::SpillStats sp = a.stats_spill();
-      s["committed_bytes"] = g.committed_bytes;
-      s["live_bytes"] = g.live_bytes;
-      s["requested_bytes"] = gen.live_bytes();
-      s["dram_committed_bytes"] = sp.dram_committed_bytes;
-      s["spilled_now_bytes"] = sp.spilled_now_bytes;
-      s["spilled_bytes"] = sp.spilled_bytes;
-      s["faultbacks"] = sp.faultbacks;
+      r.committed = g.committed_bytes;
+      r.live = g.live_bytes;
+      r.requested = gen.live_bytes();
+      r.dram_committed = sp.dram_committed_bytes;
+      r.spilled_now = sp.spilled_now_bytes;
+      r.spilled = sp.spilled_bytes;
+      r.faultbacks = sp.faultbacks;
       if (baseline) {
-        peak_rss = std::max(peak_rss, ps.rss_bytes);
-        const double over = (double(ps.rss_bytes) - double(baseline) - double(budget)) / double(budget) * 100.0;
+        peak_rss = std::max(peak_rss, r.ps.rss_bytes);
+        const double over = (double(r.ps.rss_bytes) - double(baseline) - double(budget)) / double(budget) * 100.0;
         over_pct = std::max(over_pct, over);
       }
-      doc.add_sample(std::move(s));
-      return ps.rss_bytes;
+      if (nrows < rows.size()) rows[nrows++] = r;
+      return r.ps.rss_bytes;
     };
     baseline = sample("baseline", 0);
     peak_rss = baseline;
 
-    LatencyHistogram alloc_lat, free_lat, deref_lat;
     uint64_t allocs = 0, frees = 0, accesses = 0, reads = 0, writes = 0, corrupt = 0, access_misses = 0;
-    std::string first_corrupt;
     const uint32_t epochs = uint32_t(cfg_u64(c, "epochs"));
     const double per_object = cfg_double(c, "accesses_per_object");
     const bool use_pin = cfg_str(c, "access_call") == "pin";
@@ -599,6 +613,23 @@ class TieredChurn : public Workload {
       gen.freed(r);
     });
     sample("end", epochs);
+
+    for (size_t i = 0; i < nrows; ++i) {
+      const Row& r = rows[i];
+      json j;
+      r.ps.to_json(j);
+      j["t_ns"] = r.t_ns;
+      j["phase"] = r.phase;
+      j["epoch"] = r.epoch;
+      j["committed_bytes"] = r.committed;
+      j["live_bytes"] = r.live;
+      j["requested_bytes"] = r.requested;
+      j["dram_committed_bytes"] = r.dram_committed;
+      j["spilled_now_bytes"] = r.spilled_now;
+      j["spilled_bytes"] = r.spilled;
+      j["faultbacks"] = r.faultbacks;
+      doc.add_sample(std::move(j));
+    }
 
     json& sum = doc.summary();
     sum["dram_budget_bytes"] = budget;
