@@ -95,11 +95,13 @@ void absorb_detached(SlabAllocator::Impl& im) noexcept {
     SlabMeta& m = im.slabs[id];
     uint32_t next = m.next_det.load(std::memory_order_relaxed);
     uint32_t t = im.tags[id].load(std::memory_order_relaxed);
-    im.tags[id].store(t & ~kTagAttached, std::memory_order_release);
+    if (t & kTagSpillBits) im.spill_forget(id);  // its copy on the spill target dies
+    im.tags[id].fetch_and(~(kTagAttached | kTagSpillBits), std::memory_order_acq_rel);
     ChunkMeta& ch = im.chunks[id / im.spc];
     set_bit(im.unused_bits, id);
     ch.used--;
     if (test_bit(im.backed_bits, id)) ch.unused_backed++;
+    else im.pending_slabs.fetch_sub(1, std::memory_order_relaxed);  // spilled: not committed
     if (!(ch.flags & kChunkDirty)) {
       ch.flags |= kChunkDirty;
       ch.dirty_next_p1 = im.dirty_p1;
@@ -233,6 +235,10 @@ Result<uint32_t> SlabAllocator::Impl::acquire_slab(uint32_t epoch, bool* warm, u
     // pages after a chunk return) start at the slab's persistent base, so
     // generation counters continue where the last incarnation left them.
     const uint32_t base = gen_base[pick] & kGenMask;
+    // First slab of its 16-slab group (one 4 KiB page of SlabMeta): a page
+    // of metadata becomes resident (the DRAM budget counts it).
+    if (((init_bits[pick >> 6] >> (pick & 48)) & 0xFFFF) == 0)
+      meta_pages.fetch_add(1, std::memory_order_relaxed);
     for (auto& e : slabs[pick].slot) e.store(slot_entry(base, 0), std::memory_order_relaxed);
     set_bit(init_bits, pick);
   }
@@ -278,6 +284,9 @@ ReclaimResult SlabAllocator::Impl::decommit_pending(bool batch) noexcept {
     // base advances by the largest distance any slot moved, so no counter
     // restarts; a slab id whose base reaches kRetireBase is retired.
     uint32_t retired = 0;
+    if (chunk_meta_bytes % ps == 0)
+      for (uint32_t i = lo; i < hi; i += 16)
+        if ((init_bits[i >> 6] >> (i & 48)) & 0xFFFF) meta_pages.fetch_sub(1, std::memory_order_relaxed);
     for (uint32_t i = lo; i < hi; ++i) {
       if (test_bit(init_bits, i)) {
         clear_bit(init_bits, i);

@@ -125,6 +125,7 @@ uint64_t SlabAllocator::reclaim() noexcept {
     r = im.reclaim_locked(false);
   }
   if (im.sink && r.bytes) im.sink->on_decommit(r.bytes, r.ranges);
+  im.spill_housekeeping();  // zones whose slabs all died are reset (no copy)
   return r.bytes;
 }
 
@@ -181,6 +182,7 @@ Status SlabAllocator::epoch_close(uint32_t epoch) noexcept {
     ep.rss_after_close.store(pages::rss_bytes(), std::memory_order_relaxed);
     im.epoch_closes.fetch_add(1, std::memory_order_relaxed);
   }
+  im.spill_housekeeping();
   if (im.sink) {
     if (r.bytes) im.sink->on_decommit(r.bytes, r.ranges);
     im.sink->on_epoch_close(stats_epoch(epoch));

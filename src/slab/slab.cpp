@@ -22,6 +22,7 @@
 #include <ctime>
 
 #include "src/slab/slab_internal.h"
+#include "zns/zoned_device.h"
 
 namespace znslab::slab {
 
@@ -133,6 +134,19 @@ uint64_t now_ns() noexcept {
 }  // namespace
 
 Result<std::unique_ptr<SlabAllocator>> SlabAllocator::create(const Options& opts, EventSink* sink) {
+  std::unique_ptr<zns::ZonedDevice> dev;
+  if (opts.spill == SpillTarget::kZns && opts.dram_budget_bytes > 0) {
+    if (opts.spill_device.empty())
+      return Status(Code::kInvalidArgument, "slab Options::spill = zns needs spill_device (a device URI)");
+    auto d = zns::open_device(opts.spill_device);
+    if (!d) return d.status();
+    dev = std::move(*d);
+  }
+  return create(opts, sink, std::move(dev));
+}
+
+Result<std::unique_ptr<SlabAllocator>> SlabAllocator::create(const Options& opts, EventSink* sink,
+                                                             std::unique_ptr<zns::ZonedDevice> spill_dev) {
   const size_t cb = opts.chunk_bytes;
   if (cb < kSlabBytes || (cb & (cb - 1)) != 0)
     return Status(Code::kInvalidArgument, "slab Options::chunk_bytes must be a power of two >= 4096");
@@ -144,8 +158,8 @@ Result<std::unique_ptr<SlabAllocator>> SlabAllocator::create(const Options& opts
     return Status(Code::kInvalidArgument, "slab Options::scan_retry_threshold must be in (0, 1)");
   if (opts.spill == SpillTarget::kOverflow)
     return Status(Code::kNotSupported, "slab Options::spill = overflow is not implemented (use zns)");
-  if (opts.spill == SpillTarget::kZns && opts.spill_device.empty())
-    return Status(Code::kInvalidArgument, "slab Options::spill = zns needs spill_device (a device URI)");
+  if (spill_dev && (opts.spill != SpillTarget::kZns || opts.dram_budget_bytes == 0))
+    return Status(Code::kInvalidArgument, "slab create: a spill device needs spill = zns and dram_budget_bytes > 0");
   auto im = std::make_unique<Impl>();
   im->opts = opts;
   im->sink = sink;
@@ -169,6 +183,13 @@ Result<std::unique_ptr<SlabAllocator>> SlabAllocator::create(const Options& opts
   im->hkey_b = key[1];
   im->shards = new (std::nothrow) Shard[kShards + 1];
   if (!im->shards) return Status(Code::kOutOfMemory, "slab counter shards");
+  if (opts.dram_budget_bytes > 0) {
+    if (Status s = im->spill_init(std::move(spill_dev)); !s) {
+      spill_delete(im->sp);
+      delete[] im->shards;
+      return s;
+    }
+  }
   const uint64_t t0 = now_ns();
   for (auto& e : im->epochs) e.open_since_ns.store(t0, std::memory_order_relaxed);
   return std::unique_ptr<SlabAllocator>(new SlabAllocator(std::move(im)));
@@ -179,6 +200,8 @@ SlabAllocator::SlabAllocator(std::unique_ptr<Impl> impl) : impl_(std::move(impl)
 SlabAllocator::~SlabAllocator() {
   if (!impl_) return;
   impl_->tc_detach_all();
+  spill_delete(impl_->sp);
+  impl_->sp = nullptr;
   delete[] impl_->shards;
 }
 
@@ -456,6 +479,10 @@ Result<Allocation> allocate_shared(SlabAllocator::Impl& im, size_t bytes, uint32
     // The batched reclaim runs here (not in free) once half a batch of empty
     // slabs is queued, before the bin mutex is taken.
     im.maybe_batch((im.opts.reclaim_batch_slabs + 1) / 2);
+    if (im.sp) [[unlikely]] {
+      im.spill_check();  // the DRAM budget: spill cold slabs before taking more
+      im.note_access(kNone, epoch);  // allocation counts as access (epoch recency)
+    }
     std::lock_guard<std::mutex> g(b.mu);
     if (ep.state.load(std::memory_order_acquire) != uint8_t(EpochState::kActive)) {
       bump(sh.slow_path_epoch_closed, 1, ex);
@@ -485,6 +512,19 @@ Result<Allocation> allocate_shared(SlabAllocator::Impl& im, size_t bytes, uint32
     if (p != kNone) {
       b.stack_len.fetch_sub(1, std::memory_order_relaxed);
       SlabMeta& m = im.slabs[p];
+      if (im.tags[p].load(std::memory_order_acquire) & kTagSpillBits) [[unlikely]] {
+        // A spilled slab: read it back (an empty one only drops its copy)
+        // before it becomes current. On a read error it floats off-list
+        // (frees re-list it) and the refill goes on.
+        if (!im.fault_in(p, false, true)) {
+          uint64_t w = m.word.load(std::memory_order_relaxed);
+          while (!m.word.compare_exchange_weak(w, w & ~kStk, std::memory_order_acq_rel,
+                                               std::memory_order_relaxed)) {
+          }
+          continue;
+        }
+        im.note_access(p, epoch);
+      }
       uint64_t w = m.word.load(std::memory_order_relaxed);
       while (!m.word.compare_exchange_weak(w, (w & ~kStk) | kCur, std::memory_order_acq_rel,
                                            std::memory_order_relaxed)) {
@@ -508,6 +548,7 @@ Result<Allocation> allocate_shared(SlabAllocator::Impl& im, size_t bytes, uint32
     SlabMeta& m = im.slabs[p];
     const uint32_t attach = (im.tags[p].load(std::memory_order_relaxed) >> 24) + 1;
     m.era.store(ep.era.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    if (im.sp) im.note_access(p, epoch);
     im.tags[p].store(make_tag(c, epoch, inc, attach), std::memory_order_release);
     m.word.store(all_free(c) | kCur, std::memory_order_release);
     im.attached[c].fetch_add(1, std::memory_order_relaxed);
@@ -576,7 +617,10 @@ Status SlabAllocator::free(Handle h) noexcept {
     bump(sh.stale_handle_frees, 1, ex);
     return Status(Code::kStaleHandle, "slab free: slot was reused since the handle was issued");
   }
-  if (im.tags[f.slab_id].load(std::memory_order_acquire) != t) {
+  // seq_cst: pairs with the spiller's mark (spill.cpp, mark()): a slot of a
+  // slab being spilled is never cached in a magazine.
+  const uint32_t tnow = im.tags[f.slab_id].load(std::memory_order_seq_cst);
+  if ((tnow ^ t) & ~kTagSpillBits) {
     // The chunk was returned and reused while we validated: undo.
     uint32_t back = (cur & ~kGenMask) | hnext;
     entry.compare_exchange_strong(back, cur, std::memory_order_acq_rel);
@@ -592,7 +636,8 @@ Status SlabAllocator::free(Handle h) noexcept {
   bump(sh.epoch_live[e], -1, ex);
   // The thread's magazine keeps the slot claimed (its sequence is now even:
   // stale and double frees of it still fail above) if its epoch is ACTIVE.
-  if (ThreadCache* tc = im.tcache()) {
+  ThreadCache* tc = im.tcache();
+  if (tc && !(tnow & kTagSpillBits)) {
     OpGuard op(tc);  // before the state check (see ThreadCache::op_seq)
     if (tc->seen_gen != im.tc_gen.load(std::memory_order_acquire)) im.tc_revalidate(*tc);
     EpochSlot& ep = im.epochs[e];
@@ -631,6 +676,10 @@ Result<void*> SlabAllocator::deref(Handle h) const noexcept {
       slot_gen(m.slot[f.slot].load(std::memory_order_acquire)) != hseq) {
     bump(sh.stale_derefs, 1, idx < kShards);
     return Status(Code::kStaleHandle, "slab deref: handle is stale (freed or recycled)");
+  }
+  if (im.sp) [[unlikely]] {
+    if (t & kTagSpillBits) return deref_spilled(im, *this, h, f.slab_id);
+    im.note_access(f.slab_id, tag_epoch(t));
   }
   return static_cast<void*>(im.slab_addr(f.slab_id) + size_t(f.slot) * kSizeClasses[f.size_class]);
 }

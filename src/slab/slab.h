@@ -26,6 +26,10 @@
 
 #include "src/common/status.h"
 
+namespace znslab::zns {
+class ZonedDevice;
+}
+
 namespace znslab::slab {
 namespace detail {
 struct DomainStack;  // per-thread stack of epoch domains (epoch.cpp)
@@ -261,6 +265,8 @@ struct SpillStats {
 #undef X
   double write_amplification = 0;  // device_bytes_written / spilled_bytes (0 before any spill)
   SpillLatency faultback_ns;
+  uint32_t zones_total = 0, zones_free = 0, zones_open = 0;  // spill device zones
+  std::string last_error;  // the last spill/fault-back device error, "" if none
 };
 
 struct ClassStats {
@@ -304,6 +310,13 @@ class SlabAllocator {
   // Errors: kInvalidArgument (bad options), kOutOfMemory (reservation failed).
   static Result<std::unique_ptr<SlabAllocator>> create(const Options& opts = {},
                                                        EventSink* sink = nullptr);
+  // As create(), spilling to `spill_device` (already open; owned) instead of
+  // opening Options::spill_device (tests pass a zns::FaultDevice). Needs
+  // Options::spill == kZns and dram_budget_bytes > 0. Errors: as create(),
+  // kNotSupported (logical block > 4 KiB, zone capacity < 4 KiB), device errors
+  // from resetting its zones.
+  static Result<std::unique_ptr<SlabAllocator>> create(const Options& opts, EventSink* sink,
+                                                       std::unique_ptr<zns::ZonedDevice> spill_device);
   ~SlabAllocator();
   SlabAllocator(const SlabAllocator&) = delete;
   SlabAllocator& operator=(const SlabAllocator&) = delete;

@@ -20,8 +20,12 @@
 
 #include "src/pages/pages.h"
 #include "src/slab/slab.h"
+#include "zns/zoned_device.h"
 
 namespace znslab::slab::detail {
+
+struct Spill;  // spill.cpp: zone tables, device, counters (null without spill)
+void spill_delete(Spill* sp) noexcept;
 
 inline constexpr uint32_t kNone = 0xFFFFFFFFu;
 inline constexpr uint32_t kMaxSlabIds = 1u << 22;  // handle slab_id field
@@ -69,6 +73,16 @@ inline constexpr uint64_t all_free(uint32_t c) { return (uint64_t(1) << kSlots[c
 // [0,4) class  [4,8) epoch  [8] attached  [16,24) chunk incarnation
 // [24,32) attach counter (bumps on every attach; the claim re-validation).
 inline constexpr uint32_t kTagAttached = 1u << 8;
+// Spill (spill.cpp; set only when Options::dram_budget_bytes and a spill
+// target are given, so without spill these bits are never set):
+//   kTagSpilled   the slab's only valid copy is on the spill target; its page
+//                 is decommitted (SlabMeta, i.e. slot entries and bitmap, stays).
+//   kTagMoving    in transition (being written out or read back): deref and
+//                 pin wait; the spiller and refills skip it.
+// Tag comparisons that detect re-attachment ignore these bits (kTagSpillBits).
+inline constexpr uint32_t kTagSpilled = 1u << 9;
+inline constexpr uint32_t kTagMoving = 1u << 10;
+inline constexpr uint32_t kTagSpillBits = kTagSpilled | kTagMoving;
 inline constexpr uint32_t tag_class(uint32_t t) { return t & 0xF; }
 inline constexpr uint32_t tag_epoch(uint32_t t) { return (t >> 4) & 0xF; }
 inline constexpr uint32_t tag_inc(uint32_t t) { return (t >> 16) & 0xFF; }
@@ -209,6 +223,7 @@ struct EpochSlot {
   std::atomic<int64_t> domain_refcount{0};
   std::atomic<uint64_t> rss_before_close{0}, rss_after_close{0};
   std::atomic<uint64_t> committed_slabs{0};  // backed slabs in this epoch's chunks
+  std::atomic<uint64_t> access_ms{0};        // spill: coarse ms of the last deref/refill
   char label[32] = {};                       // guarded by Impl::epoch_mu
 };
 
@@ -348,6 +363,12 @@ struct SlabAllocator::Impl {
   alignas(64) std::atomic<uint32_t> hwm_slabs{0};
   char hwm_pad[60];
 
+  // Spill (spill.cpp): null unless Options::dram_budget_bytes > 0 and a
+  // spill target is set. chunks_in_use / meta_pages: the metadata part of
+  // the DRAM budget (guarded by arena_mu for writes).
+  detail::Spill* sp = nullptr;
+  std::atomic<uint64_t> chunks_in_use{0}, meta_pages{0};
+
   // Cold counters (atomics updated off the fast path).
   std::atomic<uint64_t> committed_slabs{0}, pending_slabs{0};
   std::atomic<int64_t> attached[kNumClasses]{};
@@ -406,6 +427,22 @@ struct SlabAllocator::Impl {
   // Runs a batch reclaim pass if pressure reached `threshold` and nobody else runs one.
   void maybe_batch(uint32_t threshold) noexcept;
 
+  // ---- spill.cpp ----
+  Status spill_init(std::unique_ptr<zns::ZonedDevice> dev) noexcept;
+  // DRAM the budget covers: committed slabs + touched SlabMeta pages + spill tables.
+  uint64_t dram_used() const noexcept;
+  // Allocation slow path (no lock held): spills when over the budget.
+  void spill_check() noexcept;
+  // Reads slab `id` back if it is spilled (waits if it is moving). With
+  // `empty_ok`, an all-free slab's copy is dropped without a read. Caller
+  // may hold its bin mutex (then `may_spill` must be false).
+  Status fault_in(uint32_t id, bool may_spill, bool empty_ok) noexcept;
+  // arena_mu held: slab `id` is being absorbed (unattached); forget its copy.
+  void spill_forget(uint32_t id) noexcept;
+  // Resets zones whose slabs all died (cold: reclaim, epoch_close, passes).
+  void spill_housekeeping() noexcept;
+  void note_access(uint32_t id, uint32_t e) noexcept;
+
   // ---- slab.cpp ----
   bool reclaim_now(uint32_t epoch) const noexcept;
   void push_partial(detail::Bin& b, uint32_t id) noexcept;
@@ -433,4 +470,6 @@ namespace znslab::slab::detail {
 // detach). Returns true if the slab became empty and stays attached (the
 // caller counts it in empty_slabs). slab.cpp.
 bool release_bit(SlabAllocator::Impl& im, uint32_t id, uint64_t bits, uint32_t c, uint32_t e) noexcept;
+// deref of a handle whose slab is spilled or moving: faults it back (spill.cpp).
+Result<void*> deref_spilled(SlabAllocator::Impl& im, const SlabAllocator& a, Handle h, uint32_t id) noexcept;
 }  // namespace znslab::slab::detail

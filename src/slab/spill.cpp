@@ -1,9 +1,38 @@
-// Spill of cold slabs to zoned storage (issue 11; docs/spill.md): names,
-// pins, prefetch and the spill counters. (First cut: the API; the spill
-// engine follows.)
+// Spill of cold slabs to zoned storage (issue 11; docs/spill.md).
+//
+// The slab registry (SlabMeta: bitmap word, slot entries), the tags and the
+// chunk tables never leave DRAM; only the 4 KiB slab pages move. A spilled
+// slab is attached as before, its tag carries kTagSpilled, its page is
+// decommitted and Spill::loc[id] says where its copy lives (zone, slot). So
+//   - free of an object in a spilled slab touches metadata only (no I/O);
+//   - deref/pin of one reads the slab back first (fault_in, synchronous, on
+//     the calling thread; other threads wait only for that same slab);
+//   - a refill that pops a spilled slab off a partial stack reads it back
+//     (or drops the copy if it is empty) before it becomes current.
+// Only slabs that the lock-free fast path cannot claim from are spilled:
+// not current (kCur), not detached, no slot held in a thread magazine, not
+// pinned, chosen under their bin mutex (refills take it too). Marking uses
+// kTagMoving; free re-reads the tag after its ownership CAS and does not
+// cache a slot of a marked slab (Dekker pairing with the spiller's re-check).
+//
+// Zones: one open zone per spilling epoch (SpillUnit::kEpoch) or one shared
+// zone (kPage), plus one for garbage collection; at most min(max_open,
+// max_active) open. Slabs are staged into a 256 KiB aligned buffer and
+// written sequentially with one write at the write pointer (or one zone
+// append) per batch. A zone whose slabs all died (freed or read back) is
+// reset with no copy; when free zones run out, the full zone with the least
+// live data is garbage-collected (live slabs copied forward, zone reset).
+//
+// Lock order: Spill::run_mu -> reclaim_mu -> bin.mu -> arena_mu -> Spill::mu.
+#include <algorithm>
+#include <condition_variable>
 #include <cstring>
+#include <ctime>
+#include <thread>
+#include <vector>
 
 #include "src/slab/slab_internal.h"
+#include "zns/io/uring_engine.h"
 
 namespace znslab::slab {
 
@@ -35,7 +64,818 @@ Result<SpillUnit> parse_spill_unit(std::string_view s) noexcept {
   return Status(Code::kInvalidArgument, "spill unit must be one of epoch, page");
 }
 
-// ---- pins -------------------------------------------------------------------------
+namespace detail {
+
+namespace {
+uint64_t mono_ns() noexcept {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
+}
+uint64_t coarse_ms() noexcept {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return uint64_t(ts.tv_sec) * 1000ull + uint64_t(ts.tv_nsec) / 1000000ull;
+}
+inline bool test_bit(const uint64_t* b, uint32_t i) { return (b[i >> 6] >> (i & 63)) & 1; }
+inline void set_bit(uint64_t* b, uint32_t i) { b[i >> 6] |= uint64_t(1) << (i & 63); }
+inline void clear_bit(uint64_t* b, uint32_t i) { b[i >> 6] &= ~(uint64_t(1) << (i & 63)); }
+}  // namespace
+
+// Log-linear latency histogram, ns: exact below 16, then 16 sub-buckets per
+// power of two (upper bounds within 1/16). Lock-free adds.
+struct LatHist {
+  static constexpr uint32_t kBuckets = 64 * 16;
+  std::atomic<uint64_t> b[kBuckets] = {};
+  std::atomic<uint64_t> n{0}, mx{0};
+  static uint32_t index(uint64_t v) noexcept {
+    if (v < 16) return uint32_t(v);
+    const uint32_t msb = 63 - uint32_t(__builtin_clzll(v));
+    return (msb - 3) * 16 + uint32_t((v >> (msb - 4)) & 15);
+  }
+  static uint64_t upper(uint32_t i) noexcept {
+    if (i < 16) return i;
+    const uint32_t msb = i / 16 + 3, sub = i % 16;
+    return ((uint64_t(17 + sub)) << (msb - 4)) - 1;
+  }
+  void add(uint64_t v) noexcept {
+    b[index(v)].fetch_add(1, std::memory_order_relaxed);
+    n.fetch_add(1, std::memory_order_relaxed);
+    uint64_t m = mx.load(std::memory_order_relaxed);
+    while (v > m && !mx.compare_exchange_weak(m, v, std::memory_order_relaxed)) {
+    }
+  }
+  SpillLatency snapshot() const noexcept {
+    SpillLatency s;
+    uint64_t counts[kBuckets];
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < kBuckets; ++i) total += counts[i] = b[i].load(std::memory_order_relaxed);
+    s.count = total;
+    s.max = mx.load(std::memory_order_relaxed);
+    if (!total) return s;
+    auto q = [&](double f) {
+      const uint64_t rank = uint64_t(f * double(total - 1)) + 1;
+      uint64_t acc = 0;
+      for (uint32_t i = 0; i < kBuckets; ++i)
+        if ((acc += counts[i]) >= rank) return std::min(upper(i), s.max);
+      return s.max;
+    };
+    s.p50 = q(0.50);
+    s.p90 = q(0.90);
+    s.p99 = q(0.99);
+    s.p999 = q(0.999);
+    return s;
+  }
+};
+
+enum ZState : uint8_t { kZFree, kZOpen, kZFull };
+inline constexpr uint32_t kOwnerPage = kEpochCount, kOwnerGc = kEpochCount + 1,
+                          kOwners = kEpochCount + 2;
+
+struct SZone {
+  ZState state = kZFree;
+  uint8_t owner = 0;
+  uint32_t written = 0;  // slabs written (write pointer / 4 KiB)
+  uint32_t live = 0;     // slabs whose only copy is here
+  uint32_t reading = 0;  // fault-back reads in flight
+  uint64_t last_use = 0;
+  std::vector<uint32_t> slab_at;  // slab id per slot, kNone = dead
+};
+
+struct Spill {
+  std::unique_ptr<zns::ZonedDevice> dev;  // null: budget without a target
+  zns::DeviceInfo info;
+  uint32_t spz = 0;         // slabs per zone (zone capacity / 4 KiB)
+  uint32_t open_limit = 0;  // zones open for owners (one more is kept for GC)
+  uint64_t append_max = 0;  // bytes per zone append (0: writes at the write pointer)
+  size_t stage_slabs = 64;  // slabs per batch (<= 64: 256 KiB)
+  zns::io::AlignedBuffer stage;    // spill batches
+  zns::io::AlignedBuffer gc_stage; // GC copies (a GC runs while a batch is staged)
+  pages::Reservation loc_res;
+  uint64_t* loc = nullptr;  // per slab id: (zone + 1) << 32 | slot; 0 = none
+  uint64_t table_bytes = 0;
+
+  std::mutex run_mu;  // one spill pass / GC / housekeeping at a time
+  std::mutex mu;      // leaf: zone table, loc, tag spill-bit transitions
+  std::condition_variable cv;  // a kTagMoving transition finished
+  std::vector<SZone> zones;
+  std::vector<uint32_t> free_zones;
+  std::vector<uint32_t> dead_zones;  // no live slab, awaiting reset
+  int32_t open_of[kOwners];
+  uint32_t n_open = 0;
+  uint64_t use_clock = 0;
+  std::string last_error;
+
+#define X(n, kind) std::atomic<uint64_t> n{0};
+  ZNSLAB_SLAB_SPILL_COUNTERS(X)
+#undef X
+  LatHist lat;
+
+  // Prefetch worker (started on the first prefetch()).
+  std::thread worker;
+  std::mutex wmu;
+  std::condition_variable wcv;
+  uint32_t want_mask = 0;  // epochs to bring back
+  bool stop = false;
+
+  Spill() {
+    for (auto& o : open_of) o = -1;
+  }
+};
+
+void spill_delete(Spill* sp) noexcept {
+  if (!sp) return;
+  {
+    std::lock_guard<std::mutex> g(sp->wmu);
+    sp->stop = true;
+  }
+  sp->wcv.notify_all();
+  if (sp->worker.joinable()) sp->worker.join();
+  delete sp;
+}
+
+}  // namespace detail
+
+// ---- setup ---------------------------------------------------------------------------
+
+Status SlabAllocator::Impl::spill_init(std::unique_ptr<zns::ZonedDevice> dev) noexcept {
+  auto* s = new (std::nothrow) Spill();
+  if (!s) return Status(Code::kOutOfMemory, "slab spill state");
+  sp = s;
+  if (!dev) return Status::ok();
+  s->info = dev->info();
+  const zns::DeviceInfo& in = s->info;
+  if (in.lba_bytes == 0 || in.lba_bytes > kSlabBytes || kSlabBytes % in.lba_bytes != 0)
+    return Status(Code::kNotSupported, "slab spill: device logical block must divide 4 KiB");
+  s->spz = uint32_t(in.zone_capacity / kSlabBytes);
+  if (s->spz == 0 || in.zone_count < 2)
+    return Status(Code::kNotSupported, "slab spill: device needs >= 2 zones of >= 4 KiB capacity");
+  uint32_t lim = 8;
+  if (in.max_open) lim = std::min(lim, in.max_open);
+  if (in.max_active) lim = std::min(lim, in.max_active);
+  s->open_limit = lim > 1 ? lim - 1 : 1;
+  if (opts.spill_append) {
+    if (in.zone_append_max_bytes < kSlabBytes)
+      return Status(Code::kNotSupported, "slab spill: spill_append needs zone append (ZASL >= 4 KiB)");
+    s->append_max = in.zone_append_max_bytes / kSlabBytes * kSlabBytes;
+  }
+  // Batches of up to 256 KiB, smaller under small budgets (the buffers count
+  // in the budget): budget / 32, at least 4 slabs.
+  s->stage_slabs = std::clamp<size_t>(opts.dram_budget_bytes / 32 / kSlabBytes, 4, 64);
+  auto buf = zns::io::AlignedBuffer::allocate(s->stage_slabs * kSlabBytes, kSlabBytes);
+  if (!buf) return buf.status();
+  s->stage = std::move(*buf);
+  auto gbuf = zns::io::AlignedBuffer::allocate(s->stage_slabs * kSlabBytes, kSlabBytes);
+  if (!gbuf) return gbuf.status();
+  s->gc_stage = std::move(*gbuf);
+  auto r = pages::Reservation::reserve(size_t(n_slabs) * sizeof(uint64_t), pages::page_size());
+  if (!r) return r.status();
+  s->loc_res = std::move(*r);
+  s->loc = reinterpret_cast<uint64_t*>(s->loc_res.base());
+  // Scratch space: every zone starts empty.
+  auto zr = dev->report_zones(0, in.zone_count);
+  if (!zr) return zr.status();
+  for (const zns::Zone& z : *zr) {
+    if (z.state == zns::ZoneState::kEmpty) continue;
+    if (z.state == zns::ZoneState::kOffline || z.state == zns::ZoneState::kReadOnly) continue;
+    if (Status st = dev->reset(z.index); !st) return st;
+  }
+  try {
+    s->zones.resize(in.zone_count);
+    for (uint32_t z = in.zone_count; z-- > 0;) {
+      bool usable = true;
+      for (const zns::Zone& r2 : *zr)
+        if (r2.index == z && (r2.state == zns::ZoneState::kOffline || r2.state == zns::ZoneState::kReadOnly))
+          usable = false;
+      if (usable) s->free_zones.push_back(z);
+    }
+  } catch (...) {
+    return Status(Code::kOutOfMemory, "slab spill zone table");
+  }
+  s->table_bytes = uint64_t(in.zone_count) * (sizeof(SZone) + 4) + s->stage.size() + s->gc_stage.size();
+  s->dev = std::move(dev);
+  return Status::ok();
+}
+
+uint64_t SlabAllocator::Impl::dram_used() const noexcept {
+  uint64_t b = (committed_slabs.load(std::memory_order_relaxed) +
+                meta_pages.load(std::memory_order_relaxed)) * kSlabBytes;
+  if (sp) {
+    // Slab-id-indexed side tables, as far as ids were handed out, + zone tables.
+    b += uint64_t(hwm_slabs.load(std::memory_order_relaxed)) * sizeof(uint64_t) + sp->table_bytes;
+    uint64_t slots = 0;
+    // zone slot maps grow as zones are written (each at most spz entries).
+    slots = sp->spilled_now_bytes.load(std::memory_order_relaxed) / kSlabBytes;
+    b += slots * sizeof(uint32_t);
+  }
+  return b;
+}
+
+void SlabAllocator::Impl::note_access(uint32_t id, uint32_t e) noexcept {
+  const uint64_t ms = coarse_ms();
+  std::atomic<uint64_t>& a = epochs[e].access_ms;
+  if (a.load(std::memory_order_relaxed) != ms) a.store(ms, std::memory_order_relaxed);
+  if (opts.spill_unit == SpillUnit::kPage && id != kNone) {
+    std::atomic<uint32_t>& t = slabs[id].access_tick;
+    if (t.load(std::memory_order_relaxed) != uint32_t(ms)) t.store(uint32_t(ms), std::memory_order_relaxed);
+  }
+}
+
+// ---- zone bookkeeping (Spill::mu held) ------------------------------------------------
+
+namespace {
+
+using Impl = SlabAllocator::Impl;
+
+void set_error(Spill& s, const char* what, const Status& st) {
+  try {
+    s.last_error = std::string(what) + ": " + st.to_string();
+  } catch (...) {
+  }
+}
+
+// A slab's copy in zone z slot k is no longer needed.
+void drop_copy(Spill& s, uint32_t z, uint32_t k) {
+  SZone& zn = s.zones[z];
+  if (k < zn.slab_at.size()) zn.slab_at[k] = kNone;
+  if (zn.live) zn.live--;
+  s.spilled_now_bytes.fetch_sub(kSlabBytes, std::memory_order_relaxed);
+  if (zn.live == 0 && zn.reading == 0 && zn.state == kZFull) s.dead_zones.push_back(z);
+}
+
+Status reset_zone(Spill& s, uint32_t z, bool no_copy) {
+  SZone& zn = s.zones[z];
+  Status st = s.dev->reset(z);
+  if (!st) {
+    set_error(s, "spill zone reset", st);
+    return st;
+  }
+  s.zone_resets.fetch_add(1, std::memory_order_relaxed);
+  if (no_copy) s.zone_resets_no_copy.fetch_add(1, std::memory_order_relaxed);
+  if (zn.state == kZOpen) {
+    s.open_of[zn.owner] = -1;
+    s.n_open--;
+  }
+  zn.state = kZFree;
+  zn.written = zn.live = 0;
+  zn.slab_at.clear();
+  zn.slab_at.shrink_to_fit();
+  s.free_zones.push_back(z);
+  return Status::ok();
+}
+
+// Resets every zone with no live slab (run_mu and mu held).
+void reset_dead(Spill& s) {
+  for (uint32_t z : s.dead_zones) {
+    SZone& zn = s.zones[z];
+    if (zn.state == kZFull && zn.live == 0 && zn.reading == 0) (void)reset_zone(s, z, true);
+  }
+  s.dead_zones.clear();
+  // Open zones whose slabs all died go too (their epoch died while spilling).
+  for (uint32_t o = 0; o < kOwners; ++o) {
+    const int32_t z = s.open_of[o];
+    if (z >= 0 && s.zones[z].live == 0 && s.zones[z].reading == 0 && s.zones[z].written > 0)
+      (void)reset_zone(s, uint32_t(z), true);
+  }
+}
+
+Status write_slabs(Spill& s, uint32_t z, uint32_t slot, const uint8_t* buf, uint32_t n, uint32_t* landed) {
+  if (s.append_max) {
+    uint32_t done = 0;
+    while (done < n) {
+      const uint32_t k = std::min<uint32_t>(n - done, uint32_t(s.append_max / kSlabBytes));
+      Result<uint64_t> off = s.dev->append(z, buf + size_t(done) * kSlabBytes, size_t(k) * kSlabBytes);
+      s.spill_ios.fetch_add(1, std::memory_order_relaxed);
+      if (!off) return off.status();
+      if (done == 0) *landed = uint32_t(*off / kSlabBytes);
+      else if (*off / kSlabBytes != *landed + done)
+        return Status(Code::kCorrupt, "slab spill: zone append landed out of order");
+      done += k;
+    }
+    return Status::ok();
+  }
+  *landed = slot;
+  s.spill_ios.fetch_add(1, std::memory_order_relaxed);
+  return s.dev->write(z, uint64_t(slot) * kSlabBytes, buf, size_t(n) * kSlabBytes);
+}
+
+uint32_t pick_zone(Spill& s, uint32_t owner);
+
+// Copies the live slabs of the full zone with the least live data forward
+// into the GC zone and resets it. Returns false when nothing can be freed.
+bool gc_one(Spill& s) {
+  int32_t victim = -1;
+  for (uint32_t z = 0; z < s.zones.size(); ++z) {
+    const SZone& zn = s.zones[z];
+    if (zn.state != kZFull || zn.reading) continue;
+    if (victim < 0 || zn.live < s.zones[victim].live) victim = int32_t(z);
+  }
+  if (victim < 0) return false;
+  SZone& v = s.zones[victim];
+  if (v.live == 0) return reset_zone(s, uint32_t(victim), true).is_ok();
+  if (v.live >= s.spz) return false;  // nothing to gain
+  std::vector<uint32_t> moved_ids;
+  std::vector<uint32_t> moved_from;
+  moved_ids.reserve(v.live);
+  for (uint32_t k = 0; k < v.slab_at.size(); ++k)
+    if (v.slab_at[k] != kNone) {
+      moved_ids.push_back(v.slab_at[k]);
+      moved_from.push_back(k);
+    }
+  size_t i = 0;
+  while (i < moved_ids.size()) {
+    const uint32_t dz = pick_zone(s, kOwnerGc);
+    if (dz == kNone || dz == uint32_t(victim)) return false;
+    SZone& d = s.zones[dz];
+    const uint32_t room = s.spz - d.written;
+    const uint32_t n = uint32_t(std::min<size_t>({moved_ids.size() - i, room, s.stage_slabs}));
+    // One read per run of consecutive live slots.
+    for (uint32_t j = 0; j < n;) {
+      uint32_t run = 1;
+      while (j + run < n && moved_from[i + j + run] == moved_from[i + j] + run) ++run;
+      Status st = s.dev->read(uint32_t(victim), uint64_t(moved_from[i + j]) * kSlabBytes,
+                              s.gc_stage.data() + size_t(j) * kSlabBytes, size_t(run) * kSlabBytes);
+      if (!st) {
+        set_error(s, "spill GC read", st);
+        return false;
+      }
+      j += run;
+    }
+    uint32_t landed = 0;
+    Status st = write_slabs(s, dz, d.written, s.gc_stage.data(), n, &landed);
+    if (!st) {
+      set_error(s, "spill GC write", st);
+      d.state = kZFull;  // abandon the zone: its write pointer is unknown
+      s.open_of[kOwnerGc] = -1;
+      s.n_open--;
+      return false;
+    }
+    if (d.slab_at.size() < s.spz) d.slab_at.resize(s.spz, kNone);
+    for (uint32_t j = 0; j < n; ++j) {
+      const uint32_t id = moved_ids[i + j];
+      d.slab_at[landed + j] = id;
+      s.loc[id] = (uint64_t(dz + 1) << 32) | (landed + j);
+      v.slab_at[moved_from[i + j]] = kNone;
+    }
+    d.live += n;
+    v.live -= n;
+    d.written = std::max(d.written, landed + n);
+    s.gc_copied_bytes.fetch_add(uint64_t(n) * kSlabBytes, std::memory_order_relaxed);
+    s.device_bytes_written.fetch_add(uint64_t(n) * kSlabBytes, std::memory_order_relaxed);
+    if (d.written >= s.spz) {
+      d.state = kZFull;
+      s.open_of[kOwnerGc] = -1;
+      s.n_open--;
+    }
+    i += n;
+  }
+  s.gc_runs.fetch_add(1, std::memory_order_relaxed);
+  return reset_zone(s, uint32_t(victim), false).is_ok();
+}
+
+// The open zone of `owner`, opening a free one (finishing the least
+// recently used open zone of another owner at the open limit; collecting
+// garbage when free zones run out: one stays reserved for GC). kNone when
+// the device is full of live data.
+uint32_t pick_zone(Spill& s, uint32_t owner) {
+  const int32_t cur = s.open_of[owner];
+  if (cur >= 0) {
+    s.zones[cur].last_use = ++s.use_clock;
+    return uint32_t(cur);
+  }
+  const uint32_t limit = owner == kOwnerGc ? s.open_limit + 1 : s.open_limit;
+  uint32_t owners_open = 0;
+  for (uint32_t o = 0; o < kOwners; ++o)
+    if (s.open_of[o] >= 0 && (owner == kOwnerGc || o != kOwnerGc)) ++owners_open;
+  if (owners_open >= limit) {
+    int32_t lru = -1;
+    for (uint32_t o = 0; o < kOwners; ++o) {
+      const int32_t z = s.open_of[o];
+      if (z < 0 || o == owner || (owner != kOwnerGc && o == kOwnerGc)) continue;
+      if (lru < 0 || s.zones[z].last_use < s.zones[lru].last_use) lru = z;
+    }
+    if (lru >= 0) {
+      SZone& zn = s.zones[lru];
+      Status st = s.dev->finish(uint32_t(lru));
+      if (!st) set_error(s, "spill zone finish", st);
+      s.zone_finishes.fetch_add(1, std::memory_order_relaxed);
+      s.open_of[zn.owner] = -1;
+      s.n_open--;
+      zn.state = kZFull;
+      if (zn.live == 0 && zn.reading == 0) s.dead_zones.push_back(uint32_t(lru));
+    }
+  }
+  const size_t reserve = owner == kOwnerGc ? 0 : 1;
+  if (s.free_zones.size() <= reserve) reset_dead(s);
+  if (owner != kOwnerGc) {
+    for (int guard = 0; s.free_zones.size() <= reserve && guard < 64; ++guard)
+      if (!gc_one(s)) break;
+  }
+  if (s.free_zones.size() <= reserve) return kNone;
+  const uint32_t z = s.free_zones.back();
+  s.free_zones.pop_back();
+  SZone& zn = s.zones[z];
+  zn.state = kZOpen;
+  zn.owner = uint8_t(owner);
+  zn.written = zn.live = zn.reading = 0;
+  zn.last_use = ++s.use_clock;
+  s.open_of[owner] = int32_t(z);
+  s.n_open++;
+  return z;
+}
+
+// ---- the spill of one group of slabs (one bin), bin mutex held -------------------------
+
+struct Marked {
+  uint32_t id;
+  uint32_t tag;  // tag with the spill bits set
+};
+
+void unmark(Impl& im, uint32_t id) {
+  {
+    std::lock_guard<std::mutex> g(im.sp->mu);
+    im.tags[id].fetch_and(~kTagSpillBits, std::memory_order_seq_cst);
+  }
+  im.sp->cv.notify_all();
+}
+
+// Claims slab `id` of bin (e, c) for spilling; false if it must stay.
+bool mark(Impl& im, uint32_t id, uint32_t e, uint32_t c, uint32_t exclude, Marked* out) {
+  if (id == exclude) return false;
+  const uint32_t t = im.tags[id].load(std::memory_order_acquire);
+  if ((t & 0x1FF) != (c | (e << 4) | kTagAttached) || (t & kTagSpillBits)) return false;
+  SlabMeta& m = im.slabs[id];
+  uint64_t w = m.word.load(std::memory_order_acquire);
+  if ((w & (kCur | kDet)) || (w & kFreeMask) == all_free(c)) return false;
+  if (m.pins.load(std::memory_order_acquire) != 0) return false;
+  const uint32_t tm = im.tags[id].fetch_or(kTagSpilled | kTagMoving, std::memory_order_seq_cst);
+  if (tm != t) {  // changed under us
+    if (!(tm & kTagSpillBits)) unmark(im, id);
+    return false;
+  }
+  // Dekker re-checks after publishing the mark: pins, states, and slots held
+  // claimed-but-free (thread magazines, or a free between its CAS and its
+  // bit release).
+  bool ok = m.pins.load(std::memory_order_seq_cst) == 0;
+  w = m.word.load(std::memory_order_seq_cst);
+  if (w & (kCur | kDet)) ok = false;
+  for (uint32_t k = 0; ok && k < kSlots[c]; ++k)
+    if (!((w >> k) & 1) && !(slot_gen(m.slot[k].load(std::memory_order_seq_cst)) & 1)) ok = false;
+  if (!ok) {
+    unmark(im, id);
+    return false;
+  }
+  *out = Marked{id, t | kTagSpilled | kTagMoving};
+  return true;
+}
+
+// The batch `b` (staged) was written to zone z slots [slot, slot+n) or
+// failed (st). Decommits the pages of slabs still attached as marked.
+void finish_batch(Impl& im, const Marked* b, uint32_t n, uint32_t z, uint32_t slot, const Status& st) {
+  Spill& s = *im.sp;
+  if (!st) {
+    s.spill_write_errors.fetch_add(1, std::memory_order_relaxed);
+    {
+      std::lock_guard<std::mutex> g(s.mu);
+      set_error(s, "spill write", st);
+      for (uint32_t j = 0; j < n; ++j) im.tags[b[j].id].fetch_and(~kTagSpillBits, std::memory_order_seq_cst);
+    }
+    s.cv.notify_all();
+    return;
+  }
+  bool alive[64];
+  {
+    std::lock_guard<std::mutex> ag(im.arena_mu);
+    uint32_t run_start = kNone, run_len = 0;
+    auto flush_run = [&] {
+      if (run_len == 0) return;
+      im.madvise_calls.fetch_add(1, std::memory_order_relaxed);
+      if (pages::decommit(im.slab_addr(run_start), size_t(run_len) * kSlabBytes))
+        im.madvise_bytes.fetch_add(uint64_t(run_len) * kSlabBytes, std::memory_order_relaxed);
+      else
+        im.madvise_failures.fetch_add(1, std::memory_order_relaxed);
+      run_len = 0;
+    };
+    for (uint32_t j = 0; j < n; ++j) {
+      const uint32_t id = b[j].id;
+      alive[j] = im.tags[id].load(std::memory_order_acquire) == b[j].tag &&
+                 !(im.slabs[id].word.load(std::memory_order_acquire) & kDet) &&
+                 test_bit(im.backed_bits, id);
+      if (!alive[j]) continue;
+      ChunkMeta& ch = im.chunks[id / im.spc];
+      clear_bit(im.backed_bits, id);
+      ch.backed--;
+      im.committed_slabs.fetch_sub(1, std::memory_order_relaxed);
+      im.epochs[ch.epoch_p1 - 1].committed_slabs.fetch_sub(1, std::memory_order_relaxed);
+      if (run_len && run_start + run_len == id) {
+        ++run_len;
+      } else {
+        flush_run();
+        run_start = id;
+        run_len = 1;
+      }
+    }
+    flush_run();
+    std::lock_guard<std::mutex> g(s.mu);
+    SZone& zn = s.zones[z];
+    if (zn.slab_at.size() < s.spz) zn.slab_at.resize(s.spz, kNone);
+    for (uint32_t j = 0; j < n; ++j) {
+      const uint32_t id = b[j].id;
+      if (alive[j]) {
+        s.loc[id] = (uint64_t(z + 1) << 32) | (slot + j);
+        zn.slab_at[slot + j] = id;
+        zn.live++;
+        s.spilled_now_bytes.fetch_add(kSlabBytes, std::memory_order_relaxed);
+        im.tags[id].fetch_and(~kTagMoving, std::memory_order_seq_cst);
+      } else if (im.tags[id].load(std::memory_order_relaxed) == b[j].tag) {
+        im.tags[id].fetch_and(~kTagSpillBits, std::memory_order_seq_cst);
+      }
+    }
+    s.spilled_bytes.fetch_add(uint64_t(n) * kSlabBytes, std::memory_order_relaxed);
+    s.device_bytes_written.fetch_add(uint64_t(n) * kSlabBytes, std::memory_order_relaxed);
+    if (zn.live == 0 && zn.state == kZFull) s.dead_zones.push_back(z);
+  }
+  s.cv.notify_all();
+}
+
+// Writes the staged batch; splits at zone ends. Returns false on failure.
+bool flush_batch(Impl& im, std::vector<Marked>& batch, uint32_t owner) {
+  Spill& s = *im.sp;
+  uint32_t done = 0;
+  bool ok = true;
+  while (done < batch.size()) {
+    const uint32_t n_left = uint32_t(batch.size()) - done;
+    uint32_t z, slot, n;
+    {
+      std::lock_guard<std::mutex> g(s.mu);
+      z = pick_zone(s, owner);
+      if (z == kNone) {
+        Status st(Code::kOutOfSpace, "slab spill: no free zone (device full of live slabs)");
+        set_error(s, "spill", st);
+        slot = n = 0;
+      } else {
+        slot = s.zones[z].written;
+        n = std::min(n_left, s.spz - slot);
+      }
+    }
+    if (z == kNone) {
+      std::lock_guard<std::mutex> g(s.mu);
+      for (uint32_t j = done; j < batch.size(); ++j)
+        im.tags[batch[j].id].fetch_and(~kTagSpillBits, std::memory_order_seq_cst);
+      s.cv.notify_all();
+      ok = false;
+      break;
+    }
+    uint32_t landed = slot;
+    Status st = write_slabs(s, z, slot, s.stage.data() + size_t(done) * kSlabBytes, n, &landed);
+    {
+      std::lock_guard<std::mutex> g(s.mu);
+      SZone& zn = s.zones[z];
+      if (st) {
+        zn.written = std::max(zn.written, landed + n);
+      } else {
+        // Unknown write pointer: the zone takes no more writes (finished,
+        // releasing its open resource); its live slabs stay readable until
+        // it dies or is collected.
+        (void)s.dev->finish(z);
+        zn.state = kZFull;
+        s.open_of[owner] = -1;
+        s.n_open--;
+        if (zn.live == 0) s.dead_zones.push_back(z);
+      }
+    }
+    finish_batch(im, batch.data() + done, n, z, landed, st);
+    {
+      std::lock_guard<std::mutex> g(s.mu);
+      SZone& zn = s.zones[z];
+      if (st && zn.state == kZOpen && zn.written >= s.spz) {
+        zn.state = kZFull;
+        s.open_of[owner] = -1;
+        s.n_open--;
+        if (zn.live == 0) s.dead_zones.push_back(z);
+      }
+    }
+    if (!st) ok = false;
+    done += n;
+  }
+  batch.clear();
+  return ok;
+}
+
+// Spills the slabs `ids` of bin (e, c) into owner's zone. Returns false when
+// the target refused (stop the pass).
+bool spill_group(Impl& im, uint32_t e, uint32_t c, const std::vector<uint32_t>& ids, uint32_t owner,
+                 uint32_t exclude) {
+  Spill& s = *im.sp;
+  std::lock_guard<std::mutex> g(im.bins[e][c].mu);
+  std::vector<Marked> batch;
+  batch.reserve(s.stage_slabs);
+  for (uint32_t id : ids) {
+    Marked mk;
+    if (!mark(im, id, e, c, exclude, &mk)) continue;
+    std::memcpy(s.stage.data() + batch.size() * kSlabBytes, im.slab_addr(id), kSlabBytes);
+    batch.push_back(mk);
+    if (batch.size() == s.stage_slabs && !flush_batch(im, batch, owner)) return false;
+  }
+  return batch.empty() || flush_batch(im, batch, owner);
+}
+
+struct Cand {
+  uint64_t key;
+  uint32_t id;
+  uint32_t tag;
+};
+
+// Resident, attached slabs of epoch e (all epochs if e >= 16), arena_mu taken.
+void candidates(Impl& im, uint32_t e, std::vector<Cand>& out) {
+  std::lock_guard<std::mutex> g(im.arena_mu);
+  for (uint32_t ep = 0; ep < kEpochCount; ++ep) {
+    if (e < kEpochCount && ep != e) continue;
+    for (uint32_t ci_p1 = im.epoch_chunks_p1[ep]; ci_p1; ci_p1 = im.chunks[ci_p1 - 1].next_p1) {
+      const uint32_t lo = (ci_p1 - 1) * im.spc;
+      for (uint32_t id = lo; id < lo + im.spc; ++id) {
+        if (test_bit(im.unused_bits, id) || !test_bit(im.backed_bits, id) || test_bit(im.retired_bits, id))
+          continue;
+        const uint32_t t = im.tags[id].load(std::memory_order_acquire);
+        if (!(t & kTagAttached) || (t & kTagSpillBits)) continue;
+        out.push_back(Cand{im.slabs[id].access_tick.load(std::memory_order_relaxed), id, t});
+      }
+    }
+  }
+}
+
+}  // namespace
+
+// ---- spill passes --------------------------------------------------------------------
+
+namespace {
+uint64_t trigger_slack(uint64_t budget) { return std::min<uint64_t>(budget / 16, 64 * kSlabBytes); }
+
+void spill_pass(Impl& im, uint32_t exclude) {
+  Spill& s = *im.sp;
+  const uint64_t budget = im.opts.dram_budget_bytes;
+  std::lock_guard<std::mutex> run(s.run_mu);
+  if (im.dram_used() + trigger_slack(budget) <= budget) return;  // another thread did it
+  s.spill_runs.fetch_add(1, std::memory_order_relaxed);
+  if (s.dev) {
+    std::lock_guard<std::mutex> g(s.mu);
+    reset_dead(s);
+  }
+  ReclaimResult r;
+  if (im.pending_slabs.load(std::memory_order_relaxed) > 0) {
+    std::lock_guard<std::mutex> g(im.reclaim_mu);
+    im.reclaim_pressure.store(0, std::memory_order_relaxed);
+    r = im.reclaim_locked(false);
+  }
+  const uint64_t low = budget - budget / 16;
+  if (s.dev && im.dram_used() > low) {
+    std::vector<Cand> cands;
+    if (im.opts.spill_unit == SpillUnit::kEpoch) {
+      // Coldest first: CLOSING before ACTIVE, then least recently accessed
+      // (deref, refill), then older era.
+      uint32_t order[kEpochCount];
+      for (uint32_t e = 0; e < kEpochCount; ++e) order[e] = e;
+      auto key = [&](uint32_t e) {
+        const bool active = im.epochs[e].state.load(std::memory_order_acquire) == uint8_t(EpochState::kActive);
+        return std::make_tuple(active, im.epochs[e].access_ms.load(std::memory_order_relaxed),
+                               im.epochs[e].era.load(std::memory_order_relaxed));
+      };
+      std::sort(order, order + kEpochCount, [&](uint32_t a, uint32_t b) { return key(a) < key(b); });
+      for (uint32_t k = 0; k < kEpochCount && im.dram_used() > low; ++k) {
+        const uint32_t e = order[k];
+        if (im.epochs[e].committed_slabs.load(std::memory_order_relaxed) == 0) continue;
+        cands.clear();
+        try {
+          candidates(im, e, cands);
+        } catch (...) {
+          break;
+        }
+        std::vector<uint32_t> by_class[kNumClasses];
+        for (const Cand& cd : cands) by_class[tag_class(cd.tag)].push_back(cd.id);
+        bool ok = true;
+        for (uint32_t c = 0; c < kNumClasses && ok; ++c)
+          if (!by_class[c].empty()) ok = spill_group(im, e, c, by_class[c], e, exclude);
+        if (!ok) break;
+      }
+    } else {
+      // Page unit: least recently used slabs first, whatever their epoch.
+      try {
+        candidates(im, kEpochCount, cands);
+        std::sort(cands.begin(), cands.end(), [](const Cand& a, const Cand& b) {
+          return a.key != b.key ? a.key < b.key : a.id < b.id;
+        });
+      } catch (...) {
+        cands.clear();
+      }
+      size_t i = 0;
+      while (i < cands.size() && im.dram_used() > low) {
+        // The next slice of LRU slabs, just enough for the deficit.
+        const uint64_t need = (im.dram_used() - low + kSlabBytes - 1) / kSlabBytes;
+        const size_t end = std::min(cands.size(), i + size_t(std::max<uint64_t>(need, 16)));
+        std::vector<uint32_t> groups[kEpochCount][kNumClasses];
+        for (size_t j = i; j < end; ++j)
+          groups[tag_epoch(cands[j].tag)][tag_class(cands[j].tag)].push_back(cands[j].id);
+        bool ok = true;
+        for (uint32_t e = 0; e < kEpochCount && ok; ++e)
+          for (uint32_t c = 0; c < kNumClasses && ok; ++c)
+            if (!groups[e][c].empty()) ok = spill_group(im, e, c, groups[e][c], kOwnerPage, exclude);
+        if (!ok) break;
+        i = end;
+      }
+    }
+  }
+  if (im.dram_used() > budget) s.over_budget_events.fetch_add(1, std::memory_order_relaxed);
+  if (im.sink && r.bytes) im.sink->on_decommit(r.bytes, r.ranges);
+}
+}  // namespace
+
+void SlabAllocator::Impl::spill_check() noexcept {
+  const uint64_t budget = opts.dram_budget_bytes;
+  if (dram_used() + trigger_slack(budget) <= budget) return;
+  spill_pass(*this, kNone);
+}
+
+void SlabAllocator::Impl::spill_housekeeping() noexcept {
+  if (!sp || !sp->dev) return;
+  std::lock_guard<std::mutex> run(sp->run_mu);
+  std::lock_guard<std::mutex> g(sp->mu);
+  reset_dead(*sp);
+}
+
+void SlabAllocator::Impl::spill_forget(uint32_t id) noexcept {
+  Spill& s = *sp;
+  std::lock_guard<std::mutex> g(s.mu);
+  const uint64_t l = s.loc ? s.loc[id] : 0;
+  if (l) {
+    drop_copy(s, uint32_t(l >> 32) - 1, uint32_t(l));
+    s.loc[id] = 0;
+  }
+  tags[id].fetch_and(~kTagSpillBits, std::memory_order_seq_cst);
+}
+
+// ---- fault-back ----------------------------------------------------------------------
+
+Status SlabAllocator::Impl::fault_in(uint32_t id, bool may_spill, bool empty_ok) noexcept {
+  Spill& s = *sp;
+  std::unique_lock<std::mutex> lk(s.mu);
+  uint32_t t;
+  for (;;) {
+    t = tags[id].load(std::memory_order_acquire);
+    if (!(t & kTagSpillBits)) return Status::ok();
+    if (!(t & kTagMoving)) break;
+    s.cv.wait(lk);
+  }
+  const uint64_t l = s.loc[id];
+  const uint32_t z = uint32_t(l >> 32) - 1, k = uint32_t(l);
+  const bool empty = empty_ok && (slabs[id].word.load(std::memory_order_acquire) & kFreeMask) ==
+                                     all_free(tag_class(t));
+  tags[id].fetch_or(kTagMoving, std::memory_order_seq_cst);
+  if (!empty) s.zones[z].reading++;
+  lk.unlock();
+  const uint64_t t0 = mono_ns();
+  Status st;
+  if (!empty) st = s.dev->read(z, uint64_t(k) * kSlabBytes, slab_addr(id), kSlabBytes);
+  if (!st) {
+    // Whatever a failed read left in the page is not data: drop it.
+    (void)pages::decommit(slab_addr(id), kSlabBytes);
+    s.faultback_errors.fetch_add(1, std::memory_order_relaxed);
+    lk.lock();
+    set_error(s, "spill fault-back read", st);
+    s.zones[z].reading--;
+    tags[id].fetch_and(~kTagMoving, std::memory_order_seq_cst);
+    lk.unlock();
+    s.cv.notify_all();
+    return Status(st.code(), "slab: fault-back read of a spilled slab failed", st.sys_errno());
+  }
+  {
+    std::lock_guard<std::mutex> ag(arena_mu);
+    ChunkMeta& ch = chunks[id / spc];
+    set_bit(backed_bits, id);
+    ch.backed++;
+    committed_slabs.fetch_add(1, std::memory_order_relaxed);
+    epochs[ch.epoch_p1 - 1].committed_slabs.fetch_add(1, std::memory_order_relaxed);
+  }
+  lk.lock();
+  if (!empty) s.zones[z].reading--;
+  drop_copy(s, z, k);
+  s.loc[id] = 0;
+  slabs[id].access_tick.store(uint32_t(coarse_ms()), std::memory_order_relaxed);
+  tags[id].fetch_and(~kTagSpillBits, std::memory_order_seq_cst);
+  lk.unlock();
+  s.cv.notify_all();
+  if (!empty) {
+    s.faultbacks.fetch_add(1, std::memory_order_relaxed);
+    s.faultback_bytes.fetch_add(kSlabBytes, std::memory_order_relaxed);
+    s.lat.add(mono_ns() - t0);
+  }
+  if (may_spill) {
+    const uint64_t budget = opts.dram_budget_bytes;
+    if (dram_used() + trigger_slack(budget) > budget) spill_pass(*this, id);
+  }
+  return Status::ok();
+}
+
+// ---- public API ---------------------------------------------------------------------
 
 void SlabAllocator::PinGuard::reset() noexcept {
   if (!im_) return;
@@ -63,32 +903,104 @@ Result<SlabAllocator::PinGuard> SlabAllocator::pin(Handle h) noexcept {
     if (!p) return p.status();
     SlabMeta& m = im.slabs[f.slab_id];
     m.pins.fetch_add(1, std::memory_order_seq_cst);
-    // Still resident and still this handle's (re-check after the pin).
-    Result<void*> q = deref(h);
-    if (q && *q == *p) {
-      PinGuard g;
-      g.im_ = &im;
-      g.slab_ = f.slab_id;
-      g.ptr_ = *q;
-      return g;
+    // Pairs with the spiller's mark: either it sees the pin, or we see its mark.
+    const uint32_t t = im.tags[f.slab_id].load(std::memory_order_seq_cst);
+    if (!(t & kTagSpillBits)) {
+      Result<void*> q = deref(h);  // still this handle's (not freed meanwhile)
+      if (q) {
+        PinGuard g;
+        g.im_ = &im;
+        g.slab_ = f.slab_id;
+        g.ptr_ = *q;
+        return g;
+      }
+      m.pins.fetch_sub(1, std::memory_order_release);
+      return q.status();
     }
     m.pins.fetch_sub(1, std::memory_order_release);
-    if (!q) return q.status();
   }
 }
+
+Result<void*> detail::deref_spilled(SlabAllocator::Impl& im, const SlabAllocator& a, Handle h, uint32_t id) noexcept {
+  if (Status st = im.fault_in(id, true, false); !st) return st;
+  return a.deref(h);
+}
+
+namespace {
+void prefetch_worker(Impl* im) {
+  Spill& s = *im->sp;
+  std::unique_lock<std::mutex> lk(s.wmu);
+  for (;;) {
+    s.wcv.wait(lk, [&] { return s.stop || s.want_mask != 0; });
+    if (s.stop) return;
+    const uint32_t mask = s.want_mask;
+    s.want_mask = 0;
+    lk.unlock();
+    std::vector<uint32_t> ids;
+    {
+      std::lock_guard<std::mutex> g(s.mu);
+      try {
+        for (const SZone& zn : s.zones)
+          for (uint32_t id : zn.slab_at)
+            if (id != kNone && ((mask >> tag_epoch(im->tags[id].load(std::memory_order_relaxed))) & 1))
+              ids.push_back(id);
+      } catch (...) {
+      }
+    }
+    for (uint32_t e = 0; e < kEpochCount; ++e)
+      if ((mask >> e) & 1) im->epochs[e].access_ms.store(coarse_ms(), std::memory_order_relaxed);
+    std::sort(ids.begin(), ids.end());
+    for (uint32_t id : ids) (void)im->fault_in(id, false, false);
+    const uint64_t budget = im->opts.dram_budget_bytes;
+    if (im->dram_used() + trigger_slack(budget) > budget) spill_pass(*im, kNone);
+    lk.lock();
+  }
+}
+}  // namespace
 
 Status SlabAllocator::prefetch(uint32_t epoch) noexcept {
   if (epoch >= kEpochCount)
     return Status(Code::kInvalidArgument, "slab prefetch: epoch must be a ring index < 16");
+  Impl& im = *impl_;
+  if (!im.sp || !im.sp->dev) return Status::ok();
+  Spill& s = *im.sp;
+  {
+    std::lock_guard<std::mutex> g(s.wmu);
+    s.want_mask |= 1u << epoch;
+    if (!s.worker.joinable()) {
+      try {
+        s.worker = std::thread(prefetch_worker, &im);
+      } catch (...) {
+        return Status(Code::kOutOfMemory, "slab prefetch: cannot start the spill worker thread");
+      }
+    }
+  }
+  s.wcv.notify_all();
   return Status::ok();
 }
 
 SpillStats SlabAllocator::stats_spill() const noexcept {
   const Impl& im = *impl_;
-  SpillStats s;
-  s.dram_budget_bytes = im.opts.dram_budget_bytes;
-  s.dram_committed_bytes = im.committed_slabs.load(std::memory_order_relaxed) * kSlabBytes;
-  return s;
+  SpillStats st;
+  st.dram_budget_bytes = im.opts.dram_budget_bytes;
+  if (im.sp) {
+    Spill& s = *im.sp;
+#define X(n, kind) st.n = s.n.load(std::memory_order_relaxed);
+    ZNSLAB_SLAB_SPILL_COUNTERS(X)
+#undef X
+    st.faultback_ns = s.lat.snapshot();
+    std::lock_guard<std::mutex> g(s.mu);
+    st.zones_total = uint32_t(s.zones.size());
+    st.zones_free = uint32_t(s.free_zones.size());
+    st.zones_open = s.n_open;
+    try {
+      st.last_error = s.last_error;
+    } catch (...) {
+    }
+  }
+  st.dram_committed_bytes = im.dram_used();
+  st.write_amplification = st.spilled_bytes ? double(st.device_bytes_written) / double(st.spilled_bytes) : 0.0;
+  return st;
 }
 
 }  // namespace znslab::slab

@@ -226,6 +226,9 @@ Status SlabAllocator::verify() const noexcept {
       const uint32_t t = im.tags[id].load(std::memory_order_acquire);
       const uint64_t w = m.word.load(std::memory_order_acquire);
       if (w & kDet) continue;  // detached, not yet absorbed: counted as pending
+      const bool backed = (im.backed_bits[id >> 6] >> (id & 63)) & 1;
+      if (!backed && !(t & kTagSpilled))
+        return Status(Code::kCorrupt, "slab verify: attached slab neither committed nor spilled");
       if (!(t & kTagAttached)) return Status(Code::kCorrupt, "slab verify: used slab not attached");
       const uint32_t c = tag_class(t);
       if (c >= kNumClasses) return Status(Code::kCorrupt, "slab verify: bad class in tag");
@@ -239,7 +242,7 @@ Status SlabAllocator::verify() const noexcept {
         return Status(Code::kCorrupt, "slab verify: live + free > capacity");
       live[c] += allocated;
       held[c] += kSlots[c] - allocated - free_slots;
-      ++attached_slabs;
+      if (backed) ++attached_slabs;  // spilled slabs are not committed
     }
     if (used != ch.used) return Status(Code::kCorrupt, "slab verify: chunk used count mismatch");
   }
@@ -253,12 +256,15 @@ Status SlabAllocator::verify() const noexcept {
   const uint64_t committed = im.committed_slabs.load(std::memory_order_relaxed);
   const uint64_t pending = im.pending_slabs.load(std::memory_order_relaxed);
   // Detached-not-absorbed slabs were skipped above but are still committed.
-  uint64_t det_unabsorbed = 0;
+  uint64_t det_unabsorbed = 0, det_backed = 0;
   for (uint32_t id = im.det_head.load(std::memory_order_acquire); id != kNone;
-       id = im.slabs[id].next_det.load(std::memory_order_relaxed))
+       id = im.slabs[id].next_det.load(std::memory_order_relaxed)) {
     ++det_unabsorbed;
+    det_backed += (im.backed_bits[id >> 6] >> (id & 63)) & 1;
+  }
+  // Detached spilled slabs were counted in pending but are not committed.
   const uint64_t absorbed_pending = pending - det_unabsorbed;
-  if (committed != attached_slabs + det_unabsorbed + absorbed_pending)
+  if (committed != attached_slabs + det_backed + absorbed_pending)
     return Status(Code::kCorrupt, "slab verify: committed != attached + pending slabs");
   return Status::ok();
 }

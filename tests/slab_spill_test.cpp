@@ -1,0 +1,459 @@
+// Tests of the slab's spill to zoned storage (issue 11; src/slab/spill.cpp),
+// tag [spill]. Small emulated devices in a temp dir; seeded randomness; no
+// timing assertions. Every object carries a pattern derived from its handle,
+// so a slab read back from the wrong place or not at all is caught.
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "src/slab/slab.h"
+#include "tests/temp_dir.h"
+#include "zns/fault_device.h"
+#include "zns/zoned_device.h"
+
+using namespace znslab;
+using namespace znslab::slab;
+using znslab::testutil::TempDir;
+
+namespace {
+
+struct Obj {
+  Handle h;
+  uint32_t bytes;
+};
+
+uint8_t pat(uint64_t raw, uint32_t i) {
+  uint64_t x = raw * 0x9E3779B97F4A7C15ull + i;
+  x ^= x >> 29;
+  return uint8_t(x * 0xBF58476D1CE4E5B9ull >> 56);
+}
+
+void fill(void* p, const Obj& o) {
+  auto* b = static_cast<uint8_t*>(p);
+  for (uint32_t i = 0; i < o.bytes; ++i) b[i] = pat(o.h.raw, i);
+}
+
+bool intact(const void* p, const Obj& o) {
+  auto* b = static_cast<const uint8_t*>(p);
+  for (uint32_t i = 0; i < o.bytes; ++i)
+    if (b[i] != pat(o.h.raw, i)) return false;
+  return true;
+}
+
+// emu device: `zones` zones of zone_kib KiB; 4 open/active.
+std::string emu_uri(const TempDir& d, uint32_t zones, uint32_t zone_kib, uint32_t max_open = 4) {
+  return "emu:" + d.file("spill.img") + "?zones=" + std::to_string(zones) +
+         "&zone_size=" + std::to_string(zone_kib) + "K&zone_cap=" + std::to_string(zone_kib) +
+         "K&max_open=" + std::to_string(max_open) + "&max_active=" + std::to_string(max_open) + "&direct=0";
+}
+
+Options spill_opts(size_t budget, SpillUnit unit = SpillUnit::kEpoch) {
+  Options o;
+  o.arena_bytes = size_t(64) << 20;
+  o.chunk_bytes = size_t(64) << 10;
+  o.populate_slabs = 0;
+  o.handle_key = 11;
+  o.dram_budget_bytes = budget;
+  o.spill = SpillTarget::kZns;
+  o.spill_unit = unit;
+  return o;
+}
+
+// Creates an allocator over a FaultDevice wrapping an emu device; *fd
+// receives the wrapper (owned by the allocator).
+std::unique_ptr<SlabAllocator> make_faulty(const Options& o, const std::string& uri, zns::FaultDevice** fd) {
+  auto dev = zns::open_device(uri);
+  REQUIRE(dev.is_ok());
+  auto f = std::make_unique<zns::FaultDevice>(std::move(*dev));
+  *fd = f.get();
+  auto a = SlabAllocator::create(o, nullptr, std::move(f));
+  REQUIRE(a.is_ok());
+  return std::move(*a);
+}
+
+std::unique_ptr<SlabAllocator> make_uri(Options o, const std::string& uri) {
+  o.spill_device = uri;
+  auto a = SlabAllocator::create(o);
+  REQUIRE(a.is_ok());
+  return std::move(*a);
+}
+
+// Allocates n objects of 64..768 bytes in `epoch`, patterned.
+std::vector<Obj> fill_epoch(SlabAllocator& a, uint32_t epoch, size_t n, std::mt19937_64& rng,
+                            uint32_t lo = 64, uint32_t hi = 768) {
+  std::vector<Obj> v;
+  std::uniform_int_distribution<uint32_t> sz(lo, hi);
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t b = sz(rng);
+    auto r = a.allocate(b, epoch);
+    REQUIRE(r.is_ok());
+    Obj o{r->handle, b};
+    fill(r->ptr, o);
+    v.push_back(o);
+  }
+  return v;
+}
+
+void check_all(SlabAllocator& a, const std::vector<Obj>& objs) {
+  size_t bad = 0;
+  for (const Obj& o : objs) {
+    auto p = a.deref(o.h);
+    REQUIRE(p.is_ok());
+    if (!intact(*p, o)) ++bad;
+  }
+  REQUIRE(bad == 0);
+}
+
+}  // namespace
+
+TEST_CASE("spill: handles stay valid across spill and fault-back (patterned objects)", "[spill]") {
+  TempDir d;
+  const size_t budget = 512 << 10;
+  auto a = make_uri(spill_opts(budget), emu_uri(d, 64, 256));
+  std::mt19937_64 rng(1);
+  std::vector<Obj> all;
+  for (uint32_t r = 0; r < 8; ++r) {
+    auto v = fill_epoch(*a, a->epoch_current(), 600, rng);
+    all.insert(all.end(), v.begin(), v.end());
+    a->epoch_advance();
+  }
+  SpillStats s = a->stats_spill();
+  REQUIRE(s.spilled_bytes > 0);
+  REQUIRE(s.spilled_now_bytes > 0);
+  REQUIRE(s.dram_committed_bytes <= budget);
+  check_all(*a, all);
+  s = a->stats_spill();
+  REQUIRE(s.faultbacks > 0);
+  REQUIRE(s.faultback_bytes == s.faultbacks * kSlabBytes);
+  REQUIRE(s.faultback_ns.count == s.faultbacks);
+  REQUIRE(s.faultback_ns.p50 > 0);
+  REQUIRE(s.faultback_ns.p99 >= s.faultback_ns.p50);
+  REQUIRE(s.dram_committed_bytes <= budget);
+  // A second round of derefs still sees every byte (slabs spilled again).
+  check_all(*a, all);
+  REQUIRE(a->verify().is_ok());
+  // With no mispredicted lifetimes nothing is copied: WA is exactly 1.
+  REQUIRE(s.gc_copied_bytes == 0);
+  REQUIRE(s.write_amplification == Approx(1.0));
+}
+
+TEST_CASE("spill: free of a spilled object does no I/O", "[spill]") {
+  TempDir d;
+  zns::FaultDevice* fd = nullptr;
+  auto a = make_faulty(spill_opts(256 << 10), emu_uri(d, 64, 256), &fd);
+  std::mt19937_64 rng(2);
+  std::vector<std::vector<Obj>> ep;
+  for (uint32_t r = 0; r < 6; ++r) {
+    ep.push_back(fill_epoch(*a, a->epoch_current(), 500, rng));
+    a->epoch_advance();
+  }
+  const SpillStats before = a->stats_spill();
+  REQUIRE(before.spilled_now_bytes > 0);
+  const uint64_t ios = fd->io_count();
+  // Epoch 0 is the coldest: spilled first. Free all of it and half of epoch 1.
+  for (const Obj& o : ep[0]) REQUIRE(a->free(o.h).is_ok());
+  for (size_t i = 0; i < ep[1].size(); i += 2) REQUIRE(a->free(ep[1][i].h).is_ok());
+  REQUIRE(fd->io_count() == ios);
+  const SpillStats after = a->stats_spill();
+  REQUIRE(after.faultbacks == before.faultbacks);
+  REQUIRE(after.spill_ios == before.spill_ios);
+  // Freed handles are refused; the rest read back intact.
+  for (const Obj& o : ep[0]) REQUIRE(a->deref(o.h).status().code() == Code::kStaleHandle);
+  for (size_t i = 1; i < ep[1].size(); i += 2) {
+    auto p = a->deref(ep[1][i].h);
+    REQUIRE(p.is_ok());
+    REQUIRE(intact(*p, ep[1][i]));
+  }
+  REQUIRE(a->verify().is_ok());
+}
+
+TEST_CASE("spill: a pinned slab stays resident while others spill", "[spill]") {
+  TempDir d;
+  zns::FaultDevice* fd = nullptr;
+  auto a = make_faulty(spill_opts(256 << 10), emu_uri(d, 64, 256), &fd);
+  std::mt19937_64 rng(3);
+  auto first = fill_epoch(*a, a->epoch_current(), 200, rng);
+  a->epoch_advance();
+  auto g = a->pin(first[0].h);
+  REQUIRE(g.is_ok());
+  void* p = g->ptr();
+  REQUIRE(intact(p, first[0]));
+  for (uint32_t r = 0; r < 6; ++r) {
+    (void)fill_epoch(*a, a->epoch_current(), 500, rng);
+    a->epoch_advance();
+  }
+  SpillStats s = a->stats_spill();
+  REQUIRE(s.spilled_now_bytes > 0);
+  // The pinned object never moved: same address, same bytes, and reading it
+  // through deref needs no device I/O.
+  const uint64_t ios = fd->io_count();
+  REQUIRE(intact(p, first[0]));
+  auto q = a->deref(first[0].h);
+  REQUIRE(q.is_ok());
+  REQUIRE(*q == p);
+  REQUIRE(fd->io_count() == ios);
+  // Its epoch-mates were spilled (epoch 0 is the coldest).
+  size_t moved = 0;
+  for (size_t i = 1; i < first.size(); ++i) {
+    const uint64_t before = a->stats_spill().faultbacks;
+    auto r = a->deref(first[i].h);
+    REQUIRE(r.is_ok());
+    REQUIRE(intact(*r, first[i]));
+    moved += a->stats_spill().faultbacks > before;
+  }
+  REQUIRE(moved > 0);
+  // Move keeps the pin; reset releases it.
+  SlabAllocator::PinGuard g2 = std::move(*g);
+  REQUIRE(g2.ptr() == p);
+  g2.reset();
+  REQUIRE(!g2);
+}
+
+TEST_CASE("spill: zones of an epoch that dies are reset with no copy", "[spill]") {
+  TempDir d;
+  auto a = make_uri(spill_opts(256 << 10), emu_uri(d, 64, 256));
+  std::mt19937_64 rng(4);
+  std::vector<std::vector<Obj>> ep;
+  for (uint32_t r = 0; r < 6; ++r) {
+    ep.push_back(fill_epoch(*a, a->epoch_current(), 500, rng));
+    a->epoch_advance();
+  }
+  const SpillStats before = a->stats_spill();
+  REQUIRE(before.spilled_now_bytes > 0);
+  for (auto& v : ep)
+    for (const Obj& o : v) REQUIRE(a->free(o.h).is_ok());
+  for (uint32_t e = 0; e < kEpochCount; ++e) REQUIRE(a->epoch_close(e).is_ok());
+  a->reclaim();
+  const SpillStats s = a->stats_spill();
+  REQUIRE(s.spilled_now_bytes == 0);
+  REQUIRE(s.zone_resets_no_copy > before.zone_resets_no_copy);
+  REQUIRE(s.zone_resets == s.zone_resets_no_copy);
+  REQUIRE(s.gc_copied_bytes == 0);
+  REQUIRE(s.faultbacks == before.faultbacks);  // dying needs no read
+  REQUIRE(s.zones_free == s.zones_total);
+  REQUIRE(a->stats_global().live_objects == 0);
+  REQUIRE(a->verify().is_ok());
+}
+
+TEST_CASE("spill: GC keeps mispredicted objects readable over many rounds", "[spill]") {
+  for (SpillUnit unit : {SpillUnit::kEpoch, SpillUnit::kPage}) {
+    DYNAMIC_SECTION("unit " << spill_unit_name(unit)) {
+      TempDir d;
+      // 20 zones x 16 slabs: 1.25 MiB of device for ~4x the budget in flight.
+      auto a = make_uri(spill_opts(192 << 10, unit), emu_uri(d, 20, 64, 4));
+      std::mt19937_64 rng(5);
+      struct Survivor {
+        Obj o;
+        uint32_t dies;  // round
+      };
+      std::vector<Survivor> live;
+      std::bernoulli_distribution mispredicted(0.05);
+      std::uniform_int_distribution<uint32_t> extra(1, 3);
+      for (uint32_t round = 0; round < 60; ++round) {
+        const uint32_t e = a->epoch_current();
+        auto v = fill_epoch(*a, e, 300, rng, 400, 768);
+        a->epoch_advance();
+        // Objects of the epoch two rounds back die, except mispredicted ones.
+        for (const Obj& o : v)
+          live.push_back(Survivor{o, round + 2 + (mispredicted(rng) ? extra(rng) : 0)});
+        std::vector<Survivor> keep;
+        for (const Survivor& s : live) {
+          if (s.dies <= round) {
+            auto p = a->deref(s.o.h);
+            REQUIRE(p.is_ok());
+            REQUIRE(intact(*p, s.o));
+            REQUIRE(a->free(s.o.h).is_ok());
+          } else {
+            keep.push_back(s);
+          }
+        }
+        live.swap(keep);
+        (void)a->epoch_close((e + kEpochCount - 2) % kEpochCount);
+      }
+      const SpillStats s = a->stats_spill();
+      INFO("spilled " << s.spilled_bytes << " gc " << s.gc_copied_bytes << " resets " << s.zone_resets);
+      REQUIRE(s.gc_runs > 0);
+      REQUIRE(s.gc_copied_bytes > 0);
+      REQUIRE(s.device_bytes_written == s.spilled_bytes + s.gc_copied_bytes);
+      for (const Survivor& sv : live) {
+        auto p = a->deref(sv.o.h);
+        REQUIRE(p.is_ok());
+        REQUIRE(intact(*p, sv.o));
+      }
+      REQUIRE(a->verify().is_ok());
+    }
+  }
+}
+
+TEST_CASE("spill: the budget holds under two threads", "[spill]") {
+  TempDir d;
+  const size_t budget = 384 << 10;
+  auto a = make_uri(spill_opts(budget), emu_uri(d, 128, 256, 6));
+  std::atomic<uint64_t> peak{0};
+  std::atomic<int> bad{0};
+  auto worker = [&](uint32_t base, uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::vector<std::vector<Obj>> ring(8);
+    for (uint32_t r = 0; r < 24; ++r) {
+      const uint32_t e = base + r % 8;
+      // Objects of this ring slot's previous incarnation die first.
+      for (const Obj& o : ring[r % 8])
+        if (!a->free(o.h)) bad++;
+      ring[r % 8].clear();
+      if (!a->epoch_reopen(e)) bad++;
+      std::uniform_int_distribution<uint32_t> sz(64, 768);
+      for (int i = 0; i < 300; ++i) {
+        const uint32_t b = sz(rng);
+        auto res = a->allocate(b, e);
+        if (!res) {
+          bad++;
+          continue;
+        }
+        Obj o{res->handle, b};
+        fill(res->ptr, o);
+        ring[r % 8].push_back(o);
+      }
+      if (!a->epoch_close(e)) bad++;
+      uint64_t used = a->stats_spill().dram_committed_bytes, p = peak.load();
+      while (used > p && !peak.compare_exchange_weak(p, used)) {
+      }
+      // Check an older slot through pins (faults back what was spilled).
+      for (const Obj& o : ring[(r + 4) % 8]) {
+        auto g = a->pin(o.h);
+        if (!g || !intact(g->ptr(), o)) bad++;
+      }
+    }
+    for (auto& v : ring)
+      for (const Obj& o : v) {
+        auto g = a->pin(o.h);
+        if (!g || !intact(g->ptr(), o)) bad++;
+      }
+  };
+  std::thread t0(worker, 0, 61), t1(worker, 8, 62);
+  t0.join();
+  t1.join();
+  const SpillStats s = a->stats_spill();
+  INFO("peak " << peak.load() << " spilled " << s.spilled_bytes << " faultbacks " << s.faultbacks);
+  REQUIRE(bad.load() == 0);
+  REQUIRE(s.spilled_bytes > 0);
+  REQUIRE(s.faultbacks > 0);
+  REQUIRE(peak.load() <= budget);
+  REQUIRE(s.over_budget_events == 0);
+  REQUIRE(a->verify().is_ok());
+}
+
+TEST_CASE("spill: a failed spill write keeps the data in DRAM and reports", "[spill]") {
+  TempDir d;
+  zns::FaultDevice* fd = nullptr;
+  auto a = make_faulty(spill_opts(256 << 10), emu_uri(d, 64, 256), &fd);
+  fd->fail_nth_io(1, /*repeat=*/true);  // every data I/O fails
+  std::mt19937_64 rng(7);
+  std::vector<Obj> all;
+  for (uint32_t r = 0; r < 4; ++r) {
+    auto v = fill_epoch(*a, a->epoch_current(), 500, rng);
+    all.insert(all.end(), v.begin(), v.end());
+    a->epoch_advance();
+  }
+  const SpillStats s = a->stats_spill();
+  REQUIRE(s.spill_write_errors > 0);
+  REQUIRE(s.spilled_now_bytes == 0);
+  REQUIRE(s.over_budget_events > 0);
+  REQUIRE(!s.last_error.empty());
+  REQUIRE(fd->injected_failures() > 0);
+  check_all(*a, all);  // all in DRAM, no read needed
+  REQUIRE(a->stats_spill().faultbacks == 0);
+  // Once the device recovers, spilling resumes and the data survives it.
+  fd->fail_nth_io(0);
+  for (uint32_t r = 0; r < 2; ++r) {
+    auto v = fill_epoch(*a, a->epoch_current(), 500, rng);
+    all.insert(all.end(), v.begin(), v.end());
+    a->epoch_advance();
+  }
+  REQUIRE(a->stats_spill().spilled_now_bytes > 0);
+  check_all(*a, all);
+  REQUIRE(a->verify().is_ok());
+}
+
+TEST_CASE("spill: a failed fault-back read is an error from deref, never garbage", "[spill]") {
+  TempDir d;
+  zns::FaultDevice* fd = nullptr;
+  auto a = make_faulty(spill_opts(256 << 10), emu_uri(d, 64, 256), &fd);
+  std::mt19937_64 rng(8);
+  std::vector<Obj> all;
+  for (uint32_t r = 0; r < 6; ++r) {
+    auto v = fill_epoch(*a, a->epoch_current(), 500, rng);
+    all.insert(all.end(), v.begin(), v.end());
+    a->epoch_advance();
+  }
+  REQUIRE(a->stats_spill().spilled_now_bytes > 0);
+  fd->fail_nth_io(1, /*repeat=*/true);
+  size_t errors = 0, good = 0;
+  for (size_t i = 0; i < 500; ++i) {  // epoch 0: spilled
+    auto p = a->deref(all[i].h);
+    if (!p) {
+      REQUIRE(p.status().code() == Code::kIoError);
+      ++errors;
+      auto g = a->pin(all[i].h);
+      REQUIRE(!g.is_ok());
+    } else {
+      REQUIRE(intact(*p, all[i]));  // resident ones: right bytes
+      ++good;
+    }
+  }
+  REQUIRE(errors > 0);
+  REQUIRE(a->stats_spill().faultback_errors >= errors);
+  fd->fail_nth_io(0);
+  check_all(*a, all);  // the copies were intact all along
+  REQUIRE(a->verify().is_ok());
+}
+
+TEST_CASE("spill: prefetch brings an epoch back asynchronously", "[spill]") {
+  TempDir d;
+  auto a = make_uri(spill_opts(512 << 10), emu_uri(d, 64, 256));
+  std::mt19937_64 rng(9);
+  std::vector<std::vector<Obj>> ep;
+  for (uint32_t r = 0; r < 4; ++r) {
+    ep.push_back(fill_epoch(*a, a->epoch_current(), 400, rng));
+    a->epoch_advance();
+  }
+  REQUIRE(a->stats_spill().spilled_now_bytes > 0);
+  REQUIRE(a->prefetch(16).code() == Code::kInvalidArgument);
+  const uint64_t before = a->stats_spill().faultbacks;
+  REQUIRE(a->prefetch(0).is_ok());
+  // The worker reads epoch 0 back; wait for its reads (bounded).
+  for (int i = 0; i < 2000 && a->stats_spill().faultbacks == before; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  REQUIRE(a->stats_spill().faultbacks > before);
+  check_all(*a, ep[0]);
+}
+
+TEST_CASE("spill: budget 0 or spill none leaves the allocator as before", "[spill]") {
+  Options o;
+  o.arena_bytes = size_t(64) << 20;
+  o.spill = SpillTarget::kZns;  // no budget: no device opened, no spill
+  o.spill_device = "emu:/nonexistent/dir/x.img?zones=4&zone_size=64K";
+  auto a = SlabAllocator::create(o);
+  REQUIRE(a.is_ok());
+  auto r = (*a)->allocate(100, 0);
+  REQUIRE(r.is_ok());
+  auto g = (*a)->pin(r->handle);
+  REQUIRE(g.is_ok());
+  REQUIRE(g->ptr() == r->ptr);
+  REQUIRE((*a)->prefetch(0).is_ok());
+  const SpillStats s = (*a)->stats_spill();
+  REQUIRE(s.spilled_bytes == 0);
+  REQUIRE(s.dram_committed_bytes >= kSlabBytes);  // the gauge works without spill
+  g->reset();
+  REQUIRE((*a)->free(r->handle).is_ok());
+  o.spill = SpillTarget::kOverflow;
+  o.dram_budget_bytes = 1 << 20;
+  REQUIRE(SlabAllocator::create(o).status().code() == Code::kNotSupported);
+  REQUIRE(parse_spill_target("zns").is_ok());
+  REQUIRE(!parse_spill_unit("slab").is_ok());
+}
