@@ -332,15 +332,16 @@ class DeviceFile {
 
 // The emulator URI for `bytes` of zones: zones of a power of two >= 1 MiB,
 // about 48 of them, max 14 open and active (the device's limits bound the
-// epochs spilling at once).
-std::string emu_uri_for(const std::string& path, double bytes, uint64_t zone_bytes) {
+// epochs spilling at once); O_DIRECT only when `direct` (else the page
+// cache serves reads: the software path without this VM's disk latency).
+std::string emu_uri_for(const std::string& path, double bytes, uint64_t zone_bytes, bool direct) {
   if (zone_bytes == 0) {
     zone_bytes = uint64_t(1) << 20;
     while (double(zone_bytes) * 48 < bytes) zone_bytes <<= 1;
   }
   const uint64_t zones = std::max<uint64_t>(16, uint64_t(std::ceil(bytes / double(zone_bytes))));
   return "emu:" + path + "?zones=" + std::to_string(zones) + "&zone_size=" + std::to_string(zone_bytes >> 20) +
-         "M&max_open=14&max_active=14";
+         "M&max_open=14&max_active=14&direct=" + (direct ? "1" : "0");
 }
 
 class TieredChurn : public Workload {
@@ -350,11 +351,11 @@ class TieredChurn : public Workload {
     d["workload"] = "tiered-churn";
     // The spill keys of slab::Options (harness/slab_options.cpp) with this
     // workload's defaults.
-    d["slab_dram_budget_bytes"] = 16ll << 20;
+    d["slab_dram_budget_bytes"] = 8ll << 20;
     d["slab_spill"] = "zns";
     d["slab_spill_unit"] = "epoch";
     d.update(json{{"live_multiple", 4.0},
-                  {"epochs", 48},
+                  {"epochs", 32},
                   {"lifetimes", json::array({1, 2, 4, 8})},
                   {"min_size", 64},
                   {"max_size", 768},
@@ -367,6 +368,7 @@ class TieredChurn : public Workload {
                   {"samples_per_epoch", 16},
                   {"device_factor", 1.5},
                   {"device_zone_bytes", 0},
+                  {"device_direct", false},
                   {"device_dir", ""},
                   {"keep_device", false},
                   {"seed", 1}});
@@ -418,6 +420,7 @@ class TieredChurn : public Workload {
         {"samples_per_epoch", "integer", "count", "RSS samples per epoch"},
         {"device_factor", "number", "ratio", "default emulator size / peak live slab bytes"},
         {"device_zone_bytes", "integer", "bytes", "zone size of the default emulator (0: a power of two giving ~48 zones)"},
+        {"device_direct", "boolean", "", "default emulator with O_DIRECT (false: through the page cache, direct=0)"},
         {"device_dir", "string", "", "folder of the default emulator file (\"\": the working directory)"},
         {"keep_device", "boolean", "", "keep the default emulator file after the run"},
         {"seed", "integer", "", "seed of sizes, mispredictions and accesses"},
@@ -443,7 +446,8 @@ class TieredChurn : public Workload {
         const std::string path = dir + "/tiered-churn-" + std::to_string(::getpid()) + ".zns";
         std::error_code ec;
         std::filesystem::remove(path, ec);  // a leftover of a killed run with our pid
-        uri = emu_uri_for(path, cfg_double(c, "device_factor") * z.peak_slab_bytes, cfg_u64(c, "device_zone_bytes"));
+        uri = emu_uri_for(path, cfg_double(c, "device_factor") * z.peak_slab_bytes, cfg_u64(c, "device_zone_bytes"),
+                          cfg_bool(c, "device_direct"));
         device_file = std::make_unique<DeviceFile>(path, cfg_bool(c, "keep_device"));
       }
       device = json{{"uri", uri}, {"default_emulator", device_file != nullptr}};
