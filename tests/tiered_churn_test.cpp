@@ -72,6 +72,10 @@ TEST_CASE("tiered-churn: objects read back intact through epoch and page spill w
     const json& s = doc["summary"];
     CHECK(s["corrupt_objects"] == 0);
     CHECK(s["counters"]["reads"].get<uint64_t>() > 1000);
+    // 3 x the budget live: slabs went to the device and came back.
+    CHECK(s["spilled_bytes"].get<uint64_t>() > 0);
+    CHECK(s["faultbacks"].get<uint64_t>() > 0);
+    CHECK(s["write_amplification"].get<double>() >= 1.0);
     CHECK(doc["device"]["default_emulator"] == true);
   }
   // The default emulator file is removed after the run.
