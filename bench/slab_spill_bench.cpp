@@ -4,6 +4,7 @@
 //   build/bench/slab_spill_bench [--mode faultback|wa|both] [--runs N] [--dir DIR]
 //       [--budget BYTES] [--zone BYTES] [--direct auto|0|1] [--append]
 //       [--mispredicted F] [--unit epoch|page|both] [--rounds N] [--live-multiple L]
+//       [--accesses N] [--skew S] [--samples N]
 //
 // faultback: 8 epochs of 64..768 B objects, 4x the budget, are allocated
 //   (epoch_advance after each); then --samples derefs of random objects of
@@ -14,12 +15,15 @@
 //   freed, epoch closed) live-multiple*2 rounds later, except a
 //   --mispredicted fraction of its objects, which outlive it by 1..4 rounds;
 //   the device holds 1.5x the peak live bytes (so GC must run when objects
-//   are mispredicted). Reports write amplification = device bytes written /
+//   are mispredicted). Each round also derefs --accesses (2000) random live
+//   objects, epoch age Zipf(--skew, 1.0) distributed (faults back spilled
+//   slabs). Reports write amplification = device bytes written /
 //   slab bytes spilled, GC copies, zone resets.
 // Each figure: the median over --runs runs (interleaved across units).
 // Emulated device files go to --dir (default: /tmp).
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -43,6 +47,8 @@ struct Args {
   double mispredicted = 0.0;
   uint32_t rounds = 40, samples = 3000;
   double live_multiple = 4;
+  uint32_t accesses = 2000;  // derefs per round (wa)
+  double skew = 1.0;         // Zipf exponent over epoch age (wa)
 };
 
 [[noreturn]] void usage(const char* m) {
@@ -128,7 +134,7 @@ FbResult run_faultback(const Args& a, SpillUnit unit, int run) {
 }
 
 struct WaResult {
-  double wa, spilled_mib, gc_mib, resets, resets_no_copy, over_budget, secs;
+  double wa, spilled_mib, gc_mib, resets, resets_no_copy, over_budget, secs, finishes, gc_runs;
 };
 
 WaResult run_wa(const Args& a, SpillUnit unit, int run) {
@@ -146,7 +152,7 @@ WaResult run_wa(const Args& a, SpillUnit unit, int run) {
   struct Live {
     Handle h;
     uint32_t dies;
-    uint32_t epoch;
+    uint32_t born;  // round
   };
   std::vector<Live> live;
   const uint64_t t0 = now_ns();
@@ -159,9 +165,27 @@ WaResult run_wa(const Args& a, SpillUnit unit, int run) {
       if (!res) usage(("allocate: " + res.status().to_string()).c_str());
       std::memset(res->ptr, 0x5A, b);
       bytes += b;
-      live.push_back(Live{res->handle, r + lifetime + (mis(rng) ? extra(rng) : 0), e});
+      live.push_back(Live{res->handle, r + lifetime + (mis(rng) ? extra(rng) : 0), r});
     }
     s.epoch_advance();
+    // Accesses: deref of random live objects, epoch age Zipf(--skew)-distributed
+    // (age 0 = the newest epoch), as the tiered-churn workload does.
+    if (a.accesses && !live.empty()) {
+      std::vector<std::vector<uint32_t>> by_age(lifetime + 5);
+      for (uint32_t i = 0; i < live.size(); ++i) {
+        const uint32_t born = live[i].born;
+        if (r - born < by_age.size()) by_age[r - born].push_back(i);
+      }
+      std::vector<double> w(by_age.size());
+      for (size_t k = 0; k < w.size(); ++k) w[k] = by_age[k].empty() ? 0.0 : 1.0 / std::pow(double(k + 1), a.skew);
+      std::discrete_distribution<uint32_t> age(w.begin(), w.end());
+      for (uint32_t k = 0; k < a.accesses; ++k) {
+        const auto& v = by_age[age(rng)];
+        if (v.empty()) continue;
+        auto p = s.deref(live[v[rng() % v.size()]].h);
+        if (!p) usage(("deref: " + p.status().to_string()).c_str());
+      }
+    }
     std::vector<Live> keep;
     keep.reserve(live.size());
     for (const Live& l : live) {
@@ -177,7 +201,7 @@ WaResult run_wa(const Args& a, SpillUnit unit, int run) {
   std::filesystem::remove(a.dir + "/" + file);
   return WaResult{st.write_amplification, double(st.spilled_bytes) / 1048576.0,
                   double(st.gc_copied_bytes) / 1048576.0, double(st.zone_resets),
-                  double(st.zone_resets_no_copy), double(st.over_budget_events), secs};
+                  double(st.zone_resets_no_copy), double(st.over_budget_events), secs, double(st.zone_finishes), double(st.gc_runs)};
 }
 
 }  // namespace
@@ -202,6 +226,8 @@ int main(int argc, char** argv) {
     else if (k == "--rounds") a.rounds = uint32_t(std::atoi(val().c_str()));
     else if (k == "--samples") a.samples = uint32_t(std::atoi(val().c_str()));
     else if (k == "--live-multiple") a.live_multiple = std::atof(val().c_str());
+    else if (k == "--accesses") a.accesses = uint32_t(std::atoi(val().c_str()));
+    else if (k == "--skew") a.skew = std::atof(val().c_str());
     else usage(("unknown argument " + k).c_str());
   }
   std::vector<SpillUnit> units;
@@ -210,7 +236,7 @@ int main(int argc, char** argv) {
   if (units.empty()) usage("--unit must be epoch, page or both");
   struct Acc {
     std::vector<double> p50, p99, p999, mx, d50, d99, n;
-    std::vector<double> wa, sp, gc, rs, rn, ob, secs;
+    std::vector<double> wa, sp, gc, rs, rn, ob, secs, fin, gcr;
   };
   std::vector<Acc> acc(units.size());
   for (int r = 0; r < a.runs; ++r) {  // interleaved: every unit once per repeat
@@ -225,7 +251,7 @@ int main(int argc, char** argv) {
         WaResult w = run_wa(a, units[ui], r);
         c.wa.push_back(w.wa), c.sp.push_back(w.spilled_mib), c.gc.push_back(w.gc_mib);
         c.rs.push_back(w.resets), c.rn.push_back(w.resets_no_copy), c.ob.push_back(w.over_budget);
-        c.secs.push_back(w.secs);
+        c.secs.push_back(w.secs), c.fin.push_back(w.finishes), c.gcr.push_back(w.gc_runs);
       }
     }
   }
@@ -241,9 +267,9 @@ int main(int argc, char** argv) {
     if (!c.wa.empty())
       std::printf("{\"bench\":\"wa\",\"unit\":\"%s\",\"mispredicted\":%.3f,\"append\":%s,\"runs\":%d,"
                   "\"write_amplification\":%.4f,\"spilled_mib\":%.1f,\"gc_copied_mib\":%.2f,"
-                  "\"zone_resets\":%.0f,\"zone_resets_no_copy\":%.0f,\"over_budget_events\":%.0f,\"secs\":%.2f}\n",
+                  "\"zone_resets\":%.0f,\"zone_resets_no_copy\":%.0f,\"over_budget_events\":%.0f,\"zone_finishes\":%.0f,\"gc_runs\":%.0f,\"secs\":%.2f}\n",
                   u, a.mispredicted, a.append ? "true" : "false", a.runs, median(c.wa), median(c.sp),
-                  median(c.gc), median(c.rs), median(c.rn), median(c.ob), median(c.secs));
+                  median(c.gc), median(c.rs), median(c.rn), median(c.ob), median(c.fin), median(c.gcr), median(c.secs));
   }
   return 0;
 }

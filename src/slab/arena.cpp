@@ -94,8 +94,7 @@ void absorb_detached(SlabAllocator::Impl& im) noexcept {
   while (id != kNone) {
     SlabMeta& m = im.slabs[id];
     uint32_t next = m.next_det.load(std::memory_order_relaxed);
-    uint32_t t = im.tags[id].load(std::memory_order_relaxed);
-    if (t & kTagSpillBits) im.spill_forget(id);  // its copy on the spill target dies
+    if (im.sp) im.spill_forget(id);  // its copy on the spill target (if any) dies
     im.tags[id].fetch_and(~(kTagAttached | kTagSpillBits), std::memory_order_acq_rel);
     ChunkMeta& ch = im.chunks[id / im.spc];
     set_bit(im.unused_bits, id);

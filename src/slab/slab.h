@@ -232,12 +232,15 @@ struct GlobalStats {
 //   spilled_now_bytes     gauge: slab bytes currently held only on the target
 //   spill_ios             count: write I/Os submitted by spills and GC
 //   spill_write_errors    count: spill writes that failed (data kept in DRAM)
+//   clean_evictions       count: slabs evicted again without a write (page unchanged
+//                         since read back, CRC32C; the device copy was kept)
 //   faultbacks            count: slabs read back (deref, pin, refill, prefetch)
 //   faultback_bytes       count: bytes read back
 //   faultback_errors      count: fault-back reads that failed (deref errors)
 //   zone_resets           count: zones reset (dead epochs, after GC)
 //   zone_resets_no_copy   count: of those, zones reset with no live slab left
 //   zone_finishes         count: zones finished early for max open/active
+//   zone_handoffs         count: open zones of a CLOSING epoch adopted by the next spilling epoch
 //   gc_runs               count: zones garbage-collected
 //   gc_copied_bytes       count: live slab bytes copied forward by GC
 //   device_bytes_written  count: spilled_bytes + gc_copied_bytes
@@ -245,9 +248,11 @@ struct GlobalStats {
 //   over_budget_events    count: passes that could not get under the budget
 #define ZNSLAB_SLAB_SPILL_COUNTERS(X)                                              \
   X(dram_committed_bytes, gauge) X(spilled_bytes, count) X(spilled_now_bytes, gauge) \
-  X(spill_ios, count) X(spill_write_errors, count) X(faultbacks, count)            \
+  X(spill_ios, count) X(spill_write_errors, count) X(clean_evictions, count)        \
+  X(faultbacks, count)                                                               \
   X(faultback_bytes, count) X(faultback_errors, count) X(zone_resets, count)       \
-  X(zone_resets_no_copy, count) X(zone_finishes, count) X(gc_runs, count)          \
+  X(zone_resets_no_copy, count) X(zone_finishes, count) X(zone_handoffs, count)   \
+  X(gc_runs, count)                                                                  \
   X(gc_copied_bytes, count) X(device_bytes_written, count) X(spill_runs, count)    \
   X(over_budget_events, count)
 

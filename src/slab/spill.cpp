@@ -31,6 +31,7 @@
 #include <thread>
 #include <vector>
 
+#include "src/common/crc32c.h"
 #include "src/slab/slab_internal.h"
 #include "zns/io/uring_engine.h"
 
@@ -152,7 +153,12 @@ struct Spill {
   zns::io::AlignedBuffer stage;    // spill batches
   zns::io::AlignedBuffer gc_stage; // GC copies (a GC runs while a batch is staged)
   pages::Reservation loc_res;
-  uint64_t* loc = nullptr;  // per slab id: (zone + 1) << 32 | slot; 0 = none
+  // Per slab id: where its copy is, (zone + 1) << 32 | slot (0 = none), and
+  // the CRC32C of the page when it was last read back. A copy outlives the
+  // fault-back ("clean copy"): if the page's CRC is unchanged when the slab
+  // is chosen again, it is evicted without a write (clean_evictions).
+  uint64_t* loc = nullptr;
+  uint32_t* crc = nullptr;
   uint64_t table_bytes = 0;
 
   std::mutex run_mu;  // one spill pass / GC / housekeeping at a time
@@ -228,10 +234,12 @@ Status SlabAllocator::Impl::spill_init(std::unique_ptr<zns::ZonedDevice> dev) no
   auto gbuf = zns::io::AlignedBuffer::allocate(s->stage_slabs * kSlabBytes, kSlabBytes);
   if (!gbuf) return gbuf.status();
   s->gc_stage = std::move(*gbuf);
-  auto r = pages::Reservation::reserve(size_t(n_slabs) * sizeof(uint64_t), pages::page_size());
+  auto r = pages::Reservation::reserve(size_t(n_slabs) * (sizeof(uint64_t) + sizeof(uint32_t)),
+                                       pages::page_size());
   if (!r) return r.status();
   s->loc_res = std::move(*r);
   s->loc = reinterpret_cast<uint64_t*>(s->loc_res.base());
+  s->crc = reinterpret_cast<uint32_t*>(s->loc_res.base() + size_t(n_slabs) * sizeof(uint64_t));
   // Scratch space: every zone starts empty.
   auto zr = dev->report_zones(0, in.zone_count);
   if (!zr) return zr.status();
@@ -262,7 +270,7 @@ uint64_t SlabAllocator::Impl::dram_used() const noexcept {
                 meta_pages.load(std::memory_order_relaxed)) * kSlabBytes;
   if (sp) {
     // Slab-id-indexed side tables, as far as ids were handed out, + zone tables.
-    b += uint64_t(hwm_slabs.load(std::memory_order_relaxed)) * sizeof(uint64_t) + sp->table_bytes;
+    b += uint64_t(hwm_slabs.load(std::memory_order_relaxed)) * 12 + sp->table_bytes;
     uint64_t slots = 0;
     // zone slot maps grow as zones are written (each at most spz entries).
     slots = sp->spilled_now_bytes.load(std::memory_order_relaxed) / kSlabBytes;
@@ -294,12 +302,13 @@ void set_error(Spill& s, const char* what, const Status& st) {
   }
 }
 
-// A slab's copy in zone z slot k is no longer needed.
-void drop_copy(Spill& s, uint32_t z, uint32_t k) {
+// A slab's copy in zone z slot k is no longer needed; `spilled`: the slab
+// was not resident (its only copy).
+void drop_copy(Spill& s, uint32_t z, uint32_t k, bool spilled) {
   SZone& zn = s.zones[z];
   if (k < zn.slab_at.size()) zn.slab_at[k] = kNone;
   if (zn.live) zn.live--;
-  s.spilled_now_bytes.fetch_sub(kSlabBytes, std::memory_order_relaxed);
+  if (spilled) s.spilled_now_bytes.fetch_sub(kSlabBytes, std::memory_order_relaxed);
   if (zn.live == 0 && zn.reading == 0 && zn.state == kZFull) s.dead_zones.push_back(z);
 }
 
@@ -359,7 +368,7 @@ Status write_slabs(Spill& s, uint32_t z, uint32_t slot, const uint8_t* buf, uint
   return s.dev->write(z, uint64_t(slot) * kSlabBytes, buf, size_t(n) * kSlabBytes);
 }
 
-uint32_t pick_zone(Spill& s, uint32_t owner);
+uint32_t pick_zone(Spill& s, uint32_t owner, uint32_t closing_mask = 0);
 
 // Copies the live slabs of the full zone with the least live data forward
 // into the GC zone and resets it. Returns false when nothing can be freed.
@@ -437,11 +446,34 @@ bool gc_one(Spill& s) {
 // recently used open zone of another owner at the open limit; collecting
 // garbage when free zones run out: one stays reserved for GC). kNone when
 // the device is full of live data.
-uint32_t pick_zone(Spill& s, uint32_t owner) {
+uint32_t pick_zone(Spill& s, uint32_t owner, uint32_t closing_mask) {
   const int32_t cur = s.open_of[owner];
   if (cur >= 0) {
     s.zones[cur].last_use = ++s.use_clock;
     return uint32_t(cur);
+  }
+  // Handoff: an epoch's zone is adopted by the next epoch to spill once its
+  // owner is CLOSING (a CLOSING epoch that was spilled is done writing), so
+  // the zone fills up instead of being finished half empty. A zone then
+  // holds the tail of one epoch and the head of the next (epochs spill in
+  // age order and die in about that order). Bit e of closing_mask: epoch e
+  // is CLOSING.
+  if (owner < kEpochCount) {
+    int32_t best = -1;
+    for (uint32_t o = 0; o < kEpochCount; ++o) {
+      const int32_t z = s.open_of[o];
+      if (z < 0 || o == owner || !((closing_mask >> o) & 1)) continue;
+      if (best < 0 || s.zones[z].last_use < s.zones[best].last_use) best = z;
+    }
+    if (best >= 0) {
+      SZone& zn = s.zones[best];
+      s.open_of[zn.owner] = -1;
+      zn.owner = uint8_t(owner);
+      s.open_of[owner] = best;
+      zn.last_use = ++s.use_clock;
+      s.zone_handoffs.fetch_add(1, std::memory_order_relaxed);
+      return uint32_t(best);
+    }
   }
   const uint32_t limit = owner == kOwnerGc ? s.open_limit + 1 : s.open_limit;
   uint32_t owners_open = 0;
@@ -607,8 +639,11 @@ bool flush_batch(Impl& im, std::vector<Marked>& batch, uint32_t owner) {
     const uint32_t n_left = uint32_t(batch.size()) - done;
     uint32_t z, slot, n;
     {
+      uint32_t closing = 0;
+      for (uint32_t e = 0; e < kEpochCount; ++e)
+        if (im.epochs[e].state.load(std::memory_order_acquire) != uint8_t(EpochState::kActive)) closing |= 1u << e;
       std::lock_guard<std::mutex> g(s.mu);
-      z = pick_zone(s, owner);
+      z = pick_zone(s, owner, closing);
       if (z == kNone) {
         Status st(Code::kOutOfSpace, "slab spill: no free zone (device full of live slabs)");
         set_error(s, "spill", st);
@@ -662,6 +697,41 @@ bool flush_batch(Impl& im, std::vector<Marked>& batch, uint32_t owner) {
   return ok;
 }
 
+// Slabs whose device copy is still good: decommit only (no write).
+void evict_clean(Impl& im, const std::vector<Marked>& v) {
+  if (v.empty()) return;
+  Spill& s = *im.sp;
+  {
+    std::lock_guard<std::mutex> ag(im.arena_mu);
+    std::lock_guard<std::mutex> g(s.mu);
+    for (const Marked& mk : v) {
+      const uint32_t id = mk.id;
+      const bool alive = im.tags[id].load(std::memory_order_acquire) == mk.tag &&
+                         !(im.slabs[id].word.load(std::memory_order_acquire) & kDet) &&
+                         test_bit(im.backed_bits, id) && s.loc[id] != 0;
+      if (!alive) {
+        if (im.tags[id].load(std::memory_order_relaxed) == mk.tag)
+          im.tags[id].fetch_and(~kTagSpillBits, std::memory_order_seq_cst);
+        continue;
+      }
+      ChunkMeta& ch = im.chunks[id / im.spc];
+      im.madvise_calls.fetch_add(1, std::memory_order_relaxed);
+      if (pages::decommit(im.slab_addr(id), kSlabBytes))
+        im.madvise_bytes.fetch_add(kSlabBytes, std::memory_order_relaxed);
+      else
+        im.madvise_failures.fetch_add(1, std::memory_order_relaxed);
+      clear_bit(im.backed_bits, id);
+      ch.backed--;
+      im.committed_slabs.fetch_sub(1, std::memory_order_relaxed);
+      im.epochs[ch.epoch_p1 - 1].committed_slabs.fetch_sub(1, std::memory_order_relaxed);
+      s.spilled_now_bytes.fetch_add(kSlabBytes, std::memory_order_relaxed);
+      s.clean_evictions.fetch_add(1, std::memory_order_relaxed);
+      im.tags[id].fetch_and(~kTagMoving, std::memory_order_seq_cst);
+    }
+  }
+  s.cv.notify_all();
+}
+
 // Spills the slabs `ids` of bin (e, c) into owner's zone. Returns false when
 // the target refused (stop the pass).
 bool spill_group(Impl& im, uint32_t e, uint32_t c, const std::vector<uint32_t>& ids, uint32_t owner,
@@ -670,13 +740,29 @@ bool spill_group(Impl& im, uint32_t e, uint32_t c, const std::vector<uint32_t>& 
   std::lock_guard<std::mutex> g(im.bins[e][c].mu);
   std::vector<Marked> batch;
   batch.reserve(s.stage_slabs);
+  std::vector<Marked> clean;
   for (uint32_t id : ids) {
     Marked mk;
     if (!mark(im, id, e, c, exclude, &mk)) continue;
+    {
+      std::lock_guard<std::mutex> lg(s.mu);
+      if (const uint64_t l = s.loc[id]) {
+        if (crc32c(im.slab_addr(id), kSlabBytes) == s.crc[id]) {
+          clean.push_back(mk);  // unchanged since read back: its copy is still good
+          continue;
+        }
+        drop_copy(s, uint32_t(l >> 32) - 1, uint32_t(l), false);  // stale copy
+        s.loc[id] = 0;
+      }
+    }
     std::memcpy(s.stage.data() + batch.size() * kSlabBytes, im.slab_addr(id), kSlabBytes);
     batch.push_back(mk);
-    if (batch.size() == s.stage_slabs && !flush_batch(im, batch, owner)) return false;
+    if (batch.size() == s.stage_slabs && !flush_batch(im, batch, owner)) {
+      evict_clean(im, clean);
+      return false;
+    }
   }
+  evict_clean(im, clean);
   return batch.empty() || flush_batch(im, batch, owner);
 }
 
@@ -807,7 +893,8 @@ void SlabAllocator::Impl::spill_forget(uint32_t id) noexcept {
   std::lock_guard<std::mutex> g(s.mu);
   const uint64_t l = s.loc ? s.loc[id] : 0;
   if (l) {
-    drop_copy(s, uint32_t(l >> 32) - 1, uint32_t(l));
+    drop_copy(s, uint32_t(l >> 32) - 1, uint32_t(l),
+              (tags[id].load(std::memory_order_relaxed) & kTagSpilled) != 0);
     s.loc[id] = 0;
   }
   tags[id].fetch_and(~kTagSpillBits, std::memory_order_seq_cst);
@@ -855,10 +942,18 @@ Status SlabAllocator::Impl::fault_in(uint32_t id, bool may_spill, bool empty_ok)
     committed_slabs.fetch_add(1, std::memory_order_relaxed);
     epochs[ch.epoch_p1 - 1].committed_slabs.fetch_add(1, std::memory_order_relaxed);
   }
+  const uint32_t sum = empty ? 0 : crc32c(slab_addr(id), kSlabBytes);
   lk.lock();
-  if (!empty) s.zones[z].reading--;
-  drop_copy(s, z, k);
-  s.loc[id] = 0;
+  if (!empty) {
+    // The copy stays (clean) until the page changes or the slab dies.
+    s.zones[z].reading--;
+    s.crc[id] = sum;
+    s.spilled_now_bytes.fetch_sub(kSlabBytes, std::memory_order_relaxed);
+    if (s.zones[z].live == 0 && s.zones[z].state == kZFull) s.dead_zones.push_back(z);
+  } else {
+    drop_copy(s, z, k, true);
+    s.loc[id] = 0;
+  }
   slabs[id].access_tick.store(uint32_t(coarse_ms()), std::memory_order_relaxed);
   tags[id].fetch_and(~kTagSpillBits, std::memory_order_seq_cst);
   lk.unlock();
