@@ -138,9 +138,14 @@ Result<std::unique_ptr<SlabAllocator>> SlabAllocator::create(const Options& opts
   if (opts.spill == SpillTarget::kZns && opts.dram_budget_bytes > 0) {
     if (opts.spill_device.empty())
       return Status(Code::kInvalidArgument, "slab Options::spill = zns needs spill_device (a device URI)");
+#ifdef ZNSLAB_SLAB_WITHOUT_ZNS
+    // Builds that link the slab without zns/ (the libFuzzer target).
+    return Status(Code::kNotSupported, "slab spill: built without zns (ZNSLAB_SLAB_WITHOUT_ZNS)");
+#else
     auto d = zns::open_device(opts.spill_device);
     if (!d) return d.status();
     dev = std::move(*d);
+#endif
   }
   return create(opts, sink, std::move(dev));
 }

@@ -33,7 +33,6 @@
 
 #include "src/common/crc32c.h"
 #include "src/slab/slab_internal.h"
-#include "zns/io/uring_engine.h"
 
 namespace znslab::slab {
 
@@ -150,8 +149,8 @@ struct Spill {
   uint32_t open_limit = 0;  // zones open for owners (one more is kept for GC)
   uint64_t append_max = 0;  // bytes per zone append (0: writes at the write pointer)
   size_t stage_slabs = 64;  // slabs per batch (<= 64: 256 KiB)
-  zns::io::AlignedBuffer stage;    // spill batches
-  zns::io::AlignedBuffer gc_stage; // GC copies (a GC runs while a batch is staged)
+  pages::Reservation stage;     // spill batches (page-aligned: O_DIRECT-safe)
+  pages::Reservation gc_stage;  // GC copies (a GC runs while a batch is staged)
   pages::Reservation loc_res;
   // Per slab id: where its copy is, (zone + 1) << 32 | slot (0 = none), and
   // the CRC32C of the page when it was last read back. A copy outlives the
@@ -228,10 +227,10 @@ Status SlabAllocator::Impl::spill_init(std::unique_ptr<zns::ZonedDevice> dev) no
   // Batches of up to 256 KiB, smaller under small budgets (the buffers count
   // in the budget): budget / 32, at least 4 slabs.
   s->stage_slabs = std::clamp<size_t>(opts.dram_budget_bytes / 32 / kSlabBytes, 4, 64);
-  auto buf = zns::io::AlignedBuffer::allocate(s->stage_slabs * kSlabBytes, kSlabBytes);
+  auto buf = pages::Reservation::reserve(s->stage_slabs * kSlabBytes, pages::page_size());
   if (!buf) return buf.status();
   s->stage = std::move(*buf);
-  auto gbuf = zns::io::AlignedBuffer::allocate(s->stage_slabs * kSlabBytes, kSlabBytes);
+  auto gbuf = pages::Reservation::reserve(s->stage_slabs * kSlabBytes, pages::page_size());
   if (!gbuf) return gbuf.status();
   s->gc_stage = std::move(*gbuf);
   auto r = pages::Reservation::reserve(size_t(n_slabs) * (sizeof(uint64_t) + sizeof(uint32_t)),
@@ -403,7 +402,7 @@ bool gc_one(Spill& s) {
       uint32_t run = 1;
       while (j + run < n && moved_from[i + j + run] == moved_from[i + j] + run) ++run;
       Status st = s.dev->read(uint32_t(victim), uint64_t(moved_from[i + j]) * kSlabBytes,
-                              s.gc_stage.data() + size_t(j) * kSlabBytes, size_t(run) * kSlabBytes);
+                              s.gc_stage.base() + size_t(j) * kSlabBytes, size_t(run) * kSlabBytes);
       if (!st) {
         set_error(s, "spill GC read", st);
         return false;
@@ -411,7 +410,7 @@ bool gc_one(Spill& s) {
       j += run;
     }
     uint32_t landed = 0;
-    Status st = write_slabs(s, dz, d.written, s.gc_stage.data(), n, &landed);
+    Status st = write_slabs(s, dz, d.written, s.gc_stage.base(), n, &landed);
     if (!st) {
       set_error(s, "spill GC write", st);
       d.state = kZFull;  // abandon the zone: its write pointer is unknown
@@ -662,7 +661,7 @@ bool flush_batch(Impl& im, std::vector<Marked>& batch, uint32_t owner) {
       break;
     }
     uint32_t landed = slot;
-    Status st = write_slabs(s, z, slot, s.stage.data() + size_t(done) * kSlabBytes, n, &landed);
+    Status st = write_slabs(s, z, slot, s.stage.base() + size_t(done) * kSlabBytes, n, &landed);
     {
       std::lock_guard<std::mutex> g(s.mu);
       SZone& zn = s.zones[z];
@@ -755,7 +754,7 @@ bool spill_group(Impl& im, uint32_t e, uint32_t c, const std::vector<uint32_t>& 
         s.loc[id] = 0;
       }
     }
-    std::memcpy(s.stage.data() + batch.size() * kSlabBytes, im.slab_addr(id), kSlabBytes);
+    std::memcpy(s.stage.base() + batch.size() * kSlabBytes, im.slab_addr(id), kSlabBytes);
     batch.push_back(mk);
     if (batch.size() == s.stage_slabs && !flush_batch(im, batch, owner)) {
       evict_clean(im, clean);
