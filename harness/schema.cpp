@@ -97,6 +97,19 @@ const std::vector<SummaryRequirement>& summary_requirements() {
       {"segment-scale", "max_data_mappings", T::kUint},
       {"segment-scale", "pin_unpin_ns", T::kObject},
       {"segment-scale", "metadata_bytes", T::kUint},
+      // tiered-churn (issue 11; docs/tiered.md): DRAM budget and spill to zones.
+      {"tiered-churn", "dram_budget_bytes", T::kUint},
+      {"tiered-churn", "peak_rss_bytes", T::kUint},
+      {"tiered-churn", "baseline_rss_bytes", T::kUint},
+      {"tiered-churn", "rss_over_budget_pct", T::kNumber},
+      {"tiered-churn", "spilled_bytes", T::kUint},
+      {"tiered-churn", "faultbacks", T::kUint},
+      {"tiered-churn", "faultback_ns", T::kObject},
+      {"tiered-churn", "write_amplification", T::kNumber},
+      {"tiered-churn", "zone_resets", T::kUint},
+      {"tiered-churn", "gc_copied_bytes", T::kUint},
+      {"tiered-churn", "ops_per_sec", T::kNumber},
+      {"tiered-churn", "corrupt_objects", T::kUint},
   };
   return r;
 }
@@ -215,6 +228,10 @@ std::vector<std::string> result_schema_errors(const json& doc) {
           c.need(*h, std::string("summary.") + k + ".", "p50", T::kUint);
           c.need(*h, std::string("summary.") + k + ".", "p99", T::kUint);
         }
+    }
+    if (exp && *exp == "tiered-churn") {  // issue 11: fault-back latency percentiles, ns
+      if (auto h = sum->find("faultback_ns"); h != sum->end() && h->is_object())
+        for (const char* q : {"p50", "p99"}) c.need(*h, "summary.faultback_ns.", q, T::kUint);
     }
     if (exp && *exp == "trace") {  // trace replay (issue 12, docs/trace.md)
       c.need(*sum, "summary.", "ops_per_sec", T::kNumber);

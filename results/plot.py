@@ -13,6 +13,13 @@ churn results:
                  expose the counter (temporal-slab) appear.
   timeline.png   RSS against time from every sample (periodic included).
   speed.png      ns per object (alloc phase + free phase) per cycle.
+tiered-churn results (make run-tiered; docs/tiered.md):
+  tiered_rss.png RSS above the baseline (before the first slab allocation)
+                 against time for each label, the run nearest the label's
+                 median peak RSS, with the DRAM budget as a line.
+  tiered_wa.png  write amplification (device bytes written / slab bytes
+                 spilled) and ops/s per label: median over the repeats with
+                 [min..max] bars.
 alternating results:
   latency.png    alloc and free latency percentiles (p50, p90, p99, p99.9)
                  per allocator, log scale, and throughput.
@@ -299,6 +306,91 @@ def plot_latency(docs, folder):
     return [out]
 
 
+def tiered_groups(folder):
+    """{label: [result, ...]} of every tiered-churn result in the folder
+    (each repeat <label>.r<k>.json counted), labels in file order."""
+    groups = {}
+    for path in sorted(glob.glob(os.path.join(folder, "*.json"))):
+        try:
+            with open(path) as f:
+                d = json.load(f)
+        except (OSError, ValueError):
+            continue
+        if d.get("schema") != "znslab.result/1" or d.get("experiment") != "tiered-churn":
+            continue
+        label = d.get("label") or os.path.splitext(os.path.basename(path))[0]
+        groups.setdefault(label, []).append(d)
+    return groups
+
+
+def median_of(values):
+    v = sorted(values)
+    n = len(v)
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2.0
+
+
+def plot_tiered(folder):
+    groups = tiered_groups(folder)
+    if not groups:
+        return []
+    written = []
+    fig, ax = plt.subplots(figsize=(11, 6))
+    budget = None
+    for label, runs in groups.items():
+        peaks = [(r.get("summary") or {}).get("peak_rss_bytes", 0) for r in runs]
+        med = median_of(peaks)
+        d = min(runs, key=lambda r: abs((r.get("summary") or {}).get("peak_rss_bytes", 0) - med))
+        summ = d.get("summary") or {}
+        base = summ.get("baseline_rss_bytes", 0)
+        budget = budget or summ.get("dram_budget_bytes")
+        pts = [(s["t_ns"] / 1e9, (s["rss_bytes"] - base) / MIB) for s in d.get("samples", [])
+               if s.get("rss_bytes") is not None and s.get("phase") in ("epoch", "end")]
+        if pts:
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], linewidth=1.3,
+                    label=f"{label} (over budget {summ.get('rss_over_budget_pct', 0):.1f} %, "
+                          f"median of {len(runs)})")
+    if budget:
+        ax.axhline(budget / MIB, color="black", linestyle="--", linewidth=1.0, label="DRAM budget")
+    ax.set_xlabel("time since start of run (s)")
+    ax.set_ylabel("RSS - baseline RSS (MiB)")
+    ax.set_ylim(bottom=0)
+    ax.set_title(title_of({k: v[0] for k, v in groups.items()}, "RSS over time above the baseline"))
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    out = os.path.join(folder, "tiered_rss.png")
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    written.append(out)
+
+    names = list(groups)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5))
+    for ax, metric, ylabel in [(axes[0], "write_amplification", "device bytes written / slab bytes spilled"),
+                               (axes[1], "ops_per_sec", "ops/s (alloc + free + access)")]:
+        meds, lo, hi = [], [], []
+        for n in names:
+            v = [(r.get("summary") or {}).get(metric) or 0 for r in groups[n]]
+            m = median_of(v)
+            meds.append(m)
+            lo.append(m - min(v))
+            hi.append(max(v) - m)
+        ax.bar(names, meds, yerr=[lo, hi], capsize=6)
+        for i, m in enumerate(meds):
+            ax.text(i, m, f"{m:.3f}" if metric == "write_amplification" else f"{m:.3g}", ha="center",
+                    va="bottom", fontsize=8)
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"{metric}: median, [min..max] bars")
+        ax.grid(True, axis="y", alpha=0.3)
+        ax.tick_params(axis="x", rotation=15, labelsize=8)
+    fig.suptitle(title_of({k: v[0] for k, v in groups.items()}, "write amplification and speed").replace("\n", "  "))
+    fig.tight_layout()
+    out = os.path.join(folder, "tiered_wa.png")
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    written.append(out)
+    return written
+
+
 def is_sweep_folder(folder):
     try:
         with open(os.path.join(folder, "summary.json")) as f:
@@ -327,6 +419,8 @@ def main():
     written = []
     if "churn" in experiments:
         written += plot_churn({n: d for n, d in docs.items() if d.get("experiment") == "churn"}, folder)
+    if "tiered-churn" in experiments:
+        written += plot_tiered(folder)
     if experiments & {"alternating"} or not written:
         lat = {n: d for n, d in docs.items() if d.get("latency_ns")}
         if lat and "churn" not in experiments:

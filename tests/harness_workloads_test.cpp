@@ -47,6 +47,8 @@ const std::map<std::string, std::vector<std::string>>& small_sets() {
       {"pager-churn", {"pages=16384", "sub_pages=4096", "commit_every=1000", "churn_ops=20000",
                        "timing_batches=1000", "sync=\"none\""}},
       {"varslot-growth", {"guests=1", "ops=20000", "live_bytes=32M"}},
+      {"tiered-churn", {"slab_dram_budget_bytes=2M", "epochs=12", "samples_per_epoch=2", "live_multiple=2",
+                        "accesses_per_object=0.2"}},
   };
   return m;
 }
