@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "harness/config.h"
+#include "harness/counters.h"
 #include "harness/registry.h"
 #include "harness/result.h"
 #include "harness/sampler.h"
@@ -289,21 +290,12 @@ class SegmentScale : public Workload {
     sum["memory_overhead_fraction"] = data_bytes ? double(meta) / double(data_bytes) : 0.0;
     sum["verify_records"] = nverify;
     sum["verify_errors"] = verify_errors;
-    sum["counters"] = {{"fds_open", fs.open_fds},
-                       {"fd_opens", fs.opens},
-                       {"fd_evictions", fs.evictions},
-                       {"ftruncates", fs.truncates},
-                       {"file_bytes", fs.file_bytes},
-                       {"mappings", ms.mappings},
-                       {"maps", ms.maps},
-                       {"mapping_evictions", ms.evictions},
-                       {"slow_pins", ms.slow_pins},
-                       {"pins_active", ms.pins_active},
-                       {"mapped_bytes", ms.mapped_bytes},
-                       {"segments_live", as.segments_live},
-                       {"segment_bytes_live", as.live_bytes},
-                       {"allocations", as.allocations},
-                       {"frees", as.frees}};
+    // Every FileRegistryStats, MappingStats and SegmentAllocatorStats key
+    // (declared once in src/segment; harness/counters.h).
+    json& counters = sum["counters"] = json::object();
+    counters_to_json(fs, counters);
+    counters_to_json(ms, counters);
+    counters_to_json(as, counters);
     doc.set_latency("pin", pin_lat);
     doc.set_latency("alloc", alloc_lat);
     if (ctx.progress)

@@ -41,6 +41,7 @@
 
 #include "harness/scratch_dir.h"
 #include "harness/config.h"
+#include "harness/counters.h"
 #include "harness/registry.h"
 #include "harness/result.h"
 #include "harness/timer.h"
@@ -250,22 +251,14 @@ class ZoneChurn : public Workload {
     json& s = doc.summary();
     s["placement"] = placement_name(o.placement);
     s["gc"] = gc_policy_name(o.gc);
+    counters_to_json(k, s);  // every ZonedStoreCounters key (harness/counters.h)
     s["write_amplification"] = k.write_amplification();
     s["write_amplification_after_1x"] =
         have_1c && k.host_bytes_written > host_at_1c
             ? double(k.device_bytes_written - dev_at_1c) / double(k.host_bytes_written - host_at_1c)
             : k.write_amplification();
-    s["host_bytes_written"] = k.host_bytes_written;
-    s["payload_bytes_written"] = k.payload_bytes;
-    s["device_bytes_written"] = k.device_bytes_written;
     s["device_capacity_bytes"] = capacity;
     s["capacity_multiple_written"] = double(k.host_bytes_written) / double(capacity);
-    s["gc_copied_bytes"] = k.gc_copied_bytes;
-    s["gc_copies"] = k.gc_copies;
-    s["gc_runs"] = k.gc_runs;
-    s["zone_resets"] = k.zone_resets;
-    s["zone_finishes"] = k.zone_finishes;
-    s["zone_opens"] = k.zone_opens;
     s["utilisation_at_reset"] = k.utilisation_at_reset();
     s["throughput_mib_s"] = secs > 0 ? double(k.host_bytes_written) / 1048576.0 / secs : 0.0;
     s["seconds"] = secs;
@@ -277,16 +270,10 @@ class ZoneChurn : public Workload {
     s["live_fraction_measured"] = epochs ? live_sum / double(epochs) / double(capacity) : 0.0;
     s["reads"] = rlat.count();
     s["read_errors"] = read_errors;
-    s["device_errors"] = k.device_errors;
-    s["host_streams"] = k.host_streams;
     s["reads_via_mmap"] = st.reads_via_mmap();
     auto ms = st.mapping_stats();
     s["read_mappings_peak"] = ms.peak_mappings;   // mmap windows over the emulator's backing file
     s["read_mapping_evictions"] = ms.evictions;
-    s["cache_hits"] = k.cache_hits;               // device-read buffer cache (real devices)
-    s["cache_misses"] = k.cache_misses;
-    s["unusable_zones"] = k.unusable_zones;
-    s["zone_appends"] = k.appends;                // data writes issued as zone append
     doc.set_latency("write", wlat);
     doc.set_latency("free", flat);
     doc.set_latency("read", rlat);
