@@ -8,13 +8,17 @@
 
 #include <CLI/CLI.hpp>
 
+#include "harness/allocators.h"
 #include "harness/registry.h"
 #include "harness/table.h"
+#include "src/overflow/overflow.h"
+#include "src/pages/pager.h"
 #include "src/segment/file_registry.h"
 #include "src/segment/mapping_manager.h"
 #include "src/segment/segment_allocator.h"
 #include "src/segment/zoned_store.h"
 #include "src/slab/slab.h"
+#include "src/varslot/pool.h"
 
 namespace znslab::harness {
 
@@ -25,10 +29,23 @@ template <class S>
 std::span<const CounterDecl> rows_of() {
   return counter_decls(static_cast<const S*>(nullptr));
 }
+bool type_ok(CounterType t, const json& v) {
+  switch (t) {
+    case CounterType::kUnsigned: return v.is_number_unsigned() || (v.is_number_integer() && v.get<int64_t>() >= 0);
+    case CounterType::kSigned: return v.is_number_integer();
+    case CounterType::kReal: return v.is_number();
+  }
+  return false;
+}
+const char* type_text(CounterType t) {
+  return t == CounterType::kReal ? "a number" : t == CounterType::kSigned ? "an integer" : "an unsigned integer";
+}
 }  // namespace
 
 const std::vector<CounterSet>& counter_sets() {
   static const std::vector<CounterSet> sets = {
+      {"allocator.samples", "harness::AllocatorCounters (harness/allocators.h)", "docs/harness.md",
+       {"churn"}, "samples[]", false, rows_of<AllocatorCounters>()},
       {"slab.global", "slab::GlobalStats (src/slab/slab.h)", "docs/slab.md",
        {"churn", "alternating"}, "allocator_stats.global", false, rows_of<slab::GlobalStats>()},
       {"segment.zoned_store", "segment::ZonedStoreCounters (src/segment/zoned_store.h)", "docs/segment.md",
@@ -39,6 +56,12 @@ const std::vector<CounterSet>& counter_sets() {
        {"segment-scale"}, "summary.counters", true, rows_of<segment::MappingStats>()},
       {"segment.allocator", "segment::SegmentAllocatorStats (src/segment/segment_allocator.h)", "docs/segment.md",
        {"segment-scale"}, "summary.counters", true, rows_of<segment::SegmentAllocatorStats>()},
+      {"pages.pager", "pages::PagerStats (src/pages/pager.h)", "docs/pages.md",
+       {"pager-churn"}, "summary.pager_stats", true, rows_of<pages::PagerStats>()},
+      {"overflow.region", "overflow::OverflowStats (src/overflow/overflow.h)", "docs/overflow.md",
+       {"overflow-spill"}, "summary.overflow_stats", true, rows_of<overflow::OverflowStats>()},
+      {"varslot.pool", "varslot::PoolStats (src/varslot/pool.h; extents[] kept apart)", "docs/varslot.md",
+       {"varslot-growth"}, "summary.pool_stats", true, rows_of<varslot::PoolStats>()},
   };
   return sets;
 }
@@ -73,6 +96,24 @@ std::vector<std::string> counter_schema_errors(const json& doc) {
     bool carried = false;
     for (const auto& e : set.experiments) carried |= e == exp;
     if (!carried) continue;
+    if (set.json_path.size() > 2 && set.json_path.compare(set.json_path.size() - 2, 2, "[]") == 0) {
+      // Every element of an array (samples): keys checked when present; null
+      // allowed (an allocator without counters).
+      const std::string base = set.json_path.substr(0, set.json_path.size() - 2);
+      const json* arr = json_at_path(doc, base);
+      if (!arr || !arr->is_array()) continue;
+      for (size_t i = 0; i < arr->size(); ++i) {
+        const json& el = (*arr)[i];
+        if (!el.is_object()) continue;
+        for (const CounterDecl& d : set.rows) {
+          auto it = el.find(d.key);
+          if (it == el.end() || it->is_null() || type_ok(d.type, *it)) continue;
+          errs.push_back(base + "[" + std::to_string(i) + "]." + d.key + ": expected " + type_text(d.type) +
+                         ", got " + it->dump());
+        }
+      }
+      continue;
+    }
     const json* obj = json_at_path(doc, set.json_path);
     if (!obj || obj->is_null()) {
       if (set.required) errs.push_back(set.json_path + ": missing (expected the counters of " + set.name + ")");
@@ -89,11 +130,7 @@ std::vector<std::string> counter_schema_errors(const json& doc) {
         errs.push_back(p + ": missing (counter of " + set.name + ")");
         continue;
       }
-      const bool ok = d.type == CounterType::kUnsigned ? it->is_number_unsigned() ||
-                                                              (it->is_number_integer() && it->get<int64_t>() >= 0)
-                      : d.type == CounterType::kSigned ? it->is_number_integer()
-                                                       : it->is_number();
-      if (!ok) errs.push_back(p + ": expected " + (d.type == CounterType::kReal ? "a number" : d.type == CounterType::kSigned ? "an integer" : "an unsigned integer") + ", got " + it->dump());
+      if (!type_ok(d.type, *it)) errs.push_back(p + ": expected " + type_text(d.type) + ", got " + it->dump());
     }
   }
   return errs;

@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "harness/counters.h"
 #include "harness/metrics.h"
 #include "harness/sampler.h"
 
@@ -69,13 +70,7 @@ struct CycleSample {
     if (phase == Phase::kPostFree) s["free_phase_ns"] = phase_ns;
     proc.to_json(s);
     if (have_counters) {
-      s["committed_bytes"] = ac.committed_bytes;
-      s["live_bytes"] = ac.live_bytes;
-      s["requested_bytes"] = ac.requested_bytes;
-      s["live_objects"] = ac.live_objects;
-      s["empty_slabs"] = ac.empty_slabs;
-      s["madvise_calls"] = ac.madvise_calls;
-      s["madvise_bytes"] = ac.madvise_bytes;
+      counters_to_json(ac, s);  // every AllocatorCounters key (harness/allocators.h)
     } else {
       s["committed_bytes"] = nullptr;
       s["live_bytes"] = nullptr;

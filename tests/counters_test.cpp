@@ -106,3 +106,33 @@ TEST_CASE("optional counter sets are checked only when present", "[counters]") {
   doc["allocator_stats"] = {{"global", {{"committed_bytes", 1}}}};
   CHECK_FALSE(counter_schema_errors(doc).empty());
 }
+
+TEST_CASE("churn samples: allocator counters typed when present, null allowed for peers", "[counters]") {
+  json doc{{"experiment", "churn"},
+           {"samples", json::array({json{{"committed_bytes", nullptr}}, json{{"committed_bytes", 4096}}})}};
+  CHECK(counter_schema_errors(doc).empty());
+  doc["samples"][1]["madvise_calls"] = "x";
+  const auto errs = counter_schema_errors(doc);
+  REQUIRE(errs.size() == 1);
+  CHECK(errs[0].find("samples[1].madvise_calls: expected an unsigned integer") != std::string::npos);
+}
+
+TEST_CASE("every counter set's keys are unique and documented with a unit column", "[counters]") {
+  std::set<std::string> names;
+  for (const auto& s : counter_sets()) {
+    INFO(s.name);
+    CHECK(names.insert(s.name).second);
+    CHECK_FALSE(s.rows.empty());
+    std::set<std::string> keys;
+    for (const auto& d : s.rows) {
+      CHECK(keys.insert(d.key).second);
+      CHECK(std::string(d.meaning).size() > 3);
+    }
+  }
+  // segment-scale's summary.counters merges three sets: no key may collide.
+  std::set<std::string> merged;
+  size_t n = 0;
+  for (const char* s : {"segment.file_registry", "segment.mappings", "segment.allocator"})
+    for (const auto& d : find_counter_set(s)->rows) merged.insert(d.key), ++n;
+  CHECK(merged.size() == n);
+}
