@@ -198,3 +198,57 @@ TEST_CASE("alternating stream with workers: live_slots / T fills, steps / T step
   g.drain_phase(1, r);
   CHECK(r.frees == r.allocs);
 }
+
+#include "workloads/zone_churn_gen.h"
+
+namespace {
+struct StoreRec {
+  std::map<uint64_t, uint64_t> death;  // id -> epoch it must die
+  std::map<uint64_t, uint32_t> cls;
+  std::set<uint64_t> live;
+  uint64_t epoch = 0, written = 0, reads = 0, removes = 0;
+  const ZoneChurnParams* p = nullptr;
+  bool put(uint64_t id, uint32_t len, uint32_t c) {
+    CHECK(live.insert(id).second);
+    CHECK(len >= p->min_size);
+    CHECK(len <= p->max_size);
+    death[id] = epoch + p->lifetimes[c];
+    written += len;
+    return true;
+  }
+  void remove(uint64_t id) {
+    CHECK(live.erase(id) == 1);
+    CHECK(death[id] == epoch);  // every record dies exactly at birth + lifetime
+    ++removes;
+  }
+  void read(uint64_t id) {
+    CHECK(death.count(id));
+    ++reads;
+  }
+  void end_epoch(uint64_t e) {
+    CHECK(e == epoch);
+    ++epoch;
+  }
+};
+}  // namespace
+
+TEST_CASE("zone-churn stream: records die at birth + lifetime, target bytes written, reads of written records",
+          "[generators]") {
+  ZoneChurnParams p;
+  p.lifetimes = {1, 3};
+  p.min_size = 100;
+  p.max_size = 1000;
+  p.read_fraction = 0.25;
+  p.epoch_bytes = 20000;
+  p.target_bytes = 400000;
+  StoreRec r;
+  r.p = &p;
+  ZoneChurnGenerator(p).run(r);
+  CHECK(r.written >= p.target_bytes);
+  CHECK(r.written < p.target_bytes + p.max_size);
+  CHECK(r.epoch >= p.target_bytes / (p.epoch_bytes + p.max_size));
+  CHECK(r.removes > 0);
+  const double puts = double(r.death.size());
+  CHECK(std::abs(double(r.reads) / puts - 0.25) < 0.05);
+  CHECK(ZoneChurnGenerator::record_word(7, 0) != ZoneChurnGenerator::record_word(8, 0));
+}
