@@ -46,7 +46,7 @@ const char* phase_name(Phase p) {
 // whole run stays covered and the harness's memory never grows.
 constexpr size_t kPeriodicCapacity = 2048;
 
-// One sample as plain values (see the README for the JSON fields).
+// One sample as plain values (docs/harness.md "samples[]" for the JSON fields).
 struct CycleSample {
   uint64_t t_ns = 0;
   Phase phase = Phase::kPeriodic;
@@ -86,6 +86,92 @@ struct CycleSample {
 };
 
 double mib(uint64_t b) { return double(b) / (1024.0 * 1024.0); }
+
+// The churn summary (DESIGN.md "Metrics", docs/harness.md "summary: churn")
+// from the recorded samples: pure, through harness/metrics.h.
+struct CycleRecord {
+  uint64_t cycles = 0, objects_per_round = 0, pinned_objects = 0;
+  const std::vector<CycleSample>* samples = nullptr;  // start, peak/post_free per cycle, end
+  size_t nsamples = 0;
+  const std::vector<CycleSample>* periodic = nullptr;
+  size_t nperiodic = 0;
+  const std::vector<size_t>* peak_at = nullptr;  // index into samples per cycle
+  const std::vector<size_t>* post_at = nullptr;
+  uint64_t baseline_rss = 0, phase_ns_total = 0;
+  double elapsed_s = 0;
+  uint64_t live_mismatch_cycles = 0, periodic_dropped = 0, periodic_stride = 1, end_free_failures = 0;
+};
+
+void cycle_summary(const CycleRecord& r, json& s) {
+  const std::vector<CycleSample>& cs = *r.samples;
+  const uint64_t s0 = metrics::steady_state_first_cycle(r.cycles);
+  auto post = [&](uint64_t c) -> const CycleSample& { return cs[(*r.post_at)[c]]; };
+  auto peak = [&](uint64_t c) -> const CycleSample& { return cs[(*r.peak_at)[c]]; };
+  std::vector<uint64_t> post_rss(r.cycles), post_committed;
+  for (uint64_t c = 0; c < r.cycles; ++c) post_rss[c] = post(c).proc.rss_bytes;
+  if (post(s0).have_counters)
+    for (uint64_t c = 0; c < r.cycles; ++c) post_committed.push_back(post(c).ac.committed_bytes);
+  const uint64_t worst = metrics::worst_post_free_cycle(post_rss, s0);
+  uint64_t pmin = UINT64_MAX;
+  double ret_max = 0, ret_min = 1e300, excess_max = -1e300;
+  for (uint64_t c = s0; c < r.cycles; ++c) {
+    pmin = std::min(pmin, post_rss[c]);
+    const double ret = metrics::retention_pct(post_rss[c], peak(c).proc.rss_bytes).value_or(0.0);
+    ret_max = std::max(ret_max, ret);
+    ret_min = std::min(ret_min, ret);
+    excess_max = std::max(excess_max, double(post_rss[c]) - double(post(c).objects_live_bytes));
+  }
+  uint64_t run_peak_rss = 0;
+  for (size_t i = 0; i < r.nsamples; ++i) run_peak_rss = std::max(run_peak_rss, cs[i].proc.rss_bytes);
+  for (size_t i = 0; i < r.nperiodic; ++i) run_peak_rss = std::max(run_peak_rss, (*r.periodic)[i].proc.rss_bytes);
+
+  const uint64_t objects_allocated = r.cycles * r.objects_per_round;
+  const double phase_s = double(r.phase_ns_total) / 1e9;
+  const CycleSample& w = post(worst);
+  s["ops_per_sec"] = metrics::ops_per_sec(2 * objects_allocated, r.phase_ns_total).value_or(0.0);
+  s["ns_per_object"] = metrics::ns_per_object(r.phase_ns_total, objects_allocated).value_or(0.0);
+  s["objects_allocated"] = objects_allocated;
+  s["pinned_objects"] = r.pinned_objects;
+  s["cycles"] = r.cycles;
+  s["steady_state_first_cycle"] = s0;
+  s["steady_state_cycles"] = r.cycles - s0;
+  s["peak_rss_bytes"] = run_peak_rss;
+  s["post_free_rss_bytes"] = w.proc.rss_bytes;
+  s["post_free_rss_cycle"] = worst;
+  s["live_bytes_post_free"] = w.objects_live_bytes;
+  s["requested_bytes_post_free"] = w.objects_requested_bytes;
+  s["post_free_rss_min_bytes"] = pmin;
+  s["post_free_rss_excess_max_bytes"] = excess_max;
+  s["post_free_anon_rss_bytes"] = w.proc.anon_rss_bytes < 0 ? json(nullptr) : json(w.proc.anon_rss_bytes);
+  s["baseline_rss_bytes"] = r.baseline_rss;
+  s["post_free_rss_above_baseline_bytes"] = int64_t(w.proc.rss_bytes) - int64_t(r.baseline_rss);
+  s["rss_stability_pct"] = metrics::rss_stability_pct(post_rss, s0).value_or(0.0);
+  s["retention_pct"] = ret_max;
+  s["retention_pct_min"] = ret_min;
+  const bool have_counters = post(s0).have_counters;
+  if (have_counters) {
+    const auto drift = metrics::committed_drift_pct(post_committed, s0);
+    s["committed_drift_pct"] = drift ? json(*drift) : json(nullptr);
+    s["committed_post_free_first_bytes"] = post(s0).ac.committed_bytes;
+    s["committed_post_free_last_bytes"] = post(r.cycles - 1).ac.committed_bytes;
+    uint64_t pc = 0, pfc = 0;
+    for (uint64_t c = 0; c < r.cycles; ++c) pc = std::max(pc, peak(c).ac.committed_bytes);
+    for (uint64_t c = s0; c < r.cycles; ++c) pfc = std::max(pfc, post(c).ac.committed_bytes);
+    s["peak_committed_bytes"] = pc;
+    s["post_free_committed_max_bytes"] = pfc;
+    s["live_bytes_counter_mismatch_cycles"] = r.live_mismatch_cycles;
+  } else {
+    for (const char* k : {"committed_drift_pct", "committed_post_free_first_bytes", "committed_post_free_last_bytes",
+                          "peak_committed_bytes", "post_free_committed_max_bytes", "live_bytes_counter_mismatch_cycles"})
+      s[k] = nullptr;
+  }
+  s["phase_seconds"] = phase_s;
+  s["elapsed_seconds"] = r.elapsed_s;
+  s["periodic_samples_dropped"] = r.periodic_dropped;
+  s["periodic_sample_stride"] = r.periodic_stride;
+  s["end_free_errors"] = r.end_free_failures;
+}
+
 
 }  // namespace
 
@@ -337,73 +423,24 @@ void run_cycles(RunContext& ctx, const CyclePlan& plan, const CycleRunOptions& p
   doc.set_latency("free", hf);
 
   // ---- Summary (DESIGN.md "Metrics") -----------------------------------------
-  const uint64_t s0 = metrics::steady_state_first_cycle(cycles);
-  auto post = [&](uint64_t c) -> const CycleSample& { return cs[post_at[c]]; };
-  auto peak = [&](uint64_t c) -> const CycleSample& { return cs[peak_at[c]]; };
-  std::vector<uint64_t> post_rss(cycles), post_committed;
-  for (uint64_t c = 0; c < cycles; ++c) post_rss[c] = post(c).proc.rss_bytes;
-  if (post(s0).have_counters)
-    for (uint64_t c = 0; c < cycles; ++c) post_committed.push_back(post(c).ac.committed_bytes);
-  const uint64_t worst = metrics::worst_post_free_cycle(post_rss, s0);
-  uint64_t pmin = UINT64_MAX;
-  double ret_max = 0, ret_min = 1e300, excess_max = -1e300;
-  for (uint64_t c = s0; c < cycles; ++c) {
-    pmin = std::min(pmin, post_rss[c]);
-    const double ret = metrics::retention_pct(post_rss[c], peak(c).proc.rss_bytes).value_or(0.0);
-    ret_max = std::max(ret_max, ret);
-    ret_min = std::min(ret_min, ret);
-    excess_max = std::max(excess_max, double(post_rss[c]) - double(post(c).objects_live_bytes));
-  }
-  uint64_t run_peak_rss = 0;
-  for (size_t i = 0; i < ncs; ++i) run_peak_rss = std::max(run_peak_rss, cs[i].proc.rss_bytes);
-  for (size_t i = 0; i < nperiodic; ++i) run_peak_rss = std::max(run_peak_rss, periodic[i].proc.rss_bytes);
-
-  json& s = doc.summary();
-  const uint64_t objects_allocated = cycles * n;
-  const double phase_s = double(phase_ns_total) / 1e9;
-  const CycleSample& w = post(worst);
-  s["ops_per_sec"] = metrics::ops_per_sec(2 * objects_allocated, phase_ns_total).value_or(0.0);
-  s["ns_per_object"] = metrics::ns_per_object(phase_ns_total, objects_allocated).value_or(0.0);
-  s["objects_allocated"] = objects_allocated;
-  s["pinned_objects"] = npinned;
-  s["cycles"] = cycles;
-  s["steady_state_first_cycle"] = s0;
-  s["steady_state_cycles"] = cycles - s0;
-  s["peak_rss_bytes"] = run_peak_rss;
-  s["post_free_rss_bytes"] = w.proc.rss_bytes;
-  s["post_free_rss_cycle"] = worst;
-  s["live_bytes_post_free"] = w.objects_live_bytes;
-  s["requested_bytes_post_free"] = w.objects_requested_bytes;
-  s["post_free_rss_min_bytes"] = pmin;
-  s["post_free_rss_excess_max_bytes"] = excess_max;
-  s["post_free_anon_rss_bytes"] = w.proc.anon_rss_bytes < 0 ? json(nullptr) : json(w.proc.anon_rss_bytes);
-  s["baseline_rss_bytes"] = baseline_rss;
-  s["post_free_rss_above_baseline_bytes"] = int64_t(w.proc.rss_bytes) - int64_t(baseline_rss);
-  s["rss_stability_pct"] = metrics::rss_stability_pct(post_rss, s0).value_or(0.0);
-  s["retention_pct"] = ret_max;
-  s["retention_pct_min"] = ret_min;
-  const bool have_counters = post(s0).have_counters;
-  if (have_counters) {
-    const auto drift = metrics::committed_drift_pct(post_committed, s0);
-    s["committed_drift_pct"] = drift ? json(*drift) : json(nullptr);
-    s["committed_post_free_first_bytes"] = post(s0).ac.committed_bytes;
-    s["committed_post_free_last_bytes"] = post(cycles - 1).ac.committed_bytes;
-    uint64_t pc = 0, pfc = 0;
-    for (uint64_t c = 0; c < cycles; ++c) pc = std::max(pc, peak(c).ac.committed_bytes);
-    for (uint64_t c = s0; c < cycles; ++c) pfc = std::max(pfc, post(c).ac.committed_bytes);
-    s["peak_committed_bytes"] = pc;
-    s["post_free_committed_max_bytes"] = pfc;
-    s["live_bytes_counter_mismatch_cycles"] = live_mismatch_cycles;
-  } else {
-    for (const char* k : {"committed_drift_pct", "committed_post_free_first_bytes", "committed_post_free_last_bytes",
-                          "peak_committed_bytes", "post_free_committed_max_bytes", "live_bytes_counter_mismatch_cycles"})
-      s[k] = nullptr;
-  }
-  s["phase_seconds"] = phase_s;
-  s["elapsed_seconds"] = elapsed_s;
-  s["periodic_samples_dropped"] = periodic_dropped;
-  s["periodic_sample_stride"] = periodic_stride;
-  s["end_free_errors"] = end_free_failures;
+  CycleRecord rec;
+  rec.cycles = cycles;
+  rec.objects_per_round = n;
+  rec.pinned_objects = npinned;
+  rec.samples = &cs;
+  rec.nsamples = ncs;
+  rec.periodic = &periodic;
+  rec.nperiodic = nperiodic;
+  rec.peak_at = &peak_at;
+  rec.post_at = &post_at;
+  rec.baseline_rss = baseline_rss;
+  rec.phase_ns_total = phase_ns_total;
+  rec.elapsed_s = elapsed_s;
+  rec.live_mismatch_cycles = live_mismatch_cycles;
+  rec.periodic_dropped = periodic_dropped;
+  rec.periodic_stride = periodic_stride;
+  rec.end_free_failures = end_free_failures;
+  cycle_summary(rec, doc.summary());
   doc.doc()["allocator_stats"] = alloc->final_stats();
   doc.doc()["timeline"] = alloc->timeline(doc.t0_ns());
   doc.doc()["perf"] = sampler.perf_info();

@@ -252,3 +252,49 @@ TEST_CASE("zone-churn stream: records die at birth + lifetime, target bytes writ
   CHECK(std::abs(double(r.reads) / puts - 0.25) < 0.05);
   CHECK(ZoneChurnGenerator::record_word(7, 0) != ZoneChurnGenerator::record_word(8, 0));
 }
+
+#include "workloads/segment_scale_gen.h"
+
+namespace {
+struct SegRec {
+  std::vector<uint32_t> structure_of;
+  uint64_t inserts = 0, pins = 0, verifies = 0;
+  bool done = false;
+  void insert(uint32_t s, uint32_t idx, uint32_t len) {
+    CHECK_FALSE(done);
+    CHECK(idx == inserts);
+    CHECK(len >= 10);
+    CHECK(len <= 20);
+    structure_of.push_back(s);
+    ++inserts;
+  }
+  void inserts_done() { done = true; }
+  void pin_batch(uint64_t) {
+    CHECK(done);
+    ++pins;
+  }
+  void verify(uint32_t idx) {
+    CHECK(idx < inserts);
+    ++verifies;
+  }
+};
+}  // namespace
+
+TEST_CASE("segment-scale stream: every record inserted once, then pin batches, then verifications",
+          "[generators]") {
+  SegmentScaleParams p;
+  p.records = 5000;
+  p.structures = 7;
+  p.min_size = 10;
+  p.max_size = 20;
+  p.pin_batches = 30;
+  p.verify_records = 10000;  // capped at records
+  SegRec r;
+  SegmentScaleGenerator(p).run(r);
+  CHECK(r.inserts == 5000);
+  CHECK(r.pins == 30);
+  CHECK(r.verifies == 5000);
+  std::set<uint32_t> used(r.structure_of.begin(), r.structure_of.end());
+  CHECK(used.size() == 7);
+  CHECK(SegmentScaleGenerator::payload_byte(1, 0) != SegmentScaleGenerator::payload_byte(1, 1));
+}
