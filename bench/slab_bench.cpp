@@ -5,15 +5,19 @@
 //                          [--pinned F] [--reclaim immediate|on_close|off] [--thp]
 //                          [--chunk BYTES] [--batch N]
 //
+// The operation streams are the workloads' own generators
+// (workloads/alternating_gen.h, workloads/churn_gen.h, seed 42): this file
+// only executes and times them.
 // alternating: a table of --live (4096) slots; each step frees a random slot
 //   and allocates a random size 64..768 B (the harness's `alternating`
-//   workload). Every operation is timed alone with rdtsc (lfence-ordered),
+//   workload, one thread). Every operation is timed alone with rdtsc (lfence-ordered),
 //   converted to ns with a TSC frequency calibrated against CLOCK_MONOTONIC;
 //   the timer's own cost (two back-to-back reads) is reported, not
 //   subtracted. A second, untimed pass gives alloc+free pairs per second.
 // churn: --cycles cycles of --objects objects (64..768 B, every byte
 //   written); a --pinned fraction of cycle 0's objects lives in epoch 0 for
-//   the whole run; every other object is freed, and its epoch (1..15) closed.
+//   the whole run; every other object is freed in the workload's random
+//   order, and its epoch (1..15) closed (the harness's `churn`, one thread).
 //   Reports ns per object (allocate + fill + free wall time / objects), and
 //   RSS / committed bytes after the last cycle's frees.
 // --mode malloc runs the same sequences through malloc/free: run it under
@@ -35,6 +39,8 @@
 
 #include "src/pages/pages.h"
 #include "src/slab/slab.h"
+#include "workloads/alternating_gen.h"
+#include "workloads/churn_gen.h"
 
 using namespace znslab;
 using namespace znslab::slab;
@@ -181,40 +187,58 @@ struct AltResult {
   double pairs_per_sec, timer_ns;
 };
 
+// Executes the alternating generator's slot stream on the backend; kTimed:
+// every operation timed alone with rdtsc into la/lf (ns).
+template <bool kTimed>
+struct AltExec {
+  Backend& be;
+  std::vector<Obj>& table;
+  double tpn;
+  std::vector<uint32_t>* la = nullptr;
+  std::vector<uint32_t>* lf = nullptr;
+  bool ok() const { return true; }
+  void allocate(uint64_t slot, uint32_t size, int fill_byte) {
+    if constexpr (kTimed) {
+      const uint64_t x = tsc();
+      table[slot] = be.alloc(size, workloads::AlternatingGenerator::kEpoch);
+      la->push_back(uint32_t(double(tsc() - x) / tpn));
+    } else {
+      table[slot] = be.alloc(size, workloads::AlternatingGenerator::kEpoch);
+    }
+    if (fill_byte >= 0) std::memset(table[slot].p, fill_byte, size);
+    else *static_cast<volatile uint64_t*>(table[slot].p) = slot;  // touch it
+  }
+  void release(uint64_t slot) {
+    if constexpr (kTimed) {
+      const uint64_t x = tsc();
+      be.release(table[slot]);
+      lf->push_back(uint32_t(double(tsc() - x) / tpn));
+    } else {
+      be.release(table[slot]);
+    }
+  }
+};
+
+// The alternating workload's operation stream (workloads/alternating_gen.h,
+// one worker, seed 42): fill, an untimed pass (pairs per second), a timed pass.
 AltResult run_alternating(const Args& a, double tpn) {
   Backend be(a);
-  std::mt19937_64 rng(12345);
+  workloads::AlternatingParams p;
+  p.live_slots = a.live;
+  p.steps = a.steps;
+  p.warmup_steps = 0;
+  const workloads::AlternatingGenerator gen(p);
   std::vector<Obj> table(a.live);
-  for (auto& o : table) {
-    o = be.alloc(64 + rng() % 705, 0);
-    std::memset(o.p, 1, 8);
-  }
-  std::vector<uint32_t> idx(a.steps), sz(a.steps);
-  for (size_t i = 0; i < a.steps; ++i) {
-    idx[i] = uint32_t(rng() % a.live);
-    sz[i] = uint32_t(64 + rng() % 705);
-  }
-  // Warm-up and untimed throughput pass.
+  std::vector<uint32_t> la, lf;
+  la.reserve(a.steps);
+  lf.reserve(a.steps);
+  AltExec<false> ux{be, table, tpn};
+  AltExec<true> tx{be, table, tpn, &la, &lf};
+  gen.fill_phase(0, ux);
   const uint64_t t0 = mono_ns();
-  for (size_t i = 0; i < a.steps; ++i) {
-    Obj& o = table[idx[i]];
-    be.release(o);
-    o = be.alloc(sz[i], 0);
-    *static_cast<volatile uint64_t*>(o.p) = i;
-  }
+  gen.steps(0, a.steps, ux);
   const uint64_t t1 = mono_ns();
-  std::vector<uint32_t> la(a.steps), lf(a.steps);
-  for (size_t i = 0; i < a.steps; ++i) {
-    Obj& o = table[idx[a.steps - 1 - i]];
-    uint64_t x = tsc();
-    be.release(o);
-    uint64_t y = tsc();
-    o = be.alloc(sz[i], 0);
-    uint64_t z = tsc();
-    *static_cast<volatile uint64_t*>(o.p) = i;
-    lf[i] = uint32_t(double(y - x) / tpn);
-    la[i] = uint32_t(double(z - y) / tpn);
-  }
+  gen.steps(0, a.steps, tx);
   std::vector<uint32_t> tv(100000);
   for (auto& t : tv) {
     uint64_t x = tsc(), y = tsc();
@@ -237,7 +261,7 @@ AltResult run_alternating(const Args& a, double tpn) {
                  g.slabs_recycled, g.slabs_fresh, g.madvise_calls, g.committed_bytes >> 10,
                  g.empty_slabs, g.pending_slabs, g.scan_cas_retries, g.scan_cas_attempts);
   }
-  for (auto& o : table) be.release(o);
+  gen.drain_phase(0, ux);
   return r;
 }
 
@@ -245,52 +269,70 @@ struct ChurnResult {
   double ns_per_object, post_free_rss_mib, live_mib, committed_mib, peak_rss_mib;
 };
 
+// Executes the churn generator's stream on the backend (one worker).
+struct ChurnExec {
+  Backend& be;
+  std::vector<Obj>& slots;
+  std::vector<Obj>& pinned;
+  uint64_t pinned_live_bytes = 0;
+  void allocate(uint64_t slot, uint32_t size, uint32_t epoch, int fill_byte, bool pin) {
+    Obj o = be.alloc(size, epoch);
+    if (fill_byte >= 0) std::memset(o.p, fill_byte, size);
+    if (pin) {
+      pinned.push_back(o);
+      pinned_live_bytes += be.s ? kSizeClasses[size_class_of(size)] : malloc_usable_size(o.p);
+      slots[slot] = Obj{};
+    } else {
+      slots[slot] = o;
+    }
+  }
+  void release(uint64_t slot) {
+    if (!slots[slot].p) return;
+    be.release(slots[slot]);
+    slots[slot] = Obj{};
+  }
+  void epoch_open(uint32_t epoch, uint64_t /*round*/) {
+    if (be.s && be.s->stats_epoch(epoch).state == EpochState::kClosing) (void)be.s->epoch_reopen(epoch);
+  }
+  void epoch_close(uint32_t epoch) {
+    if (be.s) (void)be.s->epoch_close(epoch);
+  }
+};
+
+// The churn workload's operation stream (workloads/churn_gen.h: uniform
+// 64..768 B, every byte written, random free order, seed 42), one worker.
 ChurnResult run_churn(const Args& a) {
   Backend be(a);
-  std::mt19937_64 rng(777);
-  const size_t n = a.objects;
-  std::vector<Obj> objs(n);
-  std::vector<uint32_t> sizes(n);
+  workloads::ChurnParams p;
+  p.cycles = a.cycles;
+  p.objects = a.objects;
+  p.pinned_fraction = a.pinned;
+  const workloads::ChurnGenerator gen(p);
+  std::vector<Obj> slots(gen.slots());
   std::vector<Obj> pinned;
-  uint64_t live_bytes = 0;
+  pinned.reserve(gen.pinned_capacity(0));
+  ChurnExec ex{be, slots, pinned};
   uint64_t work_ns = 0, objects = 0;
   double peak = 0, post = 0;
-  for (size_t c = 0; c < a.cycles; ++c) {
-    const uint32_t epoch = uint32_t(1 + c % 15);
-    if (be.s && be.s->stats_epoch(epoch).state == EpochState::kClosing)
-      (void)be.s->epoch_reopen(epoch);
-    for (size_t i = 0; i < n; ++i) sizes[i] = uint32_t(64 + rng() % 705);
-    const size_t npin = c == 0 ? size_t(double(n) * a.pinned) : 0;
-    const size_t stride = npin ? n / npin : 1;  // pinned objects interleaved in time
-    uint64_t t0 = mono_ns();
-    for (size_t i = 0; i < n; ++i) {
-      const bool pin = npin && i % stride == 0 && i / stride < npin;
-      Obj o = be.alloc(sizes[i], pin ? 0 : epoch);
-      std::memset(o.p, int(i), sizes[i]);
-      if (pin) {
-        pinned.push_back(o);
-        live_bytes += be.s ? kSizeClasses[size_class_of(sizes[i])] : malloc_usable_size(o.p);
-        objs[i] = Obj{};
-      } else {
-        objs[i] = o;
-      }
-    }
-    uint64_t t1 = mono_ns();
+  for (uint64_t c = 0; c < gen.rounds(); ++c) {
+    gen.begin_round(c, ex);
+    const uint64_t t0 = mono_ns();
+    gen.alloc_phase(c, 0, ex);
+    const uint64_t t1 = mono_ns();
     peak = std::max(peak, double(pages::rss_bytes()));
-    uint64_t t2 = mono_ns();
-    for (size_t i = 0; i < n; ++i)
-      if (objs[i].p) be.release(objs[i]);
-    if (be.s) (void)be.s->epoch_close(epoch);
-    uint64_t t3 = mono_ns();
+    const uint64_t t2 = mono_ns();
+    gen.free_phase(c, 0, ex);
+    gen.end_round(c, ex);
+    const uint64_t t3 = mono_ns();
     work_ns += (t1 - t0) + (t3 - t2);
-    objects += n;
+    objects += gen.objects_per_round();
     if (c >= a.cycles / 10) post = std::max(post, double(pages::rss_bytes()));
   }
   ChurnResult r;
   r.ns_per_object = double(work_ns) / double(objects);
   r.post_free_rss_mib = post / 1048576.0;
   r.peak_rss_mib = peak / 1048576.0;
-  r.live_mib = double(live_bytes) / 1048576.0;
+  r.live_mib = double(ex.pinned_live_bytes) / 1048576.0;
   r.committed_mib = be.s ? double(be.s->stats_global().committed_bytes) / 1048576.0 : -1;
   for (auto& o : pinned) be.release(o);
   return r;

@@ -111,14 +111,10 @@ class SlabAdapter final : public AllocatorAdapter {
     if (!s) throw RunError("temporal-slab: epoch_close(" + std::to_string(epoch) + "): " + s.to_string());
   }
   bool counters(AllocatorCounters& out) const noexcept override {
-    slab::GlobalStats g = a_->stats_global();
-    out.committed_bytes = g.committed_bytes;
-    out.live_bytes = g.live_bytes;
-    out.requested_bytes = g.requested_bytes;
-    out.live_objects = g.live_objects;
-    out.empty_slabs = g.empty_slabs;
-    out.madvise_calls = g.madvise_calls;
-    out.madvise_bytes = g.madvise_bytes;
+    const slab::GlobalStats g = a_->stats_global();
+#define ZNSLAB_COPY(type, field, key, unit, meaning) out.field = g.field;
+    ZNSLAB_ALLOCATOR_SAMPLE_COUNTERS(ZNSLAB_COPY)
+#undef ZNSLAB_COPY
     return true;
   }
   json describe() const override {

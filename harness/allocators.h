@@ -26,6 +26,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "src/common/counters.h"
+
 namespace znslab::harness {
 
 // One live object as a workload keeps it.
@@ -36,16 +38,23 @@ struct Obj {
   uint32_t requested = 0;  // bytes asked for
 };
 
-// The allocator's own accounting (temporal-slab; peers have none), bytes.
+// The allocator's own accounting (temporal-slab; peers have none), as
+// churn's samples carry it: declared once (src/common/counters.h); each row
+// is the slab::GlobalStats counter of the same name (harness/alloc_slab.cpp
+// copies them by this list). X(type, field, json key, unit, meaning).
+#define ZNSLAB_ALLOCATOR_SAMPLE_COUNTERS(X)                                                             \
+  X(uint64_t, committed_bytes, "committed_bytes", "bytes", "slabs backed by physical pages x slab size") \
+  X(uint64_t, live_bytes, "live_bytes", "bytes", "slot sizes of live objects")                          \
+  X(uint64_t, requested_bytes, "requested_bytes", "bytes", "bytes callers asked for, live objects")     \
+  X(uint64_t, live_objects, "live_objects", "count", "live objects")                                   \
+  X(uint64_t, empty_slabs, "empty_slabs", "slabs", "committed slabs with no live object")              \
+  X(uint64_t, madvise_calls, "madvise_calls", "count", "madvise calls returning memory to the OS")     \
+  X(uint64_t, madvise_bytes, "madvise_bytes", "bytes", "bytes returned to the OS by madvise")
+
 struct AllocatorCounters {
-  uint64_t committed_bytes = 0;  // slabs backed by physical pages x slab size
-  uint64_t live_bytes = 0;       // slot sizes of live objects
-  uint64_t requested_bytes = 0;  // bytes callers asked for, live objects
-  uint64_t live_objects = 0;
-  uint64_t empty_slabs = 0;
-  uint64_t madvise_calls = 0;
-  uint64_t madvise_bytes = 0;
+  ZNSLAB_ALLOCATOR_SAMPLE_COUNTERS(ZNSLAB_COUNTER_FIELD)
 };
+ZNSLAB_COUNTER_FUNCTIONS(AllocatorCounters, ZNSLAB_ALLOCATOR_SAMPLE_COUNTERS)
 
 class AllocatorAdapter {
  public:

@@ -31,6 +31,7 @@
 #include <thread>
 #include <vector>
 
+#include "harness/counters.h"
 #include "harness/config.h"
 #include "harness/registry.h"
 #include "harness/result.h"
@@ -354,6 +355,7 @@ class OverflowSpill : public Workload {
     sum["cursor_bytes_end"] = end.cursor - end.data_off;
     sum["ops_per_sec"] = t_ops ? double(writes + frees + reads) * 1e9 / double(t_ops) : 0.0;
     sum["rss_bytes"] = sampler.rss_bytes();
+    sum["overflow_stats"] = counters_json(end);  // every OverflowStats counter (src/overflow/overflow.h)
     sum["counters"] = {{"writes", writes},           {"frees", frees},
                        {"owner_reads", reads},       {"reuse_writes", end.reuse_writes},
                        {"splits", end.splits},       {"coalesces", end.coalesces},

@@ -33,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "harness/counters.h"
 #include "harness/config.h"
 #include "harness/registry.h"
 #include "harness/result.h"
@@ -310,6 +311,7 @@ class PagerChurn : public Workload {
     sum["space_amplification"] = live_bytes ? double(fsz) / double(live_bytes) : 0.0;
     sum["rss_bytes"] = sampler.rss_bytes();
     sum["ops_per_sec"] = t_ops ? double(n_ops) * 1e9 / double(t_ops) : 0.0;
+    sum["pager_stats"] = counters_json(st);  // every PagerStats counter (src/pages/pager.h)
     sum["counters"] = {{"commits", st.commits},
                        {"grows", st.grows},
                        {"meta_chunks_written", st.meta_chunks_written},

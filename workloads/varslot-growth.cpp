@@ -45,6 +45,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "harness/counters.h"
 #include "harness/config.h"
 #include "harness/registry.h"
 #include "harness/result.h"
@@ -622,6 +623,7 @@ class VarslotGrowth final : public Workload {
     sum["leaked_slots"] = leaked;
     sum["passed_handles"] = passed;
     sum["extents"] = std::vector<uint32_t>(s.extents, s.extents + host.class_count());
+    sum["pool_stats"] = counters_json(s);  // every PoolStats counter of the host (src/varslot/pool.h)
     sum["ops"] = total_ops;
     sum["run_seconds"] = double(t_run) / 1e9;
     sum["ops_per_sec"] = t_run ? double(total_ops) * 1e9 / double(t_run) : 0.0;

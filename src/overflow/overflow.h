@@ -35,6 +35,7 @@
 #include <utility>
 #include <vector>
 
+#include "src/common/counters.h"
 #include "src/common/status.h"
 #include "src/pages/pager.h"
 #include "src/pages/pages.h"
@@ -83,18 +84,29 @@ struct OverflowOptions {
   void* step_hook_arg = nullptr;
 };
 
+// The overflow region's counters, declared once (src/common/counters.h): the struct, the JSON
+// keys, schema entries and docs table. X(type, field, json key, unit, meaning).
+#define ZNSLAB_OVERFLOW_STATS(X) \
+  X(uint64_t, capacity, "capacity", "bytes", "current: file bytes (st_size)") \
+  X(uint64_t, data_off, "data_off", "bytes", "first data byte") \
+  X(uint64_t, cursor, "cursor", "bytes", "current: bump cursor (file offset)") \
+  X(uint64_t, live_bytes, "live_bytes", "bytes", "current: bytes of live blobs as written") \
+  X(uint64_t, live_slots, "live_slots", "count", "current: live blobs") \
+  X(uint64_t, free_extents, "free_extents", "count", "current: free extents below the cursor") \
+  X(uint64_t, free_bytes, "free_bytes", "bytes", "current: free bytes below the cursor") \
+  X(uint64_t, grow_count, "grow_count", "count", "region growths") \
+  X(uint64_t, generation, "generation", "", "growth generation (file header)") \
+  X(uint64_t, writes, "writes", "count", "blob writes") \
+  X(uint64_t, reuse_writes, "reuse_writes", "count", "writes placed in a free extent (best fit)") \
+  X(uint64_t, frees, "frees", "count", "blob frees") \
+  X(uint64_t, splits, "splits", "count", "free extents split by a write") \
+  X(uint64_t, coalesces, "coalesces", "count", "free extents merged with a neighbour") \
+  X(double, fragmentation_pct, "fragmentation_pct", "%", "(cursor - data_off - live_bytes) / (cursor - data_off); 0 when empty")
+
 struct OverflowStats {
-  uint64_t capacity = 0;        // file bytes (st_size)
-  uint64_t data_off = 0;        // first data byte
-  uint64_t cursor = 0;          // bump cursor (file offset)
-  uint64_t live_bytes = 0;      // bytes of live blobs as written
-  uint64_t live_slots = 0;
-  uint64_t free_extents = 0, free_bytes = 0;  // below the cursor
-  uint64_t grow_count = 0, generation = 0;
-  uint64_t writes = 0, reuse_writes = 0, frees = 0, splits = 0, coalesces = 0;
-  // (cursor - data_off - live_bytes) / (cursor - data_off), percent; 0 when empty.
-  double fragmentation_pct = 0;
+  ZNSLAB_OVERFLOW_STATS(ZNSLAB_COUNTER_FIELD)
 };
+ZNSLAB_COUNTER_FUNCTIONS(OverflowStats, ZNSLAB_OVERFLOW_STATS)
 
 // A read-only view of a blob; valid until the next write() or close.
 struct BlobView {

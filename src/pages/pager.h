@@ -43,6 +43,7 @@
 #include <string>
 #include <vector>
 
+#include "src/common/counters.h"
 #include "src/common/status.h"
 
 namespace znslab::pages {
@@ -91,17 +92,24 @@ struct PagerOptions {
 };
 
 // Counters of one Pager (values; cheap to read).
+// A Pager's counters (values; cheap to read), declared once (src/common/counters.h): the struct, the JSON
+// keys, schema entries and docs table. X(type, field, json key, unit, meaning).
+#define ZNSLAB_PAGER_STATS(X) \
+  X(uint64_t, page_count, "page_count", "pages", "current: data pages in the file") \
+  X(uint64_t, allocated, "allocated", "pages", "current: data pages allocated") \
+  X(uint64_t, peak_allocated, "peak_allocated", "pages", "maximum of allocated") \
+  X(uint64_t, generation, "generation", "", "last committed generation") \
+  X(uint64_t, commits, "commits", "count", "commits") \
+  X(uint64_t, grows, "grows", "count", "file growths") \
+  X(uint64_t, meta_chunks_written, "meta_chunks_written", "chunks", "4 KiB metadata chunks copied by commits") \
+  X(uint64_t, file_bytes, "file_bytes", "bytes", "current: st_size = data_off + page_count x page_size") \
+  X(uint64_t, metadata_file_bytes, "metadata_file_bytes", "bytes", "current: superblocks + both meta areas (data_off)") \
+  X(uint64_t, metadata_mem_bytes, "metadata_mem_bytes", "bytes", "current: working bitmap, summaries, dirty sets, aux in memory")
+
 struct PagerStats {
-  uint64_t page_count = 0;       // data pages in the file now
-  uint64_t allocated = 0;        // data pages allocated now
-  uint64_t peak_allocated = 0;
-  uint64_t generation = 0;       // last committed generation
-  uint64_t commits = 0, grows = 0;
-  uint64_t meta_chunks_written = 0;  // 4 KiB chunks copied by commits
-  uint64_t file_bytes = 0;       // st_size: data_off + page_count * page_size
-  uint64_t metadata_file_bytes = 0;  // superblocks + both meta areas (data_off)
-  uint64_t metadata_mem_bytes = 0;   // working bitmap, summaries, dirty sets, aux
+  ZNSLAB_PAGER_STATS(ZNSLAB_COUNTER_FIELD)
 };
+ZNSLAB_COUNTER_FUNCTIONS(PagerStats, ZNSLAB_PAGER_STATS)
 
 class Pager {
  public:

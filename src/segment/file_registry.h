@@ -23,6 +23,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "src/common/counters.h"
 #include "src/common/status.h"
 
 namespace znslab::segment {
@@ -53,15 +54,21 @@ class FileRef {
   int fd_ = -1;
 };
 
+// The file registry's counters, declared once (src/common/counters.h): the struct, the JSON keys,
+// schema entries and docs table. X(type, field, json key, unit, meaning).
+#define ZNSLAB_FILE_REGISTRY_STATS(X) \
+  X(size_t, open_fds, "fds_open", "fds", "current: owned data files open") \
+  X(size_t, peak_open_fds, "peak_open_fds", "fds", "maximum of fds_open since construction") \
+  X(size_t, limit, "fd_limit", "fds", "max owned fds open at once") \
+  X(uint64_t, opens, "fd_opens", "count", "open(2) calls") \
+  X(uint64_t, evictions, "fd_evictions", "count", "fds closed by LRU eviction") \
+  X(uint64_t, truncates, "ftruncates", "count", "ftruncate calls (file growth)") \
+  X(uint64_t, file_bytes, "file_bytes", "bytes", "current: sum of owned file sizes")
+
 struct FileRegistryStats {
-  size_t open_fds = 0;        // owned data files currently open
-  size_t peak_open_fds = 0;   // maximum of open_fds since construction
-  size_t limit = 0;           // max owned fds open at once
-  uint64_t opens = 0;         // open(2) calls
-  uint64_t evictions = 0;     // fds closed by LRU eviction
-  uint64_t truncates = 0;     // ftruncate calls (file growth)
-  uint64_t file_bytes = 0;    // sum of owned file sizes, bytes
+  ZNSLAB_FILE_REGISTRY_STATS(ZNSLAB_COUNTER_FIELD)
 };
+ZNSLAB_COUNTER_FUNCTIONS(FileRegistryStats, ZNSLAB_FILE_REGISTRY_STATS)
 
 class FileRegistry {
  public:

@@ -37,6 +37,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "src/common/counters.h"
 #include "src/common/status.h"
 #include "src/segment/file_registry.h"
 
@@ -123,17 +124,23 @@ struct MappingOptions {
   size_t max_mappings = 0;             // 0 = derive_max_mappings(0)
 };
 
+// The mapping manager's counters, declared once (src/common/counters.h): the struct, the JSON keys,
+// schema entries and docs table. X(type, field, json key, unit, meaning).
+#define ZNSLAB_MAPPING_STATS(X) \
+  X(size_t, mappings, "mappings", "windows", "current: windows mapped") \
+  X(size_t, peak_mappings, "peak_mappings", "windows", "maximum of mappings") \
+  X(size_t, max_mappings, "max_mappings", "windows", "the cap on mapped windows") \
+  X(uint64_t, maps, "maps", "count", "mmap calls") \
+  X(uint64_t, evictions, "mapping_evictions", "count", "windows unmapped to stay under the cap or by evict_idle") \
+  X(uint64_t, slow_pins, "slow_pins", "count", "pins that took the mutex") \
+  X(int64_t, pins_active, "pins_active", "pins", "current: sum of pin counts over all windows") \
+  X(uint64_t, mapped_bytes, "mapped_bytes", "bytes", "current: bytes mapped") \
+  X(uint64_t, window_objects, "window_objects", "count", "Window structs allocated (metadata)")
+
 struct MappingStats {
-  size_t mappings = 0;          // windows currently mapped
-  size_t peak_mappings = 0;
-  size_t max_mappings = 0;      // the cap
-  uint64_t maps = 0;            // mmap calls
-  uint64_t evictions = 0;       // windows unmapped to stay under the cap or by evict_idle
-  uint64_t slow_pins = 0;       // pins that took the mutex
-  int64_t pins_active = 0;      // sum of pin counts over all windows
-  uint64_t mapped_bytes = 0;    // bytes currently mapped
-  uint64_t window_objects = 0;  // Window structs allocated (metadata)
+  ZNSLAB_MAPPING_STATS(ZNSLAB_COUNTER_FIELD)
 };
+ZNSLAB_COUNTER_FUNCTIONS(MappingStats, ZNSLAB_MAPPING_STATS)
 
 class MappingManager {
  public:

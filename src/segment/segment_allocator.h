@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "src/common/counters.h"
 #include "src/common/status.h"
 #include "src/segment/file_registry.h"
 #include "src/segment/mapping_manager.h"
@@ -60,13 +61,20 @@ struct SegmentAllocatorOptions {
   uint32_t first_file_id = 0;
 };
 
+// The segment allocator's counters, declared once (src/common/counters.h): the struct, the JSON keys,
+// schema entries and docs table. X(type, field, json key, unit, meaning).
+#define ZNSLAB_SEGMENT_ALLOCATOR_STATS(X) \
+  X(uint64_t, segments_live, "segments_live", "segments", "current: live segments") \
+  X(uint64_t, segments_total, "segments_total", "segments", "ever carved from files (live + free list)") \
+  X(uint64_t, allocations, "allocations", "count", "segment allocations") \
+  X(uint64_t, frees, "frees", "count", "segment frees") \
+  X(uint64_t, live_bytes, "segment_bytes_live", "bytes", "current: sum of live segment sizes") \
+  X(uint64_t, metadata_bytes, "segment_metadata_bytes", "bytes", "current: the allocator's own bookkeeping (heap)")
+
 struct SegmentAllocatorStats {
-  uint64_t segments_live = 0;
-  uint64_t segments_total = 0;     // ever carved from files (live + free list)
-  uint64_t allocations = 0, frees = 0;
-  uint64_t live_bytes = 0;         // sum of live segment sizes
-  uint64_t metadata_bytes = 0;     // this allocator's own bookkeeping (heap), bytes
+  ZNSLAB_SEGMENT_ALLOCATOR_STATS(ZNSLAB_COUNTER_FIELD)
 };
+ZNSLAB_COUNTER_FUNCTIONS(SegmentAllocatorStats, ZNSLAB_SEGMENT_ALLOCATOR_STATS)
 
 class SegmentAllocator {
  public:

@@ -47,6 +47,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "src/common/counters.h"
 #include "src/common/status.h"
 #include "src/segment/file_registry.h"
 #include "src/segment/mapping_manager.h"
@@ -79,26 +80,35 @@ struct ZonedStoreOptions {
 // Opaque key of a stored segment: slot index (low 32 bits) + generation.
 using SegmentKey = uint64_t;
 
+// The zoned store's counters, declared once (src/common/counters.h): the
+// struct, zone-churn's summary keys, their schema entries and the table in
+// docs/segment.md. X(type, field, json key, unit, meaning).
+#define ZNSLAB_ZONED_STORE_COUNTERS(X)                                                                  \
+  X(uint64_t, host_bytes_written, "host_bytes_written", "bytes", "put(): padded bytes written")         \
+  X(uint64_t, payload_bytes, "payload_bytes_written", "bytes", "put(): bytes the caller gave")          \
+  X(uint64_t, device_bytes_written, "device_bytes_written", "bytes", "host + GC copies, padded")         \
+  X(uint64_t, gc_copied_bytes, "gc_copied_bytes", "bytes", "bytes copied by GC, padded")                \
+  X(uint64_t, gc_copies, "gc_copies", "segments", "segments copied by GC")                              \
+  X(uint64_t, gc_runs, "gc_runs", "zones", "victim zones collected")                                    \
+  X(uint64_t, zone_resets, "zone_resets", "count", "zone resets")                                       \
+  X(uint64_t, zone_finishes, "zone_finishes", "count", "zone finishes")                                 \
+  X(uint64_t, zone_opens, "zone_opens", "count", "empty zones taken into a stream")                     \
+  X(uint64_t, reset_live_bytes, "reset_live_bytes", "bytes", "sum over resets of the victim's live bytes at pick") \
+  X(uint64_t, reset_capacity_bytes, "reset_capacity_bytes", "bytes", "sum over resets of zone capacity") \
+  X(uint64_t, segments_live, "segments_live", "segments", "current: live segments")                     \
+  X(uint64_t, live_bytes, "live_bytes", "bytes", "current: live bytes, padded")                         \
+  X(uint64_t, puts, "puts", "count", "put() calls that stored a segment")                               \
+  X(uint64_t, removes, "removes", "count", "remove() calls that freed a segment")                       \
+  X(uint64_t, reads, "store_reads", "count", "read() calls with a live key and a large enough buffer")                         \
+  X(uint64_t, appends, "zone_appends", "count", "data writes issued as zone append")                    \
+  X(uint64_t, cache_hits, "cache_hits", "count", "device-read buffer cache hits (real devices)")        \
+  X(uint64_t, cache_misses, "cache_misses", "count", "device-read buffer cache misses (real devices)")  \
+  X(uint64_t, device_errors, "device_errors", "count", "device calls that returned an error")           \
+  X(uint32_t, unusable_zones, "unusable_zones", "zones", "offline/read-only/failed zones taken out of use") \
+  X(uint32_t, host_streams, "host_streams", "streams", "effective host streams (after the resource clamp)")
+
 struct ZonedStoreCounters {
-  uint64_t host_bytes_written = 0;    // put(): padded bytes written, bytes
-  uint64_t payload_bytes = 0;         // put(): bytes the caller gave
-  uint64_t device_bytes_written = 0;  // host + GC copies, bytes
-  uint64_t gc_copied_bytes = 0;       // bytes, padded
-  uint64_t gc_copies = 0;             // segments copied by GC
-  uint64_t gc_runs = 0;               // victims collected
-  uint64_t zone_resets = 0;
-  uint64_t zone_finishes = 0;
-  uint64_t zone_opens = 0;            // empty zones taken into a stream
-  uint64_t reset_live_bytes = 0;      // sum over resets of live bytes at victim pick
-  uint64_t reset_capacity_bytes = 0;  // sum over resets of zone capacity
-  uint64_t segments_live = 0;
-  uint64_t live_bytes = 0;            // padded
-  uint64_t puts = 0, removes = 0, reads = 0;
-  uint64_t appends = 0;               // data writes issued as zone append
-  uint64_t cache_hits = 0, cache_misses = 0;
-  uint64_t device_errors = 0;         // device calls that returned an error
-  uint32_t unusable_zones = 0;        // offline/read-only/failed zones taken out of use
-  uint32_t host_streams = 0;          // effective host streams (after the resource clamp)
+  ZNSLAB_ZONED_STORE_COUNTERS(ZNSLAB_COUNTER_FIELD)
   double write_amplification() const noexcept {
     return host_bytes_written ? double(device_bytes_written) / double(host_bytes_written) : 1.0;
   }
@@ -107,6 +117,7 @@ struct ZonedStoreCounters {
     return reset_capacity_bytes ? double(reset_live_bytes) / double(reset_capacity_bytes) : 0.0;
   }
 };
+ZNSLAB_COUNTER_FUNCTIONS(ZonedStoreCounters, ZNSLAB_ZONED_STORE_COUNTERS)
 
 class ZonedSegmentStore {
  public:

@@ -24,6 +24,7 @@
 #include <string>
 #include <string_view>
 
+#include "src/common/counters.h"
 #include "src/common/status.h"
 
 namespace znslab::zns {
@@ -183,45 +184,56 @@ struct Options {
 // ---- Stats snapshots (seed 002 "Phase 2.0 Core Stats API") ----------------
 inline constexpr uint32_t kStatsVersion = 1;
 
+// The global counters, declared once (src/common/counters.h): the struct,
+// stats_json()'s "global" object, the result schema and the table in
+// docs/slab.md come from this list. X(type, field, json key, unit, meaning).
+#define ZNSLAB_SLAB_GLOBAL_STATS(X)                                                                      \
+  X(uint64_t, committed_bytes, "committed_bytes", "bytes", "current: slabs backed (attached + pending) x 4096") \
+  X(uint64_t, live_bytes, "live_bytes", "bytes", "current: slot size x live objects")                    \
+  X(uint64_t, requested_bytes, "requested_bytes", "bytes", "current: bytes callers asked for, live objects") \
+  X(uint64_t, live_objects, "live_objects", "count", "current: live objects")                           \
+  X(uint64_t, empty_slabs, "empty_slabs", "slabs", "current: committed slabs with no live object")      \
+  X(uint64_t, total_slabs, "total_slabs", "slabs", "current: slab ids in use (committed or reclaimed-awaiting-reuse)") \
+  X(uint64_t, allocs, "allocs", "count", "successful allocations")                                      \
+  X(uint64_t, frees, "frees", "count", "successful frees")                                              \
+  X(uint64_t, madvise_calls, "madvise_calls", "count", "madvise calls returning slab memory to the OS") \
+  X(uint64_t, madvise_bytes, "madvise_bytes", "bytes", "bytes returned to the OS by madvise")           \
+  X(uint64_t, madvise_failures, "madvise_failures", "count", "madvise calls that failed")               \
+  X(uint64_t, slow_path_cache_miss, "slow_path_cache_miss", "count", "refills that needed a new slab")  \
+  X(uint64_t, slow_path_epoch_closed, "slow_path_epoch_closed", "count", "allocations refused: epoch CLOSING") \
+  X(uint64_t, slow_path_partial_null, "slow_path_partial_null", "count", "refills with no current partial slab") \
+  X(uint64_t, slow_path_partial_full, "slow_path_partial_full", "count", "refills whose current partial slab was full") \
+  X(uint64_t, slabs_recycled, "slabs_recycled", "slabs", "empty slabs reused from the cache")           \
+  X(uint64_t, slabs_fresh, "slabs_fresh", "slabs", "slabs taken from never-used arena space")           \
+  X(double, recycle_rate_pct, "recycle_rate_pct", "%", "100 x recycled / (recycled + fresh)")           \
+  X(uint64_t, stale_handle_frees, "stale_handle_frees", "count", "frees refused: stale handle (each exactly once)") \
+  X(uint64_t, double_frees, "double_frees", "count", "frees refused: already free")                     \
+  X(uint64_t, invalid_handle_frees, "invalid_handle_frees", "count", "frees refused: not a handle of this allocator") \
+  X(uint64_t, stale_derefs, "stale_derefs", "count", "deref() calls refused (stale or forged handle)")  \
+  X(uint64_t, scan_cas_attempts, "scan_cas_attempts", "count", "bitmap claim CAS attempts")            \
+  X(uint64_t, scan_cas_retries, "scan_cas_retries", "count", "bitmap claim CAS retries")               \
+  X(uint64_t, scan_adapt_checks, "scan_adapt_checks", "count", "adaptive-scan controller checks")       \
+  X(uint64_t, scan_adapt_switches, "scan_adapt_switches", "count", "adaptive-scan mode switches")       \
+  X(uint64_t, epoch_advances, "epoch_advances", "count", "successful epoch_advance() calls")                       \
+  X(uint64_t, epoch_closes, "epoch_closes", "count", "epochs closed by epoch_close()")                             \
+  X(uint64_t, pending_slabs, "pending_slabs", "slabs", "current: detached empty slabs still committed (awaiting reuse or decommit)") \
+  X(uint64_t, chunks_returned, "chunks_returned", "count", "whole chunks decommitted into the free-chunk pool") \
+  X(uint64_t, decommit_ranges, "decommit_ranges", "count", "coalesced madvise(MADV_DONTNEED) ranges over slab memory") \
+  X(uint64_t, domain_violations, "domain_violations", "count", "EpochDomain misuse refused (depth > 32, wrong thread, not LIFO)") \
+  X(uint64_t, thread_cached_slots, "thread_cached_slots", "count", "current: free slots held claimed by OTHER threads' caches") \
+  X(uint64_t, retired_slab_ids, "retired_slab_ids", "count", "slab ids retired by the 2^23 generation rule (docs/slab.md, Handles)") \
+  X(uint64_t, populated_slabs, "populated_slabs", "slabs", "slabs backed ahead of use by Options::populate_slabs")
+
+// Snapshot of the global counters. thread_cached_slots: free slots held
+// claimed in thread caches (Options::thread_cache) of OTHER threads: not
+// live, not counted free; their slabs count as in use (not in empty_slabs).
+// A snapshot first returns the calling thread's own cached slots, so
+// single-threaded snapshots see 0 there.
 struct GlobalStats {
   uint32_t version = kStatsVersion;
-  uint64_t committed_bytes = 0;   // slabs currently backed (not reclaimed) x 4 KiB
-  uint64_t live_bytes = 0;        // slot sizes of live objects
-  uint64_t requested_bytes = 0;   // bytes callers asked for, live objects
-  uint64_t live_objects = 0;
-  uint64_t empty_slabs = 0;       // committed slabs with no live object
-  uint64_t total_slabs = 0;       // slab ids in use (committed or reclaimed-awaiting-reuse)
-  uint64_t allocs = 0, frees = 0;
-  uint64_t madvise_calls = 0, madvise_bytes = 0, madvise_failures = 0;
-  uint64_t slow_path_cache_miss = 0;    // a new slab was needed
-  uint64_t slow_path_epoch_closed = 0;  // refused: epoch CLOSING
-  uint64_t slow_path_partial_null = 0;  // no current partial slab
-  uint64_t slow_path_partial_full = 0;  // current partial slab was full
-  uint64_t slabs_recycled = 0;          // empty slabs reused from the cache
-  uint64_t slabs_fresh = 0;             // slabs taken from never-used arena space
-  double recycle_rate_pct = 0;          // 100 x recycled / (recycled + fresh)
-  uint64_t stale_handle_frees = 0, double_frees = 0, invalid_handle_frees = 0;
-  uint64_t stale_derefs = 0;
-  uint64_t scan_cas_attempts = 0, scan_cas_retries = 0;
-  uint64_t scan_adapt_checks = 0, scan_adapt_switches = 0;
-  uint64_t epoch_advances = 0, epoch_closes = 0;
-  // Added by the slab engineer (additive):
-  uint64_t pending_slabs = 0;      // detached empty slabs still committed (awaiting reuse or decommit)
-  uint64_t chunks_returned = 0;    // whole chunks decommitted and returned to the free-chunk pool
-  uint64_t decommit_ranges = 0;    // coalesced madvise(MADV_DONTNEED) ranges over slab memory
-  uint64_t domain_violations = 0;  // EpochDomain misuse refused (depth > 32, wrong thread, not LIFO)
-  // Free slots held claimed in thread caches (Options::thread_cache) of
-  // OTHER threads: not live, not counted free; their slabs count as in use
-  // (not in empty_slabs). A snapshot first returns the calling thread's own
-  // cached slots, so single-threaded snapshots see 0 here.
-  uint64_t thread_cached_slots = 0;
-  // Slab ids retired because their slots' generation counters advanced
-  // 2^23 over chunk returns (never attached again; 4 KiB of address space
-  // each). See docs/slab.md, "Handles".
-  uint64_t retired_slab_ids = 0;
-  // Slabs backed ahead of use by Options::populate_slabs (count).
-  uint64_t populated_slabs = 0;
+  ZNSLAB_SLAB_GLOBAL_STATS(ZNSLAB_COUNTER_FIELD)
 };
+ZNSLAB_COUNTER_FUNCTIONS(GlobalStats, ZNSLAB_SLAB_GLOBAL_STATS)
 
 // ---- Spill counters (issue 11), declared once -----------------------------
 // X(name, kind): kind "count" = monotonic total, "gauge" = current value.

@@ -139,17 +139,7 @@ EpochStats SlabAllocator::stats_epoch(uint32_t e) const noexcept {
   return es;
 }
 
-// Field lists, declared once for the JSON export.
-#define ZNSLAB_GLOBAL_STATS_FIELDS(X)                                                       \
-  X(version) X(committed_bytes) X(live_bytes) X(requested_bytes) X(live_objects)            \
-  X(empty_slabs) X(total_slabs) X(allocs) X(frees) X(madvise_calls) X(madvise_bytes)        \
-  X(madvise_failures) X(slow_path_cache_miss) X(slow_path_epoch_closed)                     \
-  X(slow_path_partial_null) X(slow_path_partial_full) X(slabs_recycled) X(slabs_fresh)      \
-  X(recycle_rate_pct) X(stale_handle_frees) X(double_frees) X(invalid_handle_frees)         \
-  X(stale_derefs) X(scan_cas_attempts) X(scan_cas_retries) X(scan_adapt_checks)             \
-  X(scan_adapt_switches) X(epoch_advances) X(epoch_closes) X(pending_slabs)                 \
-  X(chunks_returned) X(decommit_ranges) X(domain_violations) X(thread_cached_slots) \
-  X(retired_slab_ids) X(populated_slabs)
+// Field lists, declared once for the JSON export (the global counters: slab.h).
 #define ZNSLAB_CLASS_STATS_FIELDS(X)                                                          \
   X(size_class) X(object_bytes) X(slots_per_slab) X(committed_bytes) X(live_bytes)           \
   X(live_objects) X(empty_slabs) X(total_slabs) X(slow_path_cache_miss)                      \
@@ -175,9 +165,8 @@ std::string SlabAllocator::stats_json() const {
                     {"populate_slabs", o.populate_slabs}};
   const GlobalStats g = stats_global();
   json& gj = doc["global"];
-#define X(n) gj[#n] = g.n;
-  ZNSLAB_GLOBAL_STATS_FIELDS(X)
-#undef X
+  gj["version"] = g.version;
+  for_each_counter(g, [&](const char* key, const auto& v) { gj[key] = v; });
   json classes = json::array();
   for (uint32_t c = 0; c < kNumClasses; ++c) {
     const ClassStats s = stats_class(c);

@@ -45,6 +45,7 @@
 #include <thread>
 #include <vector>
 
+#include "src/common/counters.h"
 #include "src/common/status.h"
 #include "src/pages/pages.h"
 #include "src/varslot/layout.h"
@@ -98,21 +99,31 @@ struct PoolOptions {
   CrashPoint crash_at = CrashPoint::kNone;  // tests only
 };
 
-// Per-process counters of this Pool object plus the segment's shared ones.
+// Per-process counters of this Pool object plus the segment's shared ones,
+// declared once (src/common/counters.h): the struct, the JSON keys, schema
+// entries and docs table. X(type, field, json key, unit, meaning).
+#define ZNSLAB_VARSLOT_POOL_STATS(X) \
+  X(uint64_t, growth_events, "growth_events", "count", "shared: extent growths by the host") \
+  X(uint64_t, growth_refused, "growth_refused", "count", "shared: growths refused (max_extents or max_bytes)") \
+  X(uint64_t, fallback_allocs, "fallback_allocs", "count", "shared: allocations served by a larger class") \
+  X(uint64_t, double_frees, "double_frees", "count", "shared: frees refused, slot already free") \
+  X(uint64_t, stale_handles, "stale_handles", "count", "shared: handles refused, generation mismatch") \
+  X(uint64_t, invalid_handles, "invalid_handles", "count", "shared: handles refused, not a slot of this pool") \
+  X(uint64_t, recovered_slots, "recovered_slots", "count", "shared: slots of dead peers returned to the pool") \
+  X(uint64_t, dead_peers, "dead_peers", "count", "shared: peers found dead and reclaimed") \
+  X(uint64_t, host_recoveries, "host_recoveries", "count", "shared: new hosts that took over a segment") \
+  X(uint64_t, grow_ns_total, "grow_ns_total", "ns", "shared: wall time spent growing") \
+  X(uint64_t, segment_bytes, "segment_bytes", "bytes", "shared, current: segment size (current_size)") \
+  X(uint32_t, map_generation, "map_generation", "", "shared, current: +1 per growth (futex word)") \
+  X(uint64_t, remaps, "remaps", "count", "this process: mappings grown or extent files mapped") \
+  X(uint64_t, mapped_bytes, "mapped_bytes", "bytes", "this process, current: bytes mapped") \
+  X(uint64_t, doorbells, "doorbells", "count", "this process: growth requests sent")
+
 struct PoolStats {
-  // shared (all processes)
-  uint64_t growth_events = 0, growth_refused = 0, fallback_allocs = 0;
-  uint64_t double_frees = 0, stale_handles = 0, invalid_handles = 0;
-  uint64_t recovered_slots = 0, dead_peers = 0, host_recoveries = 0;
-  uint64_t grow_ns_total = 0;
-  uint64_t segment_bytes = 0;     // current_size
-  uint32_t map_generation = 0;
-  uint32_t extents[kMaxClasses] = {};
-  // this process
-  uint64_t remaps = 0;            // mappings grown or extent files mapped
-  uint64_t mapped_bytes = 0;      // bytes this process has mapped now
-  uint64_t doorbells = 0;         // growth requests this process sent
+  ZNSLAB_VARSLOT_POOL_STATS(ZNSLAB_COUNTER_FIELD)
+  uint32_t extents[kMaxClasses] = {};  // shared, current: extents per class
 };
+ZNSLAB_COUNTER_FUNCTIONS(PoolStats, ZNSLAB_VARSLOT_POOL_STATS)
 
 class Pool {
  public:
