@@ -12,7 +12,8 @@
 // fallback (glibc malloc of this process) and are counted (fallback_ops,
 // fallback_bytes). realloc: on peers the process's realloc (their own); on
 // temporal-slab allocate + copy + free. calloc is an allocation (touched
-// like the others). Alignment is not replayed on peers (plain malloc).
+// like the others). On peers and glibc an aligned allocation (above 16 B)
+// is replayed with aligned_alloc, which their preloaded library serves.
 // `touch`: pages = write one byte per 4 KiB of each new object (its pages
 // become resident, as the program's writes made them), full = memset,
 // none. Epochs (temporal-slab, policy != none): the long-lived epoch 0 is
@@ -107,7 +108,8 @@ class TraceReplayer {
   const Counters& counters() const { return c_; }
 
  private:
-  enum : uint8_t { kNone = 0, kAdapter = 1, kFallback = 2, kDone = 3 };
+  // kAligned: a peer's aligned allocation (aligned_alloc, freed with free).
+  enum : uint8_t { kNone = 0, kAdapter = 1, kFallback = 2, kDone = 3, kAligned = 4 };
 
   void thread_main(size_t ti) {
     const std::vector<ReplayOp>& ops = plan_.threads[ti];
@@ -188,7 +190,17 @@ class TraceReplayer {
     Obj& o = objs_[r.obj];
     const size_t n = r.size ? r.size : 1;
     uint8_t st = kAdapter;
-    if (slab_ && r.placement == Placement::kFallback) {
+    if (!slab_ && r.align_log2 > 4) {
+      // The process's allocator is the peer (LD_PRELOAD): its aligned_alloc.
+      const size_t al = size_t(1) << r.align_log2;
+      o.ptr = std::aligned_alloc(al, (n + al - 1) / al * al);
+      o.handle = 0;
+      st = kAligned;
+      if (!o.ptr) {
+        c_.skipped.fetch_add(1);
+        return;
+      }
+    } else if (slab_ && r.placement == Placement::kFallback) {
       o.ptr = std::malloc(n);
       o.handle = 0;
       st = kFallback;
@@ -218,7 +230,7 @@ class TraceReplayer {
     const uint8_t st = state_[id].load(std::memory_order_acquire);
     if (st == kAdapter) {
       a_.release(objs_[id]);
-    } else if (st == kFallback) {
+    } else if (st == kFallback || st == kAligned) {
       std::free(objs_[id].ptr);
     } else {
       return;
@@ -229,7 +241,7 @@ class TraceReplayer {
   size_t usable(uint32_t id) {
     const uint8_t st = state_[id].load(std::memory_order_acquire);
     if (st == kAdapter) return a_.usable_size(objs_[id]);
-    if (st == kFallback) return malloc_usable_size(objs_[id].ptr);
+    if (st == kFallback || st == kAligned) return malloc_usable_size(objs_[id].ptr);
     return 0;
   }
 

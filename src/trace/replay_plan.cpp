@@ -2,6 +2,7 @@
 #include "src/trace/replay_plan.h"
 
 #include <algorithm>
+#include <bit>
 #include <unordered_map>
 
 #include "src/trace/trace_stats.h"
@@ -89,6 +90,8 @@ bool make_plan(const Trace& t, const PlanOptions& o, ReplayPlan& out, std::strin
     r.window = uint32_t(w);
     r.op = e.op;
     r.placement = Placement::kFallback;
+    r.align_log2 = e.align > 1 ? uint8_t(std::bit_width(uint64_t(e.align) - 1)) : 0;
+    r.pad = 0;
     if (e.op == uint8_t(Op::kFree) || (e.op == uint8_t(Op::kRealloc) && e.old_obj)) {
       const uint32_t id = uint32_t(e.op == uint8_t(Op::kFree) ? e.obj : e.old_obj);
       if (creator_thread[id] != ti) ++out.cross_thread_frees;

@@ -64,7 +64,8 @@ struct ReplayOp {
   uint32_t window;   // ts_ns / epoch_ns (0 with policy none)
   uint8_t op;        // trace::Op
   Placement placement;  // for the object created
-  uint16_t pad;
+  uint8_t align_log2;   // requested alignment, log2 bytes (0 = malloc's default)
+  uint8_t pad;
 };
 static_assert(sizeof(ReplayOp) == 32);
 
