@@ -167,10 +167,15 @@ class TraceReplayer {
             return;
           }
           if (r.obj) {
-            create(r);
-            Obj& o = objs_[r.old_obj];
-            const uint64_t n = std::min<uint64_t>(o.requested, r.size);
-            if (n) std::memcpy(objs_[r.obj].ptr, o.ptr, n);
+            // Published only once its bytes are copied: another thread may
+            // free or realloc it as soon as it sees it created.
+            const uint8_t st = create(r, /*publish=*/false);
+            if (st != kNone) {
+              Obj& o = objs_[r.old_obj];
+              const uint64_t n = std::min<uint64_t>(o.requested, r.size);
+              if (n) std::memcpy(objs_[r.obj].ptr, o.ptr, n);
+              state_[r.obj].store(st, std::memory_order_release);
+            }
           }
           release(r.old_obj);
           return;
@@ -186,7 +191,10 @@ class TraceReplayer {
     }
   }
 
-  void create(const ReplayOp& r) {
+  // Allocates and touches object r.obj; with `publish`, marks it created
+  // (release) for the threads that wait on it. Returns its state, kNone
+  // when the allocation failed (counted in skipped).
+  uint8_t create(const ReplayOp& r, bool publish = true) {
     Obj& o = objs_[r.obj];
     const size_t n = r.size ? r.size : 1;
     uint8_t st = kAdapter;
@@ -198,7 +206,7 @@ class TraceReplayer {
       st = kAligned;
       if (!o.ptr) {
         c_.skipped.fetch_add(1);
-        return;
+        return kNone;
       }
     } else if (slab_ && r.placement == Placement::kFallback) {
       o.ptr = std::malloc(n);
@@ -208,7 +216,7 @@ class TraceReplayer {
       c_.fallback_bytes.fetch_add(r.size, std::memory_order_relaxed);
       if (!o.ptr) {
         c_.skipped.fetch_add(1);
-        return;
+        return kNone;
       }
     } else {
       uint32_t epoch = trace::kLongEpoch;
@@ -216,14 +224,15 @@ class TraceReplayer {
       if (!a_.allocate(n, epoch, o)) {
         if (epoch == trace::kLongEpoch || !a_.allocate(n, trace::kLongEpoch, o)) {
           c_.skipped.fetch_add(1);
-          return;
+          return kNone;
         }
         c_.epoch_fallbacks.fetch_add(1, std::memory_order_relaxed);
       }
     }
     o.requested = uint32_t(std::min<uint64_t>(r.size, UINT32_MAX));
     touch(static_cast<char*>(o.ptr), r.size);
-    state_[r.obj].store(st, std::memory_order_release);
+    if (publish) state_[r.obj].store(st, std::memory_order_release);
+    return st;
   }
 
   void release(uint32_t id) {
