@@ -38,7 +38,7 @@
 #include "harness/sampler.h"
 #include "harness/timer.h"
 #include "src/overflow/overflow.h"
-#include "workloads/work_dir.h"
+#include "harness/work_dir.h"
 
 namespace znslab::harness {
 namespace {

@@ -1,5 +1,6 @@
-// The folder a file-backed workload (pager-churn, overflow-spill) keeps its
-// files in: the `dir` key when set (created if absent, kept), else a new
+// The folder a file-backed run (pager-churn, overflow-spill: the phase
+// runner, harness/phase_runner.h) keeps its files in: the `dir` key when set
+// (created if absent, kept), else a new
 // $TMPDIR/znslab-<tag>-XXXXXX removed at the end unless `keep_files`.
 // Throws RunError (CLI boundary) naming the path. Not thread-safe.
 #pragma once
