@@ -225,6 +225,7 @@ class OverflowExec {
   void read(size_t blob);      // owner read, timed ("read") and checked
   // Handed to a reader that may still be reading it (must not be freed).
   bool pinned(size_t blob) const;
+  uint64_t live_bytes() const;  // the region's live bytes now
   // Gives every idle reader the blob choose() returns (-1: none), after
   // releasing the one it had.
   template <class Choose>
