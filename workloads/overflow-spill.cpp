@@ -11,6 +11,7 @@
 // least once while the readers remap. Summary and samples:
 // docs/overflow.md "Workload overflow-spill".
 #include <string>
+#include <vector>
 
 #include "harness/config.h"
 #include "harness/phase_runner.h"
@@ -68,6 +69,27 @@ class OverflowSpill : public Workload {
     check_int_range(c, "reader_post_every", 1, 1 << 20);
     check_int_range(c, "warmup_writes", 0, 1ll << 40);
     check_one_of(c, "advice", {"normal", "random", "sequential"});
+  }
+
+  std::vector<KeyDoc> key_docs() const override {
+    return {{"initial_bytes", "integer", "bytes", "file size of the new region (multiple of 4096)"},
+            {"max_bytes", "integer", "bytes", "growth limit (multiple of 4096)"},
+            {"fill_bytes", "integer", "bytes", "live bytes at the end of the fill"},
+            {"blob_size", "object", "bytes", "{min, max}: blob sizes, uniform"},
+            {"fraction_4k", "number", "ratio", "share of writes of exactly 4096 B"},
+            {"short_lived_fraction", "number", "ratio", "share of fill blobs freed short_lifetime writes later"},
+            {"short_lifetime", "integer", "count", "writes a short-lived blob lives"},
+            {"free_fraction", "number", "ratio", "share of the live blobs freed after the fill"},
+            {"readers", "integer", "count", "reader threads (0-3), each with its own mapping"},
+            {"read_every", "integer", "count", "writes per owner read"},
+            {"reader_post_every", "integer", "count", "writes (frees) between hand-offs to idle readers"},
+            {"warmup_writes", "integer", "count", "writes before write_4k_ns records"},
+            {"persistent", "boolean", "", "keep a slot index in the file"},
+            {"populate", "boolean", "", "fault the mapping in at open and after growth"},
+            {"advice", "string", "", "normal, random or sequential (madvise)"},
+            {"dir", "string", "", "folder of the region file (\"\" = a new temp folder)"},
+            {"keep_files", "boolean", "", "keep the temp folder"},
+            {"seed", "integer", "", "seed of sizes, lifetimes, frees and reads"}};
   }
 
   void run(RunContext& ctx) override {

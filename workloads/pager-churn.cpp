@@ -11,6 +11,7 @@
 // samples: docs/pages.md "Workload pager-churn".
 #include <algorithm>
 #include <string>
+#include <vector>
 
 #include "harness/config.h"
 #include "harness/phase_runner.h"
@@ -69,6 +70,27 @@ class PagerChurn : public Workload {
     check_int_range(c, "sample_every", 1, 1ll << 40);
     const uint64_t parents = (cfg_u64(c, "sub_pages") + uint64_t(ps / sps) - 1) / uint64_t(ps / sps);
     if (cfg_u64(c, "pages") + 2 * parents + 1024 > 0xffffffffull) throw_key_error("pages", "pages plus sub-page parents must stay below 2^32");
+  }
+
+  std::vector<KeyDoc> key_docs() const override {
+    return {{"pages", "integer", "pages", "long-lived pages at the peak"},
+            {"page_size", "integer", "bytes", "page size (power of two >= 1024)"},
+            {"sub_page_size", "integer", "bytes", "sub-page size (power of two; 2..64 per page)"},
+            {"sub_pages", "integer", "count", "long-lived sub-pages at the peak"},
+            {"commit_every", "integer", "count", "fill/churn operations between commits"},
+            {"sync", "string", "", "none, commit or each (src/pages/pager.h SyncMode)"},
+            {"initial_pages", "integer", "pages", "data pages of the new file"},
+            {"grow_pages", "integer", "pages", "growth step (0 = double)"},
+            {"short_lived_fraction", "number", "ratio", "share of allocations freed again short_lifetime ops later"},
+            {"short_lifetime", "integer", "count", "ops a short-lived allocation lives"},
+            {"churn_ops", "integer", "count", "random free+alloc pairs at the peak"},
+            {"timing_batches", "integer", "count", "timed batches of 64 alloc+free pairs, of pages and of sub-pages"},
+            {"final_free_fraction", "number", "ratio", "share of the live pages and sub-pages freed at the end"},
+            {"touch_every", "integer", "count", "write 8 bytes into 1 allocation in N (the file stays sparse)"},
+            {"sample_every", "integer", "count", "ops between samples"},
+            {"dir", "string", "", "folder of the pager file (\"\" = a new temp folder)"},
+            {"keep_files", "boolean", "", "keep the temp folder"},
+            {"seed", "integer", "", "seed of kinds, lifetimes and victims"}};
   }
 
   void run(RunContext& ctx) override {

@@ -24,6 +24,7 @@
 // one per repeat; "fio": fio's figures (median run + every run); "device".
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "harness/config.h"
 #include "harness/device_runner.h"
@@ -56,6 +57,17 @@ class ZoneWrite final : public Workload {
     check_int_range(c, "total_bytes", 4096, int64_t(1) << 42);
     check_int_range(c, "repeats", 1, 100);
     check_one_of(c, "fio", {"auto", "on", "off"});
+  }
+
+  std::vector<KeyDoc> key_docs() const override {
+    return {{"zones", "integer", "count", "zones written concurrently, round-robin"},
+            {"block_size", "integer", "bytes", "bytes per I/O (a multiple of the LBA size)"},
+            {"queue_depth", "integer", "count", "I/Os in flight in total"},
+            {"mode", "string", "", "write (at the write pointer) or append (zone append)"},
+            {"total_bytes", "integer", "bytes", "bytes written per repeat"},
+            {"repeats", "integer", "count", "passes, alternating with fio; medians are reported"},
+            {"fio", "string", "", "auto (on emu: devices), on or off"},
+            {"default_device", "string", "", "emulator parameters when --device is not given"}};
   }
 
   void run(RunContext& ctx) override {
