@@ -329,6 +329,10 @@ uint64_t file_blocks_bytes(const std::string& p) {
   struct stat st;
   return ::stat(p.c_str(), &st) == 0 ? uint64_t(st.st_blocks) * 512 : 0;
 }
+uint64_t fd_blocks_bytes(int fd) {
+  struct stat st;
+  return ::fstat(fd, &st) == 0 ? uint64_t(st.st_blocks) * 512 : 0;
+}
 
 class VarslotGrowth final : public Workload {
  public:
@@ -336,6 +340,7 @@ class VarslotGrowth final : public Workload {
     return json{{"workload", "varslot-growth"},
                 {"guests", 3},
                 {"growth", "remap"},
+                {"segment", "file"},
                 {"initial_bytes", 33554432},
                 {"ops", 4000000},
                 {"kill_guest", false},
@@ -355,6 +360,9 @@ class VarslotGrowth final : public Workload {
   void validate(const json& c) const override {
     check_int_range(c, "guests", 1, kMaxProcs - 1);
     check_one_of(c, "growth", {"remap", "extent_files", "fixed"});
+    check_one_of(c, "segment", {"file", "memfd"});
+    if (cfg_str(c, "segment") == "memfd" && cfg_str(c, "growth") == "extent_files")
+      throw_key_error("segment", "memfd works with growth remap or fixed (extent_files needs one named file per extent)");
     check_int_range(c, "initial_bytes", 0, int64_t(1) << 40);
     check_int_range(c, "ops", 1, int64_t(1) << 40);
     check_int_range(c, "live_bytes", 1 << 20, int64_t(1) << 40);
@@ -400,6 +408,10 @@ class VarslotGrowth final : public Workload {
 
     varslot::PoolOptions po;
     po.path = cfg_str(c, "dir") + "/znslab-varslot-" + std::to_string(::getpid());
+    // segment=memfd: no file; guests (forked below) inherit the host's
+    // descriptor and attach through it.
+    po.memfd = cfg_str(c, "segment") == "memfd";
+    if (po.memfd) po.path = "znslab-varslot-" + std::to_string(::getpid());
     (void)varslot::parse_growth_mode(growth, &po.mode);
     po.class_sizes = class_sizes;
     po.extent_bytes = extent_bytes;
@@ -435,6 +447,7 @@ class VarslotGrowth final : public Workload {
                        {"version", "1"},
                        {"options",
                         {{"growth", growth},
+                         {"segment", cfg_str(c, "segment")},
                          {"path", po.path},
                          {"class_sizes", class_sizes},
                          {"extent_bytes", extent_bytes},
@@ -457,7 +470,7 @@ class VarslotGrowth final : public Workload {
       if (pid == 0) {
         int rc = 0;
         {
-          auto g = Pool::attach(po.path);
+          auto g = po.memfd ? Pool::attach_fd(host.segment_fd()) : Pool::attach(po.path);
           if (!g) _exit(2);
           ctl.proc[i].peer.store((*g)->peer_id(), std::memory_order_release);
           ctl.proc[i].ready.store(1, std::memory_order_release);
@@ -582,7 +595,7 @@ class VarslotGrowth final : public Workload {
       host.count_slots(k, &f, &a);
       leaked += a;
     }
-    uint64_t allocated = file_blocks_bytes(po.path);
+    uint64_t allocated = po.memfd ? fd_blocks_bytes(host.segment_fd()) : file_blocks_bytes(po.path);
     if (po.mode == varslot::GrowthMode::kExtentFiles)
       for (uint32_t k = 0; k < host.class_count(); ++k)
         for (uint32_t e = 0; e < s.extents[k]; ++e)

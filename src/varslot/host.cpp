@@ -354,6 +354,16 @@ uint64_t Pool::reclaim_peer(uint32_t p) noexcept {
 Result<std::unique_ptr<Pool>> Pool::take_over(const std::string& path, const PoolOptions& opts) {
   std::unique_ptr<Pool> p(new Pool());
   if (Status s = p->open_existing(path, true); !s) return s;
+  return finish_take_over(std::move(p), opts);
+}
+
+Result<std::unique_ptr<Pool>> Pool::take_over_fd(int fd, const PoolOptions& opts) {
+  std::unique_ptr<Pool> p(new Pool());
+  if (Status s = p->open_existing_fd(fd, true); !s) return s;
+  return finish_take_over(std::move(p), opts);
+}
+
+Result<std::unique_ptr<Pool>> Pool::finish_take_over(std::unique_ptr<Pool> p, const PoolOptions& opts) {
   SegmentHeader* h = p->hdr_;
   const int32_t old = h->host_pid.load(std::memory_order_acquire);
   if (old > 0 && old != int32_t(::getpid()) && pid_alive(old))

@@ -79,6 +79,13 @@ enum class CrashPoint : uint32_t {
 
 struct PoolOptions {
   std::string path;  // segment file, e.g. /dev/shm/znslab-varslot-1234 (created, truncated)
+  // true: the segment is a memfd (pages::create_memfd; `path` is only its
+  // name, may be empty) that guests reach through its descriptor
+  // (segment_fd(): inherited across fork, or across exec after clearing
+  // FD_CLOEXEC with the number passed on the command line; attach_fd).
+  // remap and fixed modes only: extent_files would need one new descriptor
+  // per growth handed to every running guest (kNotSupported).
+  bool memfd = false;
   GrowthMode mode = GrowthMode::kRemap;
   // Slot sizes, bytes, ascending, each a multiple of 64 (seed's motivating
   // case scaled: 1 KiB, 16 KiB, 256 KiB, 4 MiB).
@@ -133,6 +140,12 @@ class Pool {
   // Guest: attaches to an existing segment and registers a peer id.
   // Errors: kNotFound, kCorrupt, kOutOfMemory (all peer ids taken), kIoError.
   static Result<std::unique_ptr<Pool>> attach(const std::string& path);
+  // Guest: attaches through a descriptor of the segment (a memfd made with
+  // PoolOptions::memfd, or an open segment file), inherited or received
+  // over SCM_RIGHTS. The Pool keeps its own duplicate (F_DUPFD_CLOEXEC):
+  // the caller may close `fd`. Errors: as attach; kNotSupported for an
+  // extent_files segment (its extents are found by path).
+  static Result<std::unique_ptr<Pool>> attach_fd(int fd);
   // New host for a segment whose host died (even mid-growth): checks the
   // old host is gone (kBusy if alive), repairs what a crash can leave
   // (a growth in progress, a free list locked by a recovery walk, a file
@@ -141,6 +154,10 @@ class Pool {
   // the header.
   static Result<std::unique_ptr<Pool>> take_over(const std::string& path,
                                                  const PoolOptions& opts = {});
+  // take_over through a descriptor (a memfd segment survives its host only
+  // while some process still holds a descriptor of it). Errors: as
+  // take_over; kNotSupported for extent_files.
+  static Result<std::unique_ptr<Pool>> take_over_fd(int fd, const PoolOptions& opts = {});
   ~Pool();
   Pool(const Pool&) = delete;
   Pool& operator=(const Pool&) = delete;
@@ -170,6 +187,13 @@ class Pool {
   uint32_t class_count() const noexcept { return hdr_->class_count; }
   uint32_t class_size(uint32_t c) const noexcept { return hdr_->classes[c].slot_size; }
   const SegmentHeader& header() const noexcept { return *hdr_; }
+  // The segment's descriptor (remap/fixed: the whole segment; extent_files:
+  // the header file), owned by this Pool and closed with it; FD_CLOEXEC
+  // set. Hand it to guests (attach_fd) for a memfd segment.
+  int segment_fd() const noexcept { return fd_; }
+  // True when the segment was created as a memfd or attached by descriptor
+  // (it has no path; unlink_files() does nothing).
+  bool by_fd() const noexcept { return by_fd_; }
   // Bytes this process has mapped of the single-file segment (remap and
   // fixed modes; the host maps its whole reservation at once).
   uint64_t mapped_size() const noexcept { return view_size_.load(std::memory_order_acquire); }
@@ -220,6 +244,10 @@ class Pool {
 
   Status open_file(const std::string& path, bool create);
   Status open_existing(const std::string& path, bool host_view);
+  Status open_existing_fd(int fd, bool host_view);
+  Status open_common(bool host_view);  // fd_ open: validate and map the header
+  static Result<std::unique_ptr<Pool>> register_guest(std::unique_ptr<Pool> p);
+  static Result<std::unique_ptr<Pool>> finish_take_over(std::unique_ptr<Pool> p, const PoolOptions& opts);
   Status map_header(bool host_view);
   Status register_peer(uint32_t want);
   uint8_t* extent_base(uint32_t c, uint32_t e) noexcept;  // maps on demand
@@ -240,6 +268,7 @@ class Pool {
 
   std::string path_;
   int fd_ = -1;
+  bool by_fd_ = false;  // memfd or attached by descriptor: no path
   GrowthMode hdr_mode_hint_ = GrowthMode::kRemap;  // before the header is mapped
   uint64_t reserve_bytes_ = 0;
   uint32_t peer_ = 0;
