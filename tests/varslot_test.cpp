@@ -863,3 +863,36 @@ TEST_CASE("varslot-growth workload: segment=memfd (remap, a killed guest), schem
   CHECK_THROWS(harness::load_workload_text(R"({"workload": "varslot-growth", "segment": "memfd",
       "growth": "extent_files"})", "test.json", {}));
 }
+
+TEST_CASE("varslot: remap growth staged one extent ahead: the file leads current_size, nobody maps past it, take_over trims it",
+          "[varslot]") {
+  for (bool staged : {true, false}) {
+    DYNAMIC_SECTION("stage_growth " << staged) {
+      std::string path = shm_path("stage");
+      Unlinker u{path};
+      PoolOptions o = small_opts(path, GrowthMode::kRemap);
+      o.stage_growth = staged;
+      auto r = Pool::create(o);
+      REQUIRE(r.is_ok());
+      Pool& host = **r;
+      auto g = Pool::attach(path);
+      REQUIRE(g.is_ok());
+      REQUIRE(host.grow(1).is_ok());
+      REQUIRE((*g)->alloc(200).is_ok());  // maps the new class-1 extent
+      const uint64_t cur = host.stats().segment_bytes;
+      const uint64_t file = *pages::file_size(host.segment_fd());
+      uint64_t biggest = 0, d = 0;
+      for (uint32_t c = 0; c < host.class_count(); ++c)
+        biggest = std::max(biggest, extent_layout_bytes(host.class_size(c), uint32_t(o.extent_bytes / host.class_size(c)), &d));
+      CHECK(file == (staged ? cur + biggest : cur));
+      CHECK((*g)->mapped_size() <= cur);
+      // The staged tail is not published: a new host trims it.
+      g->reset();
+      r->reset();
+      auto nh = Pool::take_over(path);
+      REQUIRE(nh.is_ok());
+      CHECK(*pages::file_size((*nh)->segment_fd()) == cur);
+      CHECK((*nh)->verify().is_ok());
+    }
+  }
+}

@@ -353,6 +353,8 @@ class VarslotGrowth final : public Workload {
                 {"timed_every", 4},
                 {"sample_ms", 100},
                 {"service_nice", 0},
+                {"grow_staging", true},
+                {"grow_rt_priority", 1},
                 {"dir", "/dev/shm"},
                 {"seed", 1}};
   }
@@ -372,6 +374,7 @@ class VarslotGrowth final : public Workload {
     check_int_range(c, "timed_every", 0, 1 << 20);
     check_int_range(c, "sample_ms", 1, 60000);
     check_int_range(c, "service_nice", -20, 19);
+    check_int_range(c, "grow_rt_priority", 0, 99);
     check_int_range(c, "seed", 0, INT64_MAX);
     const json& cs = c.at("class_sizes");
     const json& w = c.at("op_weights");
@@ -417,6 +420,8 @@ class VarslotGrowth final : public Workload {
     po.extent_bytes = extent_bytes;
     po.initial_bytes = cfg_u64(c, "initial_bytes");
     po.max_bytes = cfg_u64(c, "max_bytes");
+    po.stage_growth = cfg_bool(c, "grow_staging");
+    po.grow_rt_priority = int(cfg_int(c, "grow_rt_priority"));
     // fixed: every class sized to hold the whole live set (the mix is not
     // known in advance), at most 16 extents.
     const uint64_t per_class_extents = (live_bytes + extent_bytes - 1) / extent_bytes;
@@ -491,7 +496,9 @@ class VarslotGrowth final : public Workload {
           throw RunError("varslot-growth: guest " + std::to_string(i) + " exited before starting");
         ::usleep(200);
       }
-    host.start_service(1, int(cfg_int(c, "service_nice")));
+    // grow_rt_priority: the service thread (which then does every growth)
+    // runs under SCHED_FIFO.
+    host.start_service(1, int(cfg_int(c, "service_nice")), int(cfg_int(c, "grow_rt_priority")));
 
     // Samples: segment size, extents, live bytes (sum over processes).
     std::mutex smu;
@@ -588,6 +595,24 @@ class VarslotGrowth final : public Workload {
     for (uint64_t ns : host.grow_durations_ns()) grow.record(ns);
     LatencyHistogram grow_cpu;
     for (uint64_t ns : host.grow_cpu_ns()) grow_cpu.record(ns);
+    // Where the growths' wall time went (outside the summary: diagnostics).
+    {
+      static const char* const kPhase[varslot::kGrowPhases] = {"truncate", "map", "init", "publish", "wake"};
+      LatencyHistogram ph[varslot::kGrowPhases];
+      uint64_t preempted = 0;
+      const auto phases = host.grow_phases();
+      for (const auto& g : phases) {
+        for (uint32_t i = 0; i < varslot::kGrowPhases; ++i) ph[i].record(std::max<uint64_t>(1, g.ns[i]));
+        preempted += g.preemptions ? 1 : 0;
+      }
+      json j;
+      for (uint32_t i = 0; i < varslot::kGrowPhases; ++i) j[kPhase[i]] = ph[i].to_json();
+      j["growths_preempted"] = preempted;
+      j["rt_refused"] = host.grow_rt_refused();
+      j["service_rt_applied"] = host.service_rt_ok();
+      j["growths"] = phases.size();
+      doc.doc()["grow_phases_ns"] = std::move(j);
+    }
     varslot::PoolStats s = host.stats();
     uint64_t leaked = 0;
     for (uint32_t k = 0; k < host.class_count(); ++k) {

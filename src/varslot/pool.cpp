@@ -172,6 +172,10 @@ Result<std::unique_ptr<Pool>> Pool::create(const PoolOptions& o) {
   p->hdr_mode_hint_ = o.mode;
   p->reserve_bytes_ = round_up(o.max_bytes, pages::page_size());
   p->grow_wait_ms_ = o.grow_wait_ms;
+  p->stage_growth_ = o.stage_growth;
+  p->grow_rt_priority_ = o.grow_rt_priority;
+  if (o.grow_rt_priority < 0 || o.grow_rt_priority > 99)
+    return Status(Code::kInvalidArgument, "varslot: grow_rt_priority must be 0..99");
   if (o.memfd) {
     auto fd = pages::create_memfd(o.path.empty() ? "znslab-varslot" : o.path.c_str());
     if (!fd) return fd.status();
