@@ -23,6 +23,7 @@
 #include "harness/runner.h"
 #include "harness/schema.h"
 #include "src/varslot/pool.h"
+#include "workloads/varslot_growth_gen.h"
 
 using namespace znslab;
 using namespace znslab::varslot;
@@ -894,5 +895,62 @@ TEST_CASE("varslot: remap growth staged one extent ahead: the file leads current
       CHECK(*pages::file_size((*nh)->segment_fd()) == cur);
       CHECK((*nh)->verify().is_ok());
     }
+  }
+}
+
+// The varslot-growth generator (workloads/varslot_growth_gen.h) on a fake
+// executor: the stream stays at the live targets, passes every pass_every-th
+// release to another process, and is the same for the same seed.
+namespace {
+struct FakeExec {
+  std::vector<uint64_t> held = std::vector<uint64_t>(3, 0);
+  uint64_t allocs = 0, releases = 0, passes = 0, timed = 0, bad = 0;
+  std::vector<uint32_t> sizes{1024, 16384, 262144};
+  std::string trace;
+  int allocate(uint32_t c, uint32_t bytes) {
+    if (bytes == 0 || bytes > sizes[c] || (c && bytes <= sizes[c - 1])) ++bad;
+    ++held[c];
+    ++allocs;
+    trace += 'a' + char(c);
+    return 1;
+  }
+  uint32_t release(uint32_t c, size_t k, bool pass, uint32_t to) {
+    if (k >= held[c] || (pass && to == 0) || to >= 4) ++bad;
+    --held[c];
+    ++releases;
+    passes += pass;
+    trace += pass ? 'P' : 'r';
+    return pass ? 0 : 1;
+  }
+  void timed_alloc_free(uint32_t bytes) {
+    timed += bytes > 0;
+  }
+};
+}  // namespace
+
+TEST_CASE("varslot-growth generator: live targets, pass cadence, same stream for the same seed", "[varslot]") {
+  workloads::VarslotGrowthParams p;
+  p.nprocs = 4;
+  p.class_sizes = {1024, 16384, 262144};
+  p.target = workloads::VarslotGrowthGenerator::live_targets(3u << 20, p.class_sizes, p.nprocs);
+  CHECK(p.target == std::vector<uint64_t>{256, 16, 1});
+  p.weights = {0.8, 0.17, 0.03};
+  p.pass_every = 8;
+  p.seed = 5;
+  std::string first;
+  for (int run = 0; run < 2; ++run) {
+    workloads::VarslotGrowthGenerator g(p, 0);
+    FakeExec ex;
+    for (int i = 0; i < 20000; ++i) {
+      g.step(ex);
+      if (i % 4 == 3) g.timed_pair(ex);
+      for (uint32_t c = 0; c < 3; ++c) REQUIRE(ex.held[c] <= p.target[c]);
+    }
+    CHECK(ex.bad == 0);
+    CHECK(ex.held[0] + 1 >= p.target[0]);  // the busiest class sits at its target (or one below)
+    CHECK(ex.passes == ex.releases / 8);
+    CHECK(ex.timed == 5000);
+    if (run == 0) first = ex.trace;
+    else CHECK(ex.trace == first);
   }
 }
