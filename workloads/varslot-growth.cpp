@@ -88,6 +88,28 @@ class VarslotGrowth final : public Workload {
     if (cfg_str(c, "dir").empty()) throw_key_error("dir", "must name a folder (e.g. /dev/shm)");
   }
 
+  std::vector<KeyDoc> key_docs() const override {
+    return {{"guests", "integer", "count", "guest processes besides the host (1..15), forked from build/znslab"},
+            {"growth", "string", "", "remap, extent_files or fixed (docs/varslot.md, growth modes)"},
+            {"segment", "string", "", "file (under dir) or memfd (guests inherit the descriptor; remap or fixed)"},
+            {"initial_bytes", "integer", "bytes", "slot bytes of the extents created at start (round robin over classes)"},
+            {"ops", "integer", "count", "allocations + frees over all processes"},
+            {"kill_guest", "boolean", "", "kill -9 guest 1 once half the ops are done, while it holds slots"},
+            {"live_bytes", "integer", "bytes", "live-slot target (class bytes), split over classes and processes"},
+            {"class_sizes", "array", "bytes", "slot sizes, ascending multiples of 64"},
+            {"op_weights", "array", "", "class pick weights, one per class"},
+            {"extent_bytes", "integer", "bytes", "slot bytes per extent"},
+            {"max_bytes", "integer", "bytes", "segment size cap (growth refused beyond)"},
+            {"pass_every", "integer", "count", "every n-th release hands the slot to another process (0 = never)"},
+            {"timed_every", "integer", "count", "steps between timed alloc+free pairs (0 = none)"},
+            {"sample_ms", "integer", "ms", "sampling period"},
+            {"service_nice", "integer", "", "nice value of the host's service thread (negative needs CAP_SYS_NICE)"},
+            {"grow_staging", "boolean", "", "remap: extend the file and fault the next header page after each growth"},
+            {"grow_rt_priority", "integer", "", "SCHED_FIFO priority of the growth service (0 = normal scheduling)"},
+            {"dir", "string", "", "folder of the segment file(s)"},
+            {"seed", "integer", "", "RNG seed (process i uses seed * 1000 + i)"}};
+  }
+
   void run(RunContext& ctx) override {
     const json& c = ctx.config;
     ProcessRunOptions o;
