@@ -4,9 +4,11 @@
 // Catch2 assertions.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstring>
@@ -21,6 +23,7 @@
 #include "harness/runner.h"
 #include "harness/schema.h"
 #include "src/varslot/pool.h"
+#include "workloads/varslot_growth_gen.h"
 
 using namespace znslab;
 using namespace znslab::varslot;
@@ -76,8 +79,10 @@ bool check(const uint8_t* p, uint32_t bytes, Handle h) {
 // Guest body: attach, then `iters` rounds of alloc/fill/verify/free over a
 // window of held slots. Exit status: 0 ok, 2 attach, 3 alloc, 4 corruption,
 // 5 free refused.
-[[noreturn]] void guest_churn(const std::string& path, uint32_t iters, uint32_t seed, uint32_t max_size) {
-  auto g = Pool::attach(path);
+// fd >= 0: attach through that (inherited) descriptor instead of the path.
+[[noreturn]] void guest_churn(const std::string& path, uint32_t iters, uint32_t seed, uint32_t max_size,
+                              int fd = -1) {
+  auto g = fd >= 0 ? Pool::attach_fd(fd) : Pool::attach(path);
   if (!g) _exit(2);
   Pool& pool = **g;
   std::mt19937 rng(seed);
@@ -119,6 +124,41 @@ int wait_status(pid_t pid) {
   int st = 0;
   if (::waitpid(pid, &st, 0) != pid) return -1;
   return WIFEXITED(st) ? WEXITSTATUS(st) : 100 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
+// SCM_RIGHTS over a unix socket: how a process that did not fork the host
+// receives a memfd segment's descriptor. true when sent / the fd received.
+bool send_fd(int sock, int fd) {
+  char byte = 'f';
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char buf[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = buf;
+  msg.msg_controllen = sizeof buf;
+  cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+  return ::sendmsg(sock, &msg, 0) == 1;
+}
+int recv_fd(int sock) {
+  char byte;
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char buf[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = buf;
+  msg.msg_controllen = sizeof buf;
+  if (::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) != 1) return -1;
+  cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+  if (!cm || cm->cmsg_type != SCM_RIGHTS) return -1;
+  int fd;
+  std::memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+  return fd;
 }
 
 uint64_t total_alloc(Pool& p) {
@@ -653,5 +693,264 @@ TEST_CASE("varslot-growth workload: forked guests, growth, a killed guest reclai
       CHECK(s["alloc_free_ns"]["count"].get<uint64_t>() > 0);
       CHECK(s["segment_bytes_final"].get<uint64_t>() > s["segment_bytes_initial"].get<uint64_t>());
     }
+  }
+}
+
+// ---- memfd segments (issue 13: "a memfd handed to guests") ---------------------
+
+TEST_CASE("varslot: a memfd segment: forked guests attach by descriptor and churn while it grows (remap, fixed)",
+          "[varslot]") {
+  for (GrowthMode m : {GrowthMode::kRemap, GrowthMode::kFixed}) {
+    DYNAMIC_SECTION(growth_mode_name(m)) {
+      PoolOptions o = small_opts("varslot-test", m);
+      o.memfd = true;
+      o.fixed_extents = 16;
+      auto r = Pool::create(o);
+      REQUIRE(r.is_ok());
+      Pool& host = **r;
+      CHECK(host.by_fd());
+      CHECK(host.segment_fd() >= 0);
+      std::vector<pid_t> kids;
+      for (uint32_t k = 0; k < 3; ++k) {
+        pid_t pid = fork_child();
+        REQUIRE(pid >= 0);
+        if (pid == 0) guest_churn("", 20000, 11 + k, 1024, host.segment_fd());
+        kids.push_back(pid);
+      }
+      host.start_service(1);
+      for (pid_t pid : kids) CHECK(wait_status(pid) == 0);
+      host.stop_service();
+      PoolStats s = host.stats();
+      if (m == GrowthMode::kRemap) CHECK(s.growth_events >= 1);
+      if (m == GrowthMode::kFixed) CHECK(s.growth_events == 0);
+      CHECK(s.double_frees == 0);
+      CHECK(s.stale_handles == 0);
+      CHECK(total_alloc(host) == 0);
+      CHECK(host.verify().is_ok());
+      CHECK(host.unlink_files().is_ok());  // nothing to unlink
+    }
+  }
+}
+
+TEST_CASE("varslot: a memfd guest keeps its payloads while the host grows and then allocates in the new extents",
+          "[varslot]") {
+  PoolOptions o = small_opts("varslot-test-grow", GrowthMode::kRemap);
+  o.memfd = true;
+  auto r = Pool::create(o);
+  REQUIRE(r.is_ok());
+  Pool& host = **r;
+  int go[2];
+  REQUIRE(::pipe(go) == 0);
+  pid_t pid = fork_child();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::close(go[1]);
+    auto g = Pool::attach_fd(host.segment_fd());
+    if (!g) _exit(2);
+    Pool& guest = **g;
+    std::vector<Handle> hs;
+    for (int i = 0; i < 200; ++i) {
+      auto h = guest.alloc(64);
+      if (!h || h->extent() != 0) _exit(3);
+      fill(guest.ptr(*h), 64, *h);
+      hs.push_back(*h);
+    }
+    const uint64_t known = guest.mapped_size();
+    char c;
+    ::fcntl(go[0], F_SETFL, O_NONBLOCK);
+    while (::read(go[0], &c, 1) != 1)
+      for (Handle h : hs)
+        if (!check(guest.ptr(h), 64, h)) _exit(4);
+    if (guest.mapped_size() != known) _exit(5);  // nothing mapped behind its back
+    uint32_t max_extent = 0;
+    for (int i = 0; i < 2000; ++i) {
+      auto h = guest.alloc(64);
+      if (!h) _exit(3);
+      max_extent = std::max(max_extent, h->extent());
+      fill(guest.ptr(*h), 64, *h);
+      hs.push_back(*h);
+    }
+    for (Handle h : hs)
+      if (!check(guest.ptr(h), 64, h)) _exit(4);
+    // The growth is seen: new extents reached, the view grew, and never past the segment.
+    if (max_extent < 7 || guest.stats().remaps == 0) _exit(6);
+    if (guest.mapped_size() > guest.header().current_size.load()) _exit(7);
+    _exit(0);
+  }
+  ::close(go[0]);
+  ::usleep(20000);
+  for (int i = 0; i < 10; ++i) {
+    REQUIRE(host.grow(0).is_ok());
+    ::usleep(2000);
+  }
+  REQUIRE(::write(go[1], "x", 1) == 1);
+  ::close(go[1]);
+  CHECK(wait_status(pid) == 0);
+  CHECK(host.stats().extents[0] == 11);
+  CHECK(host.verify().is_ok());
+}
+
+TEST_CASE("varslot: memfd with extent_files is refused, and an extent_files segment cannot be attached by descriptor",
+          "[varslot]") {
+  PoolOptions o = small_opts("varslot-test-ef", GrowthMode::kExtentFiles);
+  o.memfd = true;
+  auto r = Pool::create(o);
+  REQUIRE(!r.is_ok());
+  CHECK(r.status().code() == Code::kNotSupported);
+  std::string path = shm_path("eff");
+  Unlinker u{path};
+  auto f = Pool::create(small_opts(path, GrowthMode::kExtentFiles));
+  REQUIRE(f.is_ok());
+  auto g = Pool::attach_fd((*f)->segment_fd());
+  REQUIRE(!g.is_ok());
+  CHECK(g.status().code() == Code::kNotSupported);
+}
+
+TEST_CASE("varslot: a memfd host killed mid-growth: a process holding the descriptor (SCM_RIGHTS) takes over",
+          "[varslot]") {
+  for (CrashPoint cp : {CrashPoint::kAfterTruncate, CrashPoint::kAfterSize}) {
+    DYNAMIC_SECTION("crash point " << int(cp)) {
+      int sv[2];
+      REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+      pid_t pid = fork_child();
+      REQUIRE(pid >= 0);
+      if (pid == 0) {
+        ::close(sv[0]);
+        PoolOptions o = small_opts("varslot-test-crash", GrowthMode::kRemap);
+        o.memfd = true;
+        o.crash_at = cp;
+        auto hr = Pool::create(o);
+        if (!hr || !send_fd(sv[1], (*hr)->segment_fd())) _exit(2);
+        for (int i = 0; i < 300; ++i) (void)(*hr)->alloc(64);  // 256 fit: growth kills it
+        _exit(3);
+      }
+      ::close(sv[1]);
+      const int fd = recv_fd(sv[0]);
+      ::close(sv[0]);
+      REQUIRE(fd >= 0);
+      CHECK(wait_status(pid) == 100 + SIGKILL);
+      auto nh = Pool::take_over_fd(fd);
+      ::close(fd);  // the Pool holds its own descriptor
+      REQUIRE(nh.is_ok());
+      Pool& host = **nh;
+      REQUIRE(host.verify().is_ok());
+      CHECK(host.stats().extents[0] == 1);
+      CHECK(host.stats().segment_bytes == kHeaderBytes + 8192 + 16384);
+      CHECK(total_alloc(host) == 0);
+      for (int i = 0; i < 300; ++i) REQUIRE(host.alloc(64).is_ok());
+      CHECK(host.stats().extents[0] == 2);
+      REQUIRE(host.verify().is_ok());
+    }
+  }
+}
+
+TEST_CASE("varslot-growth workload: segment=memfd (remap, a killed guest), schema-valid result", "[varslot]") {
+  std::string text = R"({"workload": "varslot-growth", "guests": 2, "ops": 60000, "segment": "memfd",
+      "initial_bytes": 1048576, "live_bytes": 8388608, "extent_bytes": 1048576,
+      "class_sizes": [1024, 16384, 262144], "op_weights": [0.8, 0.17, 0.03],
+      "kill_guest": true, "growth": "remap"})";
+  auto wc = harness::load_workload_text(text, "test.json", {});
+  nlohmann::json doc = harness::run_workload(wc, "", "", false);
+  CHECK(harness::result_schema_errors(doc).empty());
+  const auto& s = doc["summary"];
+  CHECK(doc["allocator"]["options"]["segment"] == "memfd");
+  CHECK(s["corruptions"] == 0);
+  CHECK(s["handle_errors"] == 0);
+  CHECK(s["leaked_slots"] == 0);
+  CHECK(s["growth_events"].get<uint64_t>() >= 3);
+  CHECK(s["killed_guests"] == 1);
+  CHECK(s["remaps"].get<uint64_t>() > 0);
+  CHECK(s["segment_allocated_bytes"].get<uint64_t>() > 0);
+  CHECK_THROWS(harness::load_workload_text(R"({"workload": "varslot-growth", "segment": "memfd",
+      "growth": "extent_files"})", "test.json", {}));
+}
+
+TEST_CASE("varslot: remap growth staged one extent ahead: the file leads current_size, nobody maps past it, take_over trims it",
+          "[varslot]") {
+  for (bool staged : {true, false}) {
+    DYNAMIC_SECTION("stage_growth " << staged) {
+      std::string path = shm_path("stage");
+      Unlinker u{path};
+      PoolOptions o = small_opts(path, GrowthMode::kRemap);
+      o.stage_growth = staged;
+      auto r = Pool::create(o);
+      REQUIRE(r.is_ok());
+      Pool& host = **r;
+      auto g = Pool::attach(path);
+      REQUIRE(g.is_ok());
+      REQUIRE(host.grow(1).is_ok());
+      REQUIRE((*g)->alloc(200).is_ok());  // maps the new class-1 extent
+      const uint64_t cur = host.stats().segment_bytes;
+      const uint64_t file = *pages::file_size(host.segment_fd());
+      uint64_t biggest = 0, d = 0;
+      for (uint32_t c = 0; c < host.class_count(); ++c)
+        biggest = std::max(biggest, extent_layout_bytes(host.class_size(c), uint32_t(o.extent_bytes / host.class_size(c)), &d));
+      CHECK(file == (staged ? cur + biggest : cur));
+      CHECK((*g)->mapped_size() <= cur);
+      // The staged tail is not published: a new host trims it.
+      g->reset();
+      r->reset();
+      auto nh = Pool::take_over(path);
+      REQUIRE(nh.is_ok());
+      CHECK(*pages::file_size((*nh)->segment_fd()) == cur);
+      CHECK((*nh)->verify().is_ok());
+    }
+  }
+}
+
+// The varslot-growth generator (workloads/varslot_growth_gen.h) on a fake
+// executor: the stream stays at the live targets, passes every pass_every-th
+// release to another process, and is the same for the same seed.
+namespace {
+struct FakeExec {
+  std::vector<uint64_t> held = std::vector<uint64_t>(3, 0);
+  uint64_t allocs = 0, releases = 0, passes = 0, timed = 0, bad = 0;
+  std::vector<uint32_t> sizes{1024, 16384, 262144};
+  std::string trace;
+  int allocate(uint32_t c, uint32_t bytes) {
+    if (bytes == 0 || bytes > sizes[c] || (c && bytes <= sizes[c - 1])) ++bad;
+    ++held[c];
+    ++allocs;
+    trace += 'a' + char(c);
+    return 1;
+  }
+  uint32_t release(uint32_t c, size_t k, bool pass, uint32_t to) {
+    if (k >= held[c] || (pass && to == 0) || to >= 4) ++bad;
+    --held[c];
+    ++releases;
+    passes += pass;
+    trace += pass ? 'P' : 'r';
+    return pass ? 0 : 1;
+  }
+  void timed_alloc_free(uint32_t bytes) {
+    timed += bytes > 0;
+  }
+};
+}  // namespace
+
+TEST_CASE("varslot-growth generator: live targets, pass cadence, same stream for the same seed", "[varslot]") {
+  workloads::VarslotGrowthParams p;
+  p.nprocs = 4;
+  p.class_sizes = {1024, 16384, 262144};
+  p.target = workloads::VarslotGrowthGenerator::live_targets(3u << 20, p.class_sizes, p.nprocs);
+  CHECK(p.target == std::vector<uint64_t>{256, 16, 1});
+  p.weights = {0.8, 0.17, 0.03};
+  p.pass_every = 8;
+  p.seed = 5;
+  std::string first;
+  for (int run = 0; run < 2; ++run) {
+    workloads::VarslotGrowthGenerator g(p, 0);
+    FakeExec ex;
+    for (int i = 0; i < 20000; ++i) {
+      g.step(ex);
+      if (i % 4 == 3) g.timed_pair(ex);
+      for (uint32_t c = 0; c < 3; ++c) REQUIRE(ex.held[c] <= p.target[c]);
+    }
+    CHECK(ex.bad == 0);
+    CHECK(ex.held[0] + 1 >= p.target[0]);  // the busiest class sits at its target (or one below)
+    CHECK(ex.passes == ex.releases / 8);
+    CHECK(ex.timed == 5000);
+    if (run == 0) first = ex.trace;
+    else CHECK(ex.trace == first);
   }
 }

@@ -5,6 +5,7 @@
 # one result JSON per run in results/varslot-growth/<UTC time>/<mode>-r<k>.json,
 # each checked against ci/varslot_bounds.json, then a table of medians.
 #   make run-varslot [VS_REPEATS=3] [VS_MODES="remap extent_files fixed"] [VS_ARGS="--set ops=10000000 --set kill_guest=true"]
+#   memfd segments: VS_MODES="remap fixed" VS_ARGS="--set segment=memfd" (extent_files needs named files)
 VS_REPEATS ?= 3
 VS_MODES ?= remap extent_files fixed
 VS_ARGS ?=

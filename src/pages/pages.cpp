@@ -195,6 +195,16 @@ Result<void*> map_shared_anonymous(size_t bytes) noexcept {
   return p;
 }
 
+Result<int> create_memfd(const char* name) noexcept {
+  const int fd = ::memfd_create(name ? name : "znslab", MFD_CLOEXEC);
+  if (fd < 0) {
+    const int e = errno;
+    if (e == ENOSYS) return Status(Code::kNotSupported, "pages::create_memfd: memfd_create", e);
+    return Status::from_errno(e, "pages::create_memfd memfd_create");
+  }
+  return fd;
+}
+
 Status truncate_file(int fd, uint64_t bytes) noexcept {
   if (fd < 0) return Status(Code::kInvalidArgument, "pages::truncate_file: bad fd");
   bump(g_counters.ftruncate_calls);

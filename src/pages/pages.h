@@ -105,6 +105,15 @@ Status map_file_at(void* addr, int fd, uint64_t offset, size_t bytes) noexcept;
 // Errors: kInvalidArgument (bytes == 0), kOutOfMemory.
 Result<void*> map_shared_anonymous(size_t bytes) noexcept;
 
+// memfd_create(name, MFD_CLOEXEC): an anonymous shared-memory file of size
+// 0 (grow it with truncate_file, map it with map_file/map_file_at) that
+// has no path: other processes reach it only through the descriptor, by
+// inheritance across fork (and across exec once the caller clears
+// FD_CLOEXEC) or SCM_RIGHTS. `name` shows in /proc/PID/fd only. The caller
+// owns (closes) the returned fd. Errors: kNotSupported (ENOSYS), kIoError
+// (errno: EMFILE, ENOMEM, ...).
+Result<int> create_memfd(const char* name) noexcept;
+
 // ftruncate(fd, bytes): grows (sparse) or shrinks a data file.
 // Errors: kInvalidArgument (fd < 0), kIoError (errno: ENOSPC, EFBIG, ...).
 Status truncate_file(int fd, uint64_t bytes) noexcept;

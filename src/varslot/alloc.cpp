@@ -88,7 +88,7 @@ Result<Handle> Pool::alloc_in_class(uint32_t c) noexcept {
     // Every published extent is full.
     if (mode() == GrowthMode::kFixed || ch.refused.load(std::memory_order_acquire))
       return Status(Code::kOutOfMemory, "varslot: class full");
-    if (is_host()) {
+    if (is_host() && !service_on_.load(std::memory_order_acquire)) {
       std::lock_guard<std::mutex> g(grow_mu_);
       if (ch.extent_count.load(std::memory_order_acquire) == n) {
         if (!grow_locked(c)) return Status(Code::kOutOfMemory, "varslot: growth refused");

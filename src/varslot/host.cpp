@@ -34,6 +34,15 @@ void maybe_crash(CrashPoint at, CrashPoint here) noexcept {
   if (at == here) ::kill(::getpid(), SIGKILL);
 }
 
+long thread_nivcsw() noexcept {
+  rusage ru;
+  return ::getrusage(RUSAGE_THREAD, &ru) == 0 ? ru.ru_nivcsw : 0;
+}
+
+// Set on a service thread that runs under SCHED_FIFO: its growths need no
+// per-growth priority change.
+thread_local bool t_thread_rt = false;
+
 bool pid_alive(int32_t pid) noexcept { return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM); }
 
 }  // namespace
@@ -72,7 +81,33 @@ Status Pool::grow_locked(uint32_t c) noexcept {
     futex_wake_all(&hdr_->map_generation);
     return Status(Code::kOutOfMemory, "varslot: growth refused (max_extents or max_bytes)");
   }
+  const long cs0 = thread_nivcsw();
   const uint64_t t0 = now_ns(), c0 = thread_cpu_ns();
+  // Real-time priority for the growth (grow_rt_priority): raised first,
+  // inside the timed interval; restored after the wake, outside it.
+  int old_policy = -1;
+  sched_param old_param{};
+  if (grow_rt_priority_ > 0 && !t_thread_rt) {
+    old_policy = ::sched_getscheduler(0);
+    (void)::sched_getparam(0, &old_param);
+    sched_param rt{};
+    rt.sched_priority = grow_rt_priority_;
+    if (old_policy == SCHED_FIFO || old_policy == SCHED_RR ||
+        ::sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &rt) != 0) {
+      if (old_policy != SCHED_FIFO && old_policy != SCHED_RR) grow_rt_refused_.fetch_add(1, std::memory_order_relaxed);
+      old_policy = -1;
+    }
+  }
+  struct RestorePriority {
+    int policy;
+    sched_param param;
+    void now() noexcept {
+      if (policy >= 0) (void)::sched_setscheduler(0, policy, &param);
+      policy = -1;
+    }
+    ~RestorePriority() { now(); }
+  } restore{old_policy, old_param};
+  uint64_t tp[kGrowPhases + 1] = {t0};
   hdr_->growing.store(c + 1, std::memory_order_release);
   uint8_t* base = nullptr;
   if (mode() == GrowthMode::kExtentFiles) {
@@ -85,6 +120,7 @@ Status Pool::grow_locked(uint32_t c) noexcept {
     int fd = ::open(ep.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) return Status::from_errno(errno, "varslot: create extent file");
     Status s = pages::truncate_file(fd, total);
+    tp[1] = now_ns();
     maybe_crash(crash_at_, CrashPoint::kAfterTruncate);
     Result<void*> m = s ? pages::map_file(fd, 0, total, true) : Result<void*>(s);
     ::close(fd);
@@ -100,29 +136,66 @@ Status Pool::grow_locked(uint32_t c) noexcept {
     mapped_bytes_.fetch_add(total, std::memory_order_relaxed);
     remaps_.fetch_add(1, std::memory_order_relaxed);
   } else {
-    if (Status s = pages::truncate_file(fd_, off + total); !s) return s;
+    // A staged file (stage_next) is already long enough: no ftruncate.
+    if (off + total > staged_bytes_) {
+      if (Status s = pages::truncate_file(fd_, off + total); !s) return s;
+      staged_bytes_ = off + total;
+    }
+    tp[1] = now_ns();
     maybe_crash(crash_at_, CrashPoint::kAfterTruncate);
     std::lock_guard<std::mutex> g(mu_);
     // ensure_view maps up to max(need, current_size): here need.
     if (Status s = ensure_view(off + total); !s) return s;
     base = res_.base() + off;
   }
+  tp[2] = now_ns();
   (void)init_extent(base, c, n);
+  tp[3] = now_ns();
   maybe_crash(crash_at_, CrashPoint::kAfterInit);
   ch.extent_offsets[n].store(off, std::memory_order_release);
   maybe_crash(crash_at_, CrashPoint::kAfterOffset);
   hdr_->current_size.store(off + total, std::memory_order_release);
   maybe_crash(crash_at_, CrashPoint::kAfterSize);
   ext_[c][n].store(base, std::memory_order_release);
-  hdr_->map_generation.fetch_add(1, std::memory_order_release);
+  hdr_->map_generation.fetch_add(1, std::memory_order_seq_cst);  // seq_cst: pairs with `waiters`
   ch.extent_count.store(n + 1, std::memory_order_release);
   hdr_->growing.store(0, std::memory_order_release);
-  futex_wake_all(&hdr_->map_generation);
+  tp[4] = now_ns();
+  // Only a guest asleep in request_growth needs the syscall (it announces
+  // itself in `waiters` before sleeping; both sides are seq_cst, so either
+  // the host sees it or it sees the new generation and does not sleep).
+  if (hdr_->waiters.load(std::memory_order_seq_cst) != 0) futex_wake_all(&hdr_->map_generation);
+  tp[5] = now_ns();
   k.growth_events.fetch_add(1, std::memory_order_relaxed);
   k.grow_ns_total.fetch_add(now_ns() - t0, std::memory_order_relaxed);
+  GrowPhases& ph = grow_phase_log_[grow_log_n_ % kGrowLog];
+  for (uint32_t i = 0; i < kGrowPhases; ++i) ph.ns[i] = tp[i + 1] - tp[i];
+  ph.preemptions = uint64_t(thread_nivcsw() - cs0);
   grow_cpu_log_[grow_log_n_ % kGrowLog] = thread_cpu_ns() - c0;
   grow_log_[grow_log_n_++ % kGrowLog] = now_ns() - t0;
+  restore.now();
+  stage_next();
   return Status::ok();
+}
+
+// Off the critical section of the growth just done: the file grows by one
+// more largest extent and the next extent's header page is faulted in, so
+// the next growth neither ftruncates nor takes a page fault. Failures are
+// harmless (the next growth then truncates and faults as before).
+void Pool::stage_next() noexcept {
+  if (!stage_growth_ || mode() != GrowthMode::kRemap || !is_host()) return;
+  const uint64_t cur = hdr_->current_size.load(std::memory_order_acquire);
+  uint64_t biggest = 0;
+  for (uint32_t c = 0; c < nclasses_; ++c) biggest = std::max(biggest, ctotal_[c]);
+  const uint64_t want = std::min(cur + biggest, hdr_->max_bytes);
+  if (want <= cur || want > res_.size()) return;
+  if (want > staged_bytes_) {
+    if (!pages::truncate_file(fd_, want)) return;
+    staged_bytes_ = want;
+  }
+  // The host's view covers its whole reservation (map_header), so the
+  // staged page is mapped; it is inside the file now.
+  (void)pages::advise(res_.base() + cur, pages::page_size(), pages::Advice::kPopulateWrite);
 }
 
 Status Pool::grow(uint32_t c) noexcept {
@@ -146,6 +219,14 @@ std::vector<uint64_t> Pool::grow_cpu_ns() {
   std::vector<uint64_t> v;
   const uint64_t n = std::min<uint64_t>(grow_log_n_, kGrowLog);
   for (uint64_t i = grow_log_n_ - n; i < grow_log_n_; ++i) v.push_back(grow_cpu_log_[i % kGrowLog]);
+  return v;
+}
+
+std::vector<GrowPhases> Pool::grow_phases() {
+  std::lock_guard<std::mutex> g(grow_mu_);
+  std::vector<GrowPhases> v;
+  const uint64_t n = std::min<uint64_t>(grow_log_n_, kGrowLog);
+  for (uint64_t i = grow_log_n_ - n; i < grow_log_n_; ++i) v.push_back(grow_phase_log_[i % kGrowLog]);
   return v;
 }
 
@@ -181,7 +262,11 @@ bool Pool::request_growth(uint32_t c) noexcept {
     const uint64_t t = now_ns();
     if (t >= deadline) return false;
     int ms = int(std::min<uint64_t>((deadline - t) / 1000000ull + 1, 50));
-    futex_wait(&hdr_->map_generation, gen0, ms);
+    hdr_->waiters.fetch_add(1, std::memory_order_seq_cst);
+    if (hdr_->map_generation.load(std::memory_order_seq_cst) == gen0 &&
+        ch.extent_count.load(std::memory_order_seq_cst) == n0 && !ch.refused.load(std::memory_order_seq_cst))
+      futex_wait(&hdr_->map_generation, gen0, ms);
+    hdr_->waiters.fetch_sub(1, std::memory_order_seq_cst);
   }
 }
 
@@ -232,19 +317,28 @@ uint32_t Pool::serve(int timeout_ms) noexcept {
   return actions;
 }
 
-void Pool::start_service(int poll_ms, int nice_value) {
+void Pool::start_service(int poll_ms, int nice_value, int rt_priority) {
   if (!is_host() || service_.joinable()) return;
   service_stop_.store(false, std::memory_order_release);
   service_nice_ok_.store(nice_value == 0, std::memory_order_release);
-  service_ = std::thread([this, poll_ms, nice_value] {
+  service_rt_ok_.store(rt_priority == 0, std::memory_order_release);
+  service_ = std::thread([this, poll_ms, nice_value, rt_priority] {
     if (nice_value != 0)
       service_nice_ok_.store(::setpriority(PRIO_PROCESS, ::gettid(), nice_value) == 0, std::memory_order_release);
+    if (rt_priority > 0) {
+      sched_param rt{};
+      rt.sched_priority = rt_priority;
+      t_thread_rt = ::sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &rt) == 0;
+      service_rt_ok_.store(t_thread_rt, std::memory_order_release);
+    }
     while (!service_stop_.load(std::memory_order_acquire)) serve(poll_ms);
   });
+  service_on_.store(true, std::memory_order_release);
 }
 
 void Pool::stop_service() {
   if (!service_.joinable()) return;
+  service_on_.store(false, std::memory_order_release);
   service_stop_.store(true, std::memory_order_release);
   hdr_->doorbell.fetch_add(1, std::memory_order_acq_rel);
   futex_wake_all(&hdr_->doorbell);
@@ -354,12 +448,24 @@ uint64_t Pool::reclaim_peer(uint32_t p) noexcept {
 Result<std::unique_ptr<Pool>> Pool::take_over(const std::string& path, const PoolOptions& opts) {
   std::unique_ptr<Pool> p(new Pool());
   if (Status s = p->open_existing(path, true); !s) return s;
+  return finish_take_over(std::move(p), opts);
+}
+
+Result<std::unique_ptr<Pool>> Pool::take_over_fd(int fd, const PoolOptions& opts) {
+  std::unique_ptr<Pool> p(new Pool());
+  if (Status s = p->open_existing_fd(fd, true); !s) return s;
+  return finish_take_over(std::move(p), opts);
+}
+
+Result<std::unique_ptr<Pool>> Pool::finish_take_over(std::unique_ptr<Pool> p, const PoolOptions& opts) {
   SegmentHeader* h = p->hdr_;
   const int32_t old = h->host_pid.load(std::memory_order_acquire);
   if (old > 0 && old != int32_t(::getpid()) && pid_alive(old))
     return Status(Code::kBusy, "varslot take_over: the host is alive");
   p->grow_wait_ms_ = opts.grow_wait_ms;
   p->crash_at_ = opts.crash_at;
+  p->stage_growth_ = opts.stage_growth;
+  p->grow_rt_priority_ = opts.grow_rt_priority;
   p->peer_ = 0;
   h->host_pid.store(int32_t(::getpid()), std::memory_order_release);
   h->peers[0].pid.store(int32_t(::getpid()), std::memory_order_release);
@@ -385,6 +491,7 @@ Result<std::unique_ptr<Pool>> Pool::take_over(const std::string& path, const Poo
     struct stat st;
     if (::fstat(p->fd_, &st) == 0 && uint64_t(st.st_size) > cur)
       if (Status s = pages::truncate_file(p->fd_, cur); !s) return s;
+    p->staged_bytes_ = cur;
   }
   // A free list the old host left locked by a recovery walk: unlock it.
   for (uint32_t c = 0; c < p->nclasses_; ++c) {

@@ -114,6 +114,7 @@ struct SegmentHeader {
   std::atomic<uint32_t> doorbell;        // futex word: +1 per growth request
   std::atomic<int32_t> host_pid;
   std::atomic<uint32_t> growing;         // class+1 while the host grows, else 0
+  std::atomic<uint32_t> waiters;         // guests sleeping on map_generation (wake only then)
   alignas(64) SharedCounters counters;
   ClassHeader classes[kMaxClasses];
   PeerEntry peers[kMaxPeers];

@@ -147,7 +147,9 @@ uint8_t* Pool::map_extent_slow(uint32_t c, uint32_t e) noexcept {
 }
 
 Result<std::unique_ptr<Pool>> Pool::create(const PoolOptions& o) {
-  if (o.path.empty()) return Status(Code::kInvalidArgument, "varslot: empty path");
+  if (o.path.empty() && !o.memfd) return Status(Code::kInvalidArgument, "varslot: empty path");
+  if (o.memfd && o.mode == GrowthMode::kExtentFiles)
+    return Status(Code::kNotSupported, "varslot: extent_files needs named files (one per extent), not a memfd");
   if (o.class_sizes.empty() || o.class_sizes.size() > kMaxClasses)
     return Status(Code::kInvalidArgument, "varslot: 1..8 size classes");
   for (size_t i = 0; i < o.class_sizes.size(); ++i) {
@@ -170,7 +172,19 @@ Result<std::unique_ptr<Pool>> Pool::create(const PoolOptions& o) {
   p->hdr_mode_hint_ = o.mode;
   p->reserve_bytes_ = round_up(o.max_bytes, pages::page_size());
   p->grow_wait_ms_ = o.grow_wait_ms;
-  if (Status s = p->open_file(o.path, true); !s) return s;
+  p->stage_growth_ = o.stage_growth;
+  p->grow_rt_priority_ = o.grow_rt_priority;
+  if (o.grow_rt_priority < 0 || o.grow_rt_priority > 99)
+    return Status(Code::kInvalidArgument, "varslot: grow_rt_priority must be 0..99");
+  if (o.memfd) {
+    auto fd = pages::create_memfd(o.path.empty() ? "znslab-varslot" : o.path.c_str());
+    if (!fd) return fd.status();
+    p->fd_ = *fd;
+    p->by_fd_ = true;
+    p->path_ = "memfd:" + o.path;
+  } else if (Status s = p->open_file(o.path, true); !s) {
+    return s;
+  }
   if (Status s = pages::truncate_file(p->fd_, kHeaderBytes); !s) return s;
   if (Status s = p->map_header(/*host_view=*/true); !s) return s;
   SegmentHeader* h = p->hdr_;
@@ -219,6 +233,20 @@ Result<std::unique_ptr<Pool>> Pool::create(const PoolOptions& o) {
 // Opens an existing segment and maps its header (attach and take_over).
 Status Pool::open_existing(const std::string& path, bool host_view) {
   if (Status s = open_file(path, false); !s) return s;
+  return open_common(host_view);
+}
+
+// The same through a descriptor: this Pool keeps its own duplicate.
+Status Pool::open_existing_fd(int fd, bool host_view) {
+  if (fd < 0) return Status(Code::kInvalidArgument, "varslot: bad segment descriptor");
+  fd_ = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (fd_ < 0) return Status::from_errno(errno, "varslot: dup segment descriptor");
+  by_fd_ = true;
+  path_ = "fd:" + std::to_string(fd);
+  return open_common(host_view);
+}
+
+Status Pool::open_common(bool host_view) {
   struct stat st;
   if (::fstat(fd_, &st) != 0) return Status::from_errno(errno, "varslot: fstat segment");
   if (uint64_t(st.st_size) < kHeaderBytes) return Status(Code::kCorrupt, "varslot: segment shorter than its header");
@@ -232,6 +260,8 @@ Status Pool::open_existing(const std::string& path, bool host_view) {
   if (probe.mode > uint32_t(GrowthMode::kFixed) || probe.class_count == 0 ||
       probe.class_count > kMaxClasses || probe.max_extents > kMaxExtents)
     return Status(Code::kCorrupt, "varslot: header fields out of range");
+  if (by_fd_ && GrowthMode(probe.mode) == GrowthMode::kExtentFiles)
+    return Status(Code::kNotSupported, "varslot: an extent_files segment is attached by path, not by descriptor");
   hdr_mode_hint_ = GrowthMode(probe.mode);
   reserve_bytes_ = round_up(probe.max_bytes, pages::page_size());
   if (Status s = map_header(host_view); !s) return s;
@@ -239,9 +269,7 @@ Status Pool::open_existing(const std::string& path, bool host_view) {
   return Status::ok();
 }
 
-Result<std::unique_ptr<Pool>> Pool::attach(const std::string& path) {
-  std::unique_ptr<Pool> p(new Pool());
-  if (Status s = p->open_existing(path, false); !s) return s;
+Result<std::unique_ptr<Pool>> Pool::register_guest(std::unique_ptr<Pool> p) {
   // Claim a free peer id (1..63).
   for (uint32_t i = 1; i < kMaxPeers; ++i) {
     uint32_t want = kPeerFree;
@@ -254,6 +282,18 @@ Result<std::unique_ptr<Pool>> Pool::attach(const std::string& path) {
     }
   }
   return Status(Code::kOutOfMemory, "varslot: all 63 guest peer ids taken");
+}
+
+Result<std::unique_ptr<Pool>> Pool::attach(const std::string& path) {
+  std::unique_ptr<Pool> p(new Pool());
+  if (Status s = p->open_existing(path, false); !s) return s;
+  return register_guest(std::move(p));
+}
+
+Result<std::unique_ptr<Pool>> Pool::attach_fd(int fd) {
+  std::unique_ptr<Pool> p(new Pool());
+  if (Status s = p->open_existing_fd(fd, false); !s) return s;
+  return register_guest(std::move(p));
 }
 
 Pool::~Pool() {
@@ -350,6 +390,7 @@ PoolStats Pool::stats() const noexcept {
 }
 
 Status Pool::unlink_files() noexcept {
+  if (by_fd_) return Status::ok();  // a memfd has no name; it goes with its last descriptor
   Status first;
   try {
     if (mode() == GrowthMode::kExtentFiles)

@@ -79,6 +79,13 @@ enum class CrashPoint : uint32_t {
 
 struct PoolOptions {
   std::string path;  // segment file, e.g. /dev/shm/znslab-varslot-1234 (created, truncated)
+  // true: the segment is a memfd (pages::create_memfd; `path` is only its
+  // name, may be empty) that guests reach through its descriptor
+  // (segment_fd(): inherited across fork, or across exec after clearing
+  // FD_CLOEXEC with the number passed on the command line; attach_fd).
+  // remap and fixed modes only: extent_files would need one new descriptor
+  // per growth handed to every running guest (kNotSupported).
+  bool memfd = false;
   GrowthMode mode = GrowthMode::kRemap;
   // Slot sizes, bytes, ascending, each a multiple of 64 (seed's motivating
   // case scaled: 1 KiB, 16 KiB, 256 KiB, 4 MiB).
@@ -97,6 +104,22 @@ struct PoolOptions {
   uint32_t generation_bits = 32;        // 1..32 (narrow values for wrap tests)
   uint32_t grow_wait_ms = 2000;         // how long a guest waits for the host
   CrashPoint crash_at = CrashPoint::kNone;  // tests only
+  // remap mode: after each growth the host extends the file by one more
+  // (largest) extent and faults in that extent's header page
+  // (MADV_POPULATE_WRITE), off the growth's critical section, so the next
+  // growth is a header write + publication (no ftruncate, no page fault).
+  // The staged tail lies beyond current_size: no process maps or touches
+  // it before it is published; it is sparse (one page) and a take_over
+  // truncates it. The file is then up to one extent longer than
+  // current_size. Process-local (also for take_over).
+  bool stage_growth = true;
+  // 1..99: a growth runs under SCHED_FIFO at this priority (the growing
+  // thread is raised at its start and restored after the waiters are
+  // woken), so CFS tasks -- the machine's other load, or the guests it
+  // wakes -- cannot preempt it mid-growth. 0 = off. Needs CAP_SYS_NICE;
+  // when refused the growth runs at normal priority (grow_rt_refused()).
+  // Process-local (also for take_over).
+  int grow_rt_priority = 0;
 };
 
 // Per-process counters of this Pool object plus the segment's shared ones,
@@ -125,6 +148,20 @@ struct PoolStats {
 };
 ZNSLAB_COUNTER_FUNCTIONS(PoolStats, ZNSLAB_VARSLOT_POOL_STATS)
 
+// Where one growth's wall time went (Pool::grow_phases), ns per phase in
+// order: ns[0] ftruncate (extent_files: create + ftruncate the file),
+// ns[1] mapping (extent_files: mmap; remap: nothing unless the host's view
+// must grow), ns[2] extent initialisation (the 128-byte header: one page
+// fault of the new extent), ns[3] publication (offset, current_size,
+// map_generation, extent_count), ns[4] waking the waiting guests (futex).
+// preemptions: involuntary context switches of the growing thread during
+// the growth (getrusage RUSAGE_THREAD).
+inline constexpr uint32_t kGrowPhases = 5;
+struct GrowPhases {
+  uint64_t ns[kGrowPhases] = {};
+  uint64_t preemptions = 0;
+};
+
 class Pool {
  public:
   // Host: creates (truncates) the segment at opts.path and its initial
@@ -133,6 +170,12 @@ class Pool {
   // Guest: attaches to an existing segment and registers a peer id.
   // Errors: kNotFound, kCorrupt, kOutOfMemory (all peer ids taken), kIoError.
   static Result<std::unique_ptr<Pool>> attach(const std::string& path);
+  // Guest: attaches through a descriptor of the segment (a memfd made with
+  // PoolOptions::memfd, or an open segment file), inherited or received
+  // over SCM_RIGHTS. The Pool keeps its own duplicate (F_DUPFD_CLOEXEC):
+  // the caller may close `fd`. Errors: as attach; kNotSupported for an
+  // extent_files segment (its extents are found by path).
+  static Result<std::unique_ptr<Pool>> attach_fd(int fd);
   // New host for a segment whose host died (even mid-growth): checks the
   // old host is gone (kBusy if alive), repairs what a crash can leave
   // (a growth in progress, a free list locked by a recovery walk, a file
@@ -141,6 +184,10 @@ class Pool {
   // the header.
   static Result<std::unique_ptr<Pool>> take_over(const std::string& path,
                                                  const PoolOptions& opts = {});
+  // take_over through a descriptor (a memfd segment survives its host only
+  // while some process still holds a descriptor of it). Errors: as
+  // take_over; kNotSupported for extent_files.
+  static Result<std::unique_ptr<Pool>> take_over_fd(int fd, const PoolOptions& opts = {});
   ~Pool();
   Pool(const Pool&) = delete;
   Pool& operator=(const Pool&) = delete;
@@ -170,6 +217,13 @@ class Pool {
   uint32_t class_count() const noexcept { return hdr_->class_count; }
   uint32_t class_size(uint32_t c) const noexcept { return hdr_->classes[c].slot_size; }
   const SegmentHeader& header() const noexcept { return *hdr_; }
+  // The segment's descriptor (remap/fixed: the whole segment; extent_files:
+  // the header file), owned by this Pool and closed with it; FD_CLOEXEC
+  // set. Hand it to guests (attach_fd) for a memfd segment.
+  int segment_fd() const noexcept { return fd_; }
+  // True when the segment was created as a memfd or attached by descriptor
+  // (it has no path; unlink_files() does nothing).
+  bool by_fd() const noexcept { return by_fd_; }
   // Bytes this process has mapped of the single-file segment (remap and
   // fixed modes; the host maps its whole reservation at once).
   uint64_t mapped_size() const noexcept { return view_size_.load(std::memory_order_acquire); }
@@ -188,8 +242,14 @@ class Pool {
   // CAP_SYS_NICE): growth is ~50 us of CPU, but on an overloaded machine its
   // wall time is preemption (docs/varslot.md). service_nice_ok() says
   // whether it was applied.
-  void start_service(int poll_ms = 2, int nice_value = 0);
+  // rt_priority 1..99 runs the thread under SCHED_FIFO (needs
+  // CAP_SYS_NICE; service_rt_ok() says whether it was applied): its
+  // growths cannot be preempted by CFS tasks. While the service runs, the
+  // host's own allocations that find a class full ring the doorbell like a
+  // guest, so every growth runs on the service thread.
+  void start_service(int poll_ms = 2, int nice_value = 0, int rt_priority = 0);
   bool service_nice_ok() const noexcept { return service_nice_ok_.load(std::memory_order_acquire); }
+  bool service_rt_ok() const noexcept { return service_rt_ok_.load(std::memory_order_acquire); }
   void stop_service();
   // Duration of each growth this host performed since create/take_over
   // (ftruncate or file creation, mapping, extent initialisation,
@@ -199,6 +259,10 @@ class Pool {
   // (CLOCK_THREAD_CPUTIME_ID), ns: wall minus this is time spent preempted
   // or blocked.
   std::vector<uint64_t> grow_cpu_ns();
+  // The same growths split by phase (GrowPhases), oldest first.
+  std::vector<GrowPhases> grow_phases();
+  // Growths that asked for grow_rt_priority and were refused it.
+  uint64_t grow_rt_refused() const noexcept { return grow_rt_refused_.load(std::memory_order_relaxed); }
   // Reclaims the slots of one dead peer now (serve() calls it).
   uint64_t reclaim_peer(uint32_t peer) noexcept;
 
@@ -220,6 +284,10 @@ class Pool {
 
   Status open_file(const std::string& path, bool create);
   Status open_existing(const std::string& path, bool host_view);
+  Status open_existing_fd(int fd, bool host_view);
+  Status open_common(bool host_view);  // fd_ open: validate and map the header
+  static Result<std::unique_ptr<Pool>> register_guest(std::unique_ptr<Pool> p);
+  static Result<std::unique_ptr<Pool>> finish_take_over(std::unique_ptr<Pool> p, const PoolOptions& opts);
   Status map_header(bool host_view);
   Status register_peer(uint32_t want);
   uint8_t* extent_base(uint32_t c, uint32_t e) noexcept;  // maps on demand
@@ -240,6 +308,7 @@ class Pool {
 
   std::string path_;
   int fd_ = -1;
+  bool by_fd_ = false;  // memfd or attached by descriptor: no path
   GrowthMode hdr_mode_hint_ = GrowthMode::kRemap;  // before the header is mapped
   uint64_t reserve_bytes_ = 0;
   uint32_t peer_ = 0;
@@ -252,6 +321,11 @@ class Pool {
   void load_geometry() noexcept;
   uint32_t grow_wait_ms_ = 2000;
   CrashPoint crash_at_ = CrashPoint::kNone;
+  bool stage_growth_ = true;
+  int grow_rt_priority_ = 0;
+  uint64_t staged_bytes_ = 0;  // host, remap: the file is ftruncated to this (>= current_size)
+  std::atomic<uint64_t> grow_rt_refused_{0};
+  void stage_next() noexcept;  // host, grow_mu_ held
 
   // remap/fixed: one reservation holding the view of the file [0,
   // view_size_); extent_files: the header mapping then one per extent.
@@ -264,6 +338,7 @@ class Pool {
   static constexpr uint32_t kGrowLog = 1024;
   uint64_t grow_log_[kGrowLog] = {};  // guarded by grow_mu_ (create: single-threaded)
   uint64_t grow_cpu_log_[kGrowLog] = {};
+  GrowPhases grow_phase_log_[kGrowLog] = {};
   uint64_t grow_log_n_ = 0;
 
   std::atomic<uint64_t> remaps_{0}, doorbells_{0}, mapped_bytes_{0};
@@ -273,6 +348,8 @@ class Pool {
   std::thread service_;
   std::atomic<bool> service_stop_{false};
   std::atomic<bool> service_nice_ok_{true};
+  std::atomic<bool> service_rt_ok_{true};
+  std::atomic<bool> service_on_{false};  // alloc: grow through the service
   int pidfds_[kMaxPeers];
   int32_t pidfd_pid_[kMaxPeers];
 };
