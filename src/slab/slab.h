@@ -240,6 +240,11 @@ ZNSLAB_COUNTER_FUNCTIONS(GlobalStats, ZNSLAB_SLAB_GLOBAL_STATS)
 // Bytes are slab bytes (4 KiB per slab) unless named device_*.
 //   dram_committed_bytes  gauge: committed slabs x 4 KiB + slab metadata (the
 //                         quantity the budget bounds)
+//   dram_meta_bytes       gauge: of which resident SlabMeta pages (256 B per slab,
+//                         one 4 KiB page per 16 slab ids, resident while any slab
+//                         of the 16 was attached in its chunk's current incarnation)
+//   dram_table_bytes      gauge: of which spill tables (per-slab-id location and
+//                         CRC, zone tables and slot maps, the two staging buffers)
 //   spilled_bytes         count: slab bytes written to the target by spills
 //   spilled_now_bytes     gauge: slab bytes currently held only on the target
 //   spill_ios             count: write I/Os submitted by spills and GC
@@ -255,16 +260,20 @@ ZNSLAB_COUNTER_FUNCTIONS(GlobalStats, ZNSLAB_SLAB_GLOBAL_STATS)
 //   zone_handoffs         count: open zones of a CLOSING epoch adopted by the next spilling epoch
 //   gc_runs               count: zones garbage-collected
 //   gc_copied_bytes       count: live slab bytes copied forward by GC
+//   gc_dropped_clean      count: clean copies of resident slabs that GC dropped
+//                         instead of copying (the slab is written again only if
+//                         it is spilled again)
 //   device_bytes_written  count: spilled_bytes + gc_copied_bytes
 //   spill_runs            count: budget-driven spill passes
 //   over_budget_events    count: passes that could not get under the budget
 #define ZNSLAB_SLAB_SPILL_COUNTERS(X)                                              \
-  X(dram_committed_bytes, gauge) X(spilled_bytes, count) X(spilled_now_bytes, gauge) \
+  X(dram_committed_bytes, gauge) X(dram_meta_bytes, gauge) X(dram_table_bytes, gauge) \
+  X(spilled_bytes, count) X(spilled_now_bytes, gauge)                                  \
   X(spill_ios, count) X(spill_write_errors, count) X(clean_evictions, count)        \
   X(faultbacks, count)                                                               \
   X(faultback_bytes, count) X(faultback_errors, count) X(zone_resets, count)       \
   X(zone_resets_no_copy, count) X(zone_finishes, count) X(zone_handoffs, count)   \
-  X(gc_runs, count)                                                                  \
+  X(gc_runs, count) X(gc_dropped_clean, count)                                       \
   X(gc_copied_bytes, count) X(device_bytes_written, count) X(spill_runs, count)    \
   X(over_budget_events, count)
 

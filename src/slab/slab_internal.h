@@ -444,6 +444,8 @@ struct SlabAllocator::Impl {
   Status spill_init(std::unique_ptr<zns::ZonedDevice> dev) noexcept;
   // DRAM the budget covers: committed slabs + touched SlabMeta pages + spill tables.
   uint64_t dram_used() const noexcept;
+  uint64_t dram_meta() const noexcept;    // of which resident SlabMeta pages
+  uint64_t dram_tables() const noexcept;  // of which spill tables and buffers
   // Allocation slow path (no lock held): spills when over the budget.
   void spill_check() noexcept;
   // Reads slab `id` back if it is spilled (waits if it is moving). With

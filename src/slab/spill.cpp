@@ -158,7 +158,11 @@ struct Spill {
   // is chosen again, it is evicted without a write (clean_evictions).
   uint64_t* loc = nullptr;
   uint32_t* crc = nullptr;
+  // The allocator's tags (Impl::tags): GC tells resident slabs (no spill
+  // bit: the copy is a clean copy) from spilled ones, and a slab's epoch.
+  const std::atomic<uint32_t>* tags = nullptr;
   uint64_t table_bytes = 0;
+  std::atomic<uint64_t> slot_map_bytes{0};  // SZone::slab_at capacity, bytes
 
   std::mutex run_mu;  // one spill pass / GC / housekeeping at a time
   std::mutex mu;      // leaf: zone table, loc, tag spill-bit transitions
@@ -207,6 +211,7 @@ Status SlabAllocator::Impl::spill_init(std::unique_ptr<zns::ZonedDevice> dev) no
   auto* s = new (std::nothrow) Spill();
   if (!s) return Status(Code::kOutOfMemory, "slab spill state");
   sp = s;
+  s->tags = tags;
   if (!dev) return Status::ok();
   s->info = dev->info();
   const zns::DeviceInfo& in = s->info;
@@ -265,17 +270,20 @@ Status SlabAllocator::Impl::spill_init(std::unique_ptr<zns::ZonedDevice> dev) no
 }
 
 uint64_t SlabAllocator::Impl::dram_used() const noexcept {
-  uint64_t b = (committed_slabs.load(std::memory_order_relaxed) +
-                meta_pages.load(std::memory_order_relaxed)) * kSlabBytes;
-  if (sp) {
-    // Slab-id-indexed side tables, as far as ids were handed out, + zone tables.
-    b += uint64_t(hwm_slabs.load(std::memory_order_relaxed)) * 12 + sp->table_bytes;
-    uint64_t slots = 0;
-    // zone slot maps grow as zones are written (each at most spz entries).
-    slots = sp->spilled_now_bytes.load(std::memory_order_relaxed) / kSlabBytes;
-    b += slots * sizeof(uint32_t);
-  }
-  return b;
+  return committed_slabs.load(std::memory_order_relaxed) * kSlabBytes + dram_meta() + dram_tables();
+}
+
+uint64_t SlabAllocator::Impl::dram_meta() const noexcept {
+  return meta_pages.load(std::memory_order_relaxed) * kSlabBytes;
+}
+
+uint64_t SlabAllocator::Impl::dram_tables() const noexcept {
+  if (!sp) return 0;
+  // Slab-id-indexed side tables (loc + crc) as far as ids were handed out,
+  // the zone tables and staging buffers, and the zone slot maps (4 B per
+  // slot of every zone written since its last reset).
+  return uint64_t(hwm_slabs.load(std::memory_order_relaxed)) * 12 + sp->table_bytes +
+         sp->slot_map_bytes.load(std::memory_order_relaxed);
 }
 
 void SlabAllocator::Impl::note_access(uint32_t id, uint32_t e) noexcept {
@@ -311,6 +319,14 @@ void drop_copy(Spill& s, uint32_t z, uint32_t k, bool spilled) {
   if (zn.live == 0 && zn.reading == 0 && zn.state == kZFull) s.dead_zones.push_back(z);
 }
 
+// The slot map of a zone being written (spz entries, counted in the budget).
+void ensure_map(Spill& s, SZone& zn) {
+  if (zn.slab_at.size() >= s.spz) return;
+  const size_t before = zn.slab_at.capacity();
+  zn.slab_at.resize(s.spz, kNone);
+  s.slot_map_bytes.fetch_add((zn.slab_at.capacity() - before) * sizeof(uint32_t), std::memory_order_relaxed);
+}
+
 Status reset_zone(Spill& s, uint32_t z, bool no_copy) {
   SZone& zn = s.zones[z];
   Status st = s.dev->reset(z);
@@ -326,6 +342,7 @@ Status reset_zone(Spill& s, uint32_t z, bool no_copy) {
   }
   zn.state = kZFree;
   zn.written = zn.live = 0;
+  s.slot_map_bytes.fetch_sub(zn.slab_at.capacity() * sizeof(uint32_t), std::memory_order_relaxed);
   zn.slab_at.clear();
   zn.slab_at.shrink_to_fit();
   s.free_zones.push_back(z);
@@ -369,76 +386,140 @@ Status write_slabs(Spill& s, uint32_t z, uint32_t slot, const uint8_t* buf, uint
 
 uint32_t pick_zone(Spill& s, uint32_t owner, uint32_t closing_mask = 0);
 
-// Copies the live slabs of the full zone with the least live data forward
-// into the GC zone and resets it. Returns false when nothing can be freed.
+// A copy in zone slot (z, k) of slab `id` whose slab is resident (no spill
+// bit: a clean copy kept after a fault-back) costs nothing to drop: the page
+// is in DRAM and is written again only if it is spilled again.
+bool resident_copy(const Spill& s, uint32_t id) {
+  return !(s.tags[id].load(std::memory_order_acquire) & kTagSpillBits);
+}
+
+// Copies `n` live slabs (ids, source slots `from`) of zone `victim` into
+// zone dz at its write pointer (one read per run of consecutive slots).
+// False on a device error (dz abandoned if its write failed).
+bool gc_copy(Spill& s, uint32_t victim, uint32_t dz, uint32_t owner, const uint32_t* ids, const uint32_t* from,
+             uint32_t n) {
+  SZone& v = s.zones[victim];
+  SZone& d = s.zones[dz];
+  for (uint32_t j = 0; j < n;) {
+    uint32_t run = 1;
+    while (j + run < n && from[j + run] == from[j] + run) ++run;
+    Status st = s.dev->read(victim, uint64_t(from[j]) * kSlabBytes, s.gc_stage.base() + size_t(j) * kSlabBytes,
+                            size_t(run) * kSlabBytes);
+    if (!st) {
+      set_error(s, "spill GC read", st);
+      return false;
+    }
+    j += run;
+  }
+  uint32_t landed = 0;
+  Status st = write_slabs(s, dz, d.written, s.gc_stage.base(), n, &landed);
+  if (!st) {
+    set_error(s, "spill GC write", st);
+    d.state = kZFull;  // abandon the zone: its write pointer is unknown
+    s.open_of[owner] = -1;
+    s.n_open--;
+    return false;
+  }
+  ensure_map(s, d);
+  for (uint32_t j = 0; j < n; ++j) {
+    d.slab_at[landed + j] = ids[j];
+    s.loc[ids[j]] = (uint64_t(dz + 1) << 32) | (landed + j);
+    v.slab_at[from[j]] = kNone;
+  }
+  d.live += n;
+  v.live -= n;
+  d.written = std::max(d.written, landed + n);
+  s.gc_copied_bytes.fetch_add(uint64_t(n) * kSlabBytes, std::memory_order_relaxed);
+  s.device_bytes_written.fetch_add(uint64_t(n) * kSlabBytes, std::memory_order_relaxed);
+  if (d.written >= s.spz) {
+    d.state = kZFull;
+    s.open_of[owner] = -1;
+    s.n_open--;
+  }
+  return true;
+}
+
+// Collects the full zone that costs the fewest copies: copies of resident
+// slabs are dropped (no write); slabs only on the device are copied
+// forward, each into the open zone of its own epoch when that zone has
+// room (so the copy dies with its epoch's zones instead of mixing epochs in
+// the GC zone), else into the GC zone; then the zone is reset. Returns
+// false when nothing can be freed.
 bool gc_one(Spill& s) {
   int32_t victim = -1;
+  uint32_t best_cost = 0;
   for (uint32_t z = 0; z < s.zones.size(); ++z) {
     const SZone& zn = s.zones[z];
     if (zn.state != kZFull || zn.reading) continue;
-    if (victim < 0 || zn.live < s.zones[victim].live) victim = int32_t(z);
+    uint32_t cost = 0;
+    if (zn.live)
+      for (uint32_t id : zn.slab_at)
+        if (id != kNone && !resident_copy(s, id)) ++cost;
+    if (victim < 0 || cost < best_cost) {
+      victim = int32_t(z);
+      best_cost = cost;
+    }
   }
   if (victim < 0) return false;
   SZone& v = s.zones[victim];
   if (v.live == 0) return reset_zone(s, uint32_t(victim), true).is_ok();
-  if (v.live >= s.spz) return false;  // nothing to gain
-  std::vector<uint32_t> moved_ids;
-  std::vector<uint32_t> moved_from;
-  moved_ids.reserve(v.live);
-  for (uint32_t k = 0; k < v.slab_at.size(); ++k)
-    if (v.slab_at[k] != kNone) {
-      moved_ids.push_back(v.slab_at[k]);
-      moved_from.push_back(k);
+  if (best_cost >= s.spz) return false;  // nothing to gain
+  std::vector<uint32_t> moved_ids, moved_from;
+  moved_ids.reserve(best_cost);
+  moved_from.reserve(best_cost);
+  for (uint32_t k = 0; k < v.slab_at.size(); ++k) {
+    const uint32_t id = v.slab_at[k];
+    if (id == kNone) continue;
+    if (resident_copy(s, id)) {
+      v.slab_at[k] = kNone;
+      s.loc[id] = 0;
+      v.live--;
+      s.gc_dropped_clean.fetch_add(1, std::memory_order_relaxed);
+      continue;
     }
+    moved_ids.push_back(id);
+    moved_from.push_back(k);
+  }
+  // Into each epoch's open zone first (in slot order within an epoch).
+  std::vector<uint32_t> rest_ids, rest_from;
+  rest_ids.reserve(moved_ids.size());
+  rest_from.reserve(moved_ids.size());
+  std::vector<uint32_t> ids, from;
+  for (uint32_t e = 0; e < kEpochCount; ++e) {
+    const int32_t oz = s.open_of[e];
+    ids.clear();
+    from.clear();
+    for (size_t i = 0; i < moved_ids.size(); ++i)
+      if (tag_epoch(s.tags[moved_ids[i]].load(std::memory_order_relaxed)) == e) {
+        ids.push_back(moved_ids[i]);
+        from.push_back(moved_from[i]);
+      }
+    if (ids.empty()) continue;
+    size_t i = 0;
+    if (oz >= 0 && uint32_t(oz) != uint32_t(victim) && s.zones[oz].state == kZOpen) {
+      while (i < ids.size() && s.open_of[e] == oz) {
+        const uint32_t room = s.spz - s.zones[oz].written;
+        const uint32_t n = uint32_t(std::min<size_t>({ids.size() - i, room, s.stage_slabs}));
+        if (n == 0) break;
+        if (!gc_copy(s, uint32_t(victim), uint32_t(oz), e, ids.data() + i, from.data() + i, n)) return false;
+        s.zones[oz].last_use = ++s.use_clock;
+        i += n;
+      }
+    }
+    rest_ids.insert(rest_ids.end(), ids.begin() + long(i), ids.end());
+    rest_from.insert(rest_from.end(), from.begin() + long(i), from.end());
+  }
   size_t i = 0;
-  while (i < moved_ids.size()) {
+  while (i < rest_ids.size()) {
     const uint32_t dz = pick_zone(s, kOwnerGc);
     if (dz == kNone || dz == uint32_t(victim)) return false;
-    SZone& d = s.zones[dz];
-    const uint32_t room = s.spz - d.written;
-    const uint32_t n = uint32_t(std::min<size_t>({moved_ids.size() - i, room, s.stage_slabs}));
-    // One read per run of consecutive live slots.
-    for (uint32_t j = 0; j < n;) {
-      uint32_t run = 1;
-      while (j + run < n && moved_from[i + j + run] == moved_from[i + j] + run) ++run;
-      Status st = s.dev->read(uint32_t(victim), uint64_t(moved_from[i + j]) * kSlabBytes,
-                              s.gc_stage.base() + size_t(j) * kSlabBytes, size_t(run) * kSlabBytes);
-      if (!st) {
-        set_error(s, "spill GC read", st);
-        return false;
-      }
-      j += run;
-    }
-    uint32_t landed = 0;
-    Status st = write_slabs(s, dz, d.written, s.gc_stage.base(), n, &landed);
-    if (!st) {
-      set_error(s, "spill GC write", st);
-      d.state = kZFull;  // abandon the zone: its write pointer is unknown
-      s.open_of[kOwnerGc] = -1;
-      s.n_open--;
-      return false;
-    }
-    if (d.slab_at.size() < s.spz) d.slab_at.resize(s.spz, kNone);
-    for (uint32_t j = 0; j < n; ++j) {
-      const uint32_t id = moved_ids[i + j];
-      d.slab_at[landed + j] = id;
-      s.loc[id] = (uint64_t(dz + 1) << 32) | (landed + j);
-      v.slab_at[moved_from[i + j]] = kNone;
-    }
-    d.live += n;
-    v.live -= n;
-    d.written = std::max(d.written, landed + n);
-    s.gc_copied_bytes.fetch_add(uint64_t(n) * kSlabBytes, std::memory_order_relaxed);
-    s.device_bytes_written.fetch_add(uint64_t(n) * kSlabBytes, std::memory_order_relaxed);
-    if (d.written >= s.spz) {
-      d.state = kZFull;
-      s.open_of[kOwnerGc] = -1;
-      s.n_open--;
-    }
+    const uint32_t room = s.spz - s.zones[dz].written;
+    const uint32_t n = uint32_t(std::min<size_t>({rest_ids.size() - i, room, s.stage_slabs}));
+    if (!gc_copy(s, uint32_t(victim), dz, kOwnerGc, rest_ids.data() + i, rest_from.data() + i, n)) return false;
     i += n;
   }
   s.gc_runs.fetch_add(1, std::memory_order_relaxed);
-  return reset_zone(s, uint32_t(victim), false).is_ok();
+  return reset_zone(s, uint32_t(victim), moved_ids.empty()).is_ok();
 }
 
 // The open zone of `owner`, opening a free one (finishing the least
@@ -609,7 +690,7 @@ void finish_batch(Impl& im, const Marked* b, uint32_t n, uint32_t z, uint32_t sl
     flush_run();
     std::lock_guard<std::mutex> g(s.mu);
     SZone& zn = s.zones[z];
-    if (zn.slab_at.size() < s.spz) zn.slab_at.resize(s.spz, kNone);
+    ensure_map(s, zn);
     for (uint32_t j = 0; j < n; ++j) {
       const uint32_t id = b[j].id;
       if (alive[j]) {
@@ -950,7 +1031,10 @@ Status SlabAllocator::Impl::fault_in(uint32_t id, bool may_spill, bool empty_ok)
     s.spilled_now_bytes.fetch_sub(kSlabBytes, std::memory_order_relaxed);
     if (s.zones[z].live == 0 && s.zones[z].state == kZFull) s.dead_zones.push_back(z);
   } else {
-    drop_copy(s, z, k, true);
+    // GC may have moved the copy meanwhile (the slab was kTagMoving): its
+    // current place, not the one read above.
+    const uint64_t l2 = s.loc[id];
+    if (l2) drop_copy(s, uint32_t(l2 >> 32) - 1, uint32_t(l2), true);
     s.loc[id] = 0;
   }
   slabs[id].access_tick.store(uint32_t(coarse_ms()), std::memory_order_relaxed);
@@ -1093,6 +1177,8 @@ SpillStats SlabAllocator::stats_spill() const noexcept {
     }
   }
   st.dram_committed_bytes = im.dram_used();
+  st.dram_meta_bytes = im.dram_meta();
+  st.dram_table_bytes = im.dram_tables();
   st.write_amplification = st.spilled_bytes ? double(st.device_bytes_written) / double(st.spilled_bytes) : 0.0;
   return st;
 }

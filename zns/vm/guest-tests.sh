@@ -5,7 +5,8 @@
 #      (ZNS_TEST_DEV=URI znslab_tests "[zns-conformance],[zns-real],[zns-tmpfs]";
 #      [zns-tmpfs]: emulator files on the guest's tmpfs under signals)
 #   2. the differential trace against a same-geometry emu: device in /tmp
-#   3. workloads/zone-write.json (znslab run)
+#   3. workloads/zone-write.json (znslab run); on nvme0n1 and ng0n1 also a
+#      short workloads/tiered-churn.json (the slab spilling to the device)
 #   4. fio --zonemode=zbd as the baseline with the same block size and depth
 # Parameters come from the kernel command line (set by zns/vm/run.sh):
 #   znslab.diff_ops=N znslab.seed=S znslab.zw=BS,QD,ZONES,BYTES,MODE
@@ -139,6 +140,15 @@ for spec in $SPECS; do
       --set total_bytes="$BYTES" --out "$out/zone-write.json"
   else
     say "ERROR: workloads/zone-write.json missing"; echo "no workloads/zone-write.json" > "$out/zone-write.log"; echo 1 > "$out/zone-write.rc"
+  fi
+  # tiered-churn (issue 11): the slab spilling cold epochs to this device
+  # and faulting them back (short: budget 1 MiB, 6 epochs, 2 x live data,
+  # 5 % mispredicted); QEMU's NVMe namespace only (nvme0n1 via zbd:, ng0n1
+  # via nvme:). Every zone is reset by the allocator at start.
+  if [ "$name" = nvme0n1 ] || [ "$name" = ng0n1 ]; then
+    step tiered-churn "$out" 120 "$BIN" run /znslab/workloads/tiered-churn.json --device "$uri" --quiet \
+      --set slab_dram_budget_bytes=1M --set epochs=6 --set live_multiple=2 --set mispredicted_fraction=0.05 \
+      --out "$out/tiered-churn.json"
   fi
   # fio baseline: one job per zone written concurrently, the workload's
   # queue depth spread over them (one write per zone in flight when QD <= zones).

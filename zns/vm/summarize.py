@@ -18,6 +18,10 @@ nullb0):
   throughput_mib_s        workloads/zone-write.json summary.throughput_mib_s (MiB/s)
   fio_throughput_mib_s    fio --zonemode=zbd write bandwidth (MiB/s)
   fio_ratio               throughput_mib_s / fio_throughput_mib_s
+  tiered_churn            (nvme0n1, ng0n1) a short workloads/tiered-churn.json
+                          spilling to the device: spilled_bytes, faultback_ns
+                          (p50, p99), write_amplification, ok (exit 0, slabs
+                          spilled and faulted back, no corrupt object)
   ok                      no failed test, >= 1 passed test, 0 mismatches,
                           both throughputs measured
   errors                  what went wrong, in words
@@ -125,6 +129,25 @@ def fio_bw(d, name):
         return None
 
 
+def tiered(d, r):
+    """The short tiered-churn run on this device (issue 11) -> r["tiered_churn"]."""
+    t = {"spilled_bytes": None, "faultback_ns": None, "write_amplification": None, "ok": False}
+    try:
+        s = json.loads(read(os.path.join(d, "tiered-churn.json"), ""))["summary"]
+        t["spilled_bytes"] = s["spilled_bytes"]
+        t["faultback_ns"] = {"p50": s["faultback_ns"]["p50"], "p99": s["faultback_ns"]["p99"]}
+        t["write_amplification"] = s["write_amplification"]
+        rc = (read(os.path.join(d, "tiered-churn.rc"), "") or "").strip()
+        t["ok"] = rc == "0" and s["spilled_bytes"] > 0 and s["faultbacks"] > 0 and s["corrupt_objects"] == 0
+        if not t["ok"]:
+            r["errors"].append(f"tiered-churn: exit {rc or '?'}, spilled {s['spilled_bytes']} B, "
+                               f"{s['faultbacks']} fault-backs, {s['corrupt_objects']} corrupt objects")
+    except (ValueError, KeyError, TypeError):
+        r["errors"].append("tiered-churn produced no result: " +
+                           (read(os.path.join(d, "tiered-churn.log"), "") or "")[-300:])
+    r["tiered_churn"] = t
+
+
 def summarize_run(out, devices):
     """One guest run in OUT (results.b64, meta.json): returns (summary dict, ok)."""
     summary = {}
@@ -176,6 +199,8 @@ def summarize_run(out, devices):
             except (ValueError, KeyError, TypeError):
                 r["errors"].append("zone-write produced no result: " +
                                    (read(os.path.join(d, "zone-write.log"), "") or "")[-300:])
+            if name in ("nvme0n1", "ng0n1"):
+                tiered(d, r)
             r["fio_throughput_mib_s"] = fio_bw(d, "fio.json")
             if r["fio_throughput_mib_s"] is None:
                 r["errors"].append("fio produced no result: " + (read(os.path.join(d, "fio.log"), "") or "")[-300:])
@@ -246,6 +271,12 @@ def print_table(title, summary, devices):
         if "fio_qd1_mib_s" in r or "fio_qd8_mib_s" in r:
             print(f"  {name}: fio one-zone write QD1 {n(r.get('fio_qd1_mib_s'))} MiB/s, "
                   f"QD8 {n(r.get('fio_qd8_mib_s'))} MiB/s")
+        t = r.get("tiered_churn")
+        if t:
+            fb = t.get("faultback_ns") or {}
+            print(f"  {name}: tiered-churn: spilled {n(t['spilled_bytes'])} B, fault-back p50/p99 "
+                  f"{n(fb.get('p50'))}/{n(fb.get('p99'))} ns, WA {n(t['write_amplification'], 3)}, "
+                  f"{'ok' if t['ok'] else 'FAIL'}")
         z = r.get("fio_zbd")
         if z:
             print(f"  {name}: fio t/zbd: {z['passed']} passed, {z['failed']} failed, {z['skipped']} skipped"
