@@ -153,7 +153,7 @@ class TraceReplayGenerator {
     } else if (ex.has_epochs() && r.placement == trace::Placement::kFallback) {
       ok = ex.allocate_fallback(r.obj, n, r.size);
     } else {
-      const bool in_window = p_.use_epochs && r.placement == trace::Placement::kWindowEpoch;
+      const bool in_window = p_.use_epochs && ex.has_epochs() && r.placement == trace::Placement::kWindowEpoch;
       ok = ex.allocate(r.obj, n, r.size, in_window, r.window);
     }
     if (ok) write(r.obj, 0, r.size, ex);
