@@ -1,8 +1,9 @@
-// What a trace replay does, decided before it runs (the `trace` workload,
-// workloads/trace-replay.cpp, executes it): the recorded operations split
-// per recording thread in seq order, each allocation's placement on the
-// temporal slab (fallback, the long-lived epoch, or the epoch of its time
-// window) under an epoch policy, and how often that policy was wrong.
+// What a trace replay does, decided before it runs (the `trace` workload;
+// workloads/trace_replay_gen.h and harness/replay_runner.h execute it): the
+// recorded operations split per recording thread in seq order, each
+// allocation's placement on the temporal slab (fallback, the long-lived
+// epoch, or the epoch of its time window) under an epoch policy, and how
+// often that policy was wrong.
 //
 // Epoch policies (issue 12):
 //   none      every object in the long-lived epoch (kLongEpoch; never closed)
