@@ -6,7 +6,7 @@
 
 #include "harness/counters.h"
 #include "harness/phase_runner.h"
-#include "harness/work_dir.h"
+#include "harness/scratch_dir.h"
 
 namespace znslab::harness {
 
@@ -153,7 +153,7 @@ void OverflowExec::refill_done() {
 
 void run_overflow_phases(RunContext& ctx, const OverflowPlan& plan, const OverflowRunOptions& opt) {
   const std::string& X = opt.experiment;
-  WorkDir dir(X, opt.dir, opt.keep_files);
+  ScratchDir dir(X, opt.dir, opt.keep_files);
   const std::string path = dir.path() + "/overflow.region";
   const OverflowOptions& o = opt.region;
   auto rr = OverflowRegion::open(path, o);

@@ -6,7 +6,7 @@
 
 #include "harness/counters.h"
 #include "harness/phase_runner.h"
-#include "harness/work_dir.h"
+#include "harness/scratch_dir.h"
 #include "src/pages/subpage.h"
 
 namespace znslab::harness {
@@ -98,7 +98,7 @@ void PagerExec::end() { s_.sample("end"); }
 
 void run_pager_phases(RunContext& ctx, const PagerPlan& plan, const PagerRunOptions& opt) {
   const std::string& X = opt.experiment;
-  WorkDir dir(X, opt.dir, opt.keep_files);
+  ScratchDir dir(X, opt.dir, opt.keep_files);
   const std::string path = dir.path() + "/pager.pages";
   const PagerOptions& po = opt.pager;
   auto pr = Pager::open(path, po);

@@ -3,7 +3,7 @@
 // generators apart). A generator (workloads/pager_churn_gen.h,
 // workloads/overflow_spill_gen.h) yields its operations phase by phase
 // through an executor; this runner owns everything else:
-//   - the scratch folder (harness/work_dir.h) and the allocator under test
+//   - the scratch folder (harness/scratch_dir.h) and the allocator under test
 //     (a Pager with its SubPageAllocator; an OverflowRegion), built from the
 //     options below;
 //   - named phases, named latency histograms (single timed operations and

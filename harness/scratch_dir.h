@@ -1,7 +1,11 @@
-// A scratch folder for a workload's default device (an emulator file when no
-// --device is given), removed with its contents when the run ends.
-// Throws RunError (CLI boundary) naming the template and errno when mkdtemp
-// fails. Not thread-safe; one per run.
+// The folder a run keeps its files in: a workload's default device (an
+// emulator file when no --device is given; store and device runners) or a
+// file-backed allocator's files (pager-churn, overflow-spill: the phase
+// runner). Either a given folder (created if absent, kept) or a new
+// $TMPDIR/znslab-<tag>-XXXXXX, removed with its contents when the run ends
+// unless `keep`.
+// Throws RunError (CLI boundary) naming the path and errno when the folder
+// cannot be created. Not thread-safe; one per run.
 #pragma once
 
 #include <stdlib.h>
@@ -11,6 +15,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "harness/registry.h"
@@ -20,17 +25,28 @@ namespace znslab::harness {
 class ScratchDir {
  public:
   ScratchDir() = default;
-  // Creates $TMPDIR (or /tmp) /znslab-<tag>-XXXXXX.
-  explicit ScratchDir(const std::string& tag) {
+  // Creates $TMPDIR (or /tmp) /znslab-<tag>-XXXXXX, removed at the end.
+  explicit ScratchDir(const std::string& tag) : ScratchDir(tag, "", false) {}
+  // `dir` when not empty (created if absent, never removed), else a new
+  // temporary folder as above, removed at the end unless `keep`.
+  ScratchDir(const std::string& tag, const std::string& dir, bool keep) {
+    if (!dir.empty()) {
+      std::error_code ec;
+      std::filesystem::create_directories(dir, ec);
+      if (ec) throw RunError(tag + ": cannot create dir " + dir + ": " + ec.message());
+      path_ = dir;
+      return;
+    }
     const char* t = std::getenv("TMPDIR");
     std::string tmpl = std::string(t && *t ? t : "/tmp") + "/znslab-" + tag + "-XXXXXX";
     std::vector<char> b(tmpl.begin(), tmpl.end());
     b.push_back('\0');
     if (!::mkdtemp(b.data())) throw RunError(tag + ": mkdtemp " + tmpl + ": " + std::strerror(errno));
     path_ = b.data();
+    remove_ = !keep;
   }
   ~ScratchDir() {
-    if (path_.empty()) return;
+    if (!remove_) return;
     std::error_code ec;
     std::filesystem::remove_all(path_, ec);
   }
@@ -41,6 +57,7 @@ class ScratchDir {
 
  private:
   std::string path_;
+  bool remove_ = false;
 };
 
 // The URI a workload runs on: --device when given, else an emulator in a new
