@@ -24,7 +24,7 @@
 
 namespace znslab::slab::detail {
 
-struct Spill;  // spill.cpp: zone tables, device, counters (null without spill)
+struct Spill;  // spill_internal.h: zone tables, device, counters (null without spill)
 void spill_delete(Spill* sp) noexcept;
 
 inline constexpr uint32_t kNone = 0xFFFFFFFFu;

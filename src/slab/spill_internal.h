@@ -1,0 +1,169 @@
+// Spill internals shared by spill.cpp (spill passes, fault-back, public
+// API) and spill_zones.cpp (zone table, writes, resets, garbage
+// collection): the Spill state hung off SlabAllocator::Impl::sp. Not a
+// public header. Thread-safety: as noted per member (Spill::mu guards the
+// zone table, loc and the tags' spill-bit transitions). Issue 11;
+// docs/spill.md.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <ctime>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "src/slab/slab_internal.h"
+
+namespace znslab::slab::detail {
+
+inline uint64_t mono_ns() noexcept {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
+}
+inline uint64_t coarse_ms() noexcept {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return uint64_t(ts.tv_sec) * 1000ull + uint64_t(ts.tv_nsec) / 1000000ull;
+}
+inline bool test_bit(const uint64_t* b, uint32_t i) { return (b[i >> 6] >> (i & 63)) & 1; }
+inline void set_bit(uint64_t* b, uint32_t i) { b[i >> 6] |= uint64_t(1) << (i & 63); }
+inline void clear_bit(uint64_t* b, uint32_t i) { b[i >> 6] &= ~(uint64_t(1) << (i & 63)); }
+
+// Log-linear latency histogram, ns: exact below 16, then 16 sub-buckets per
+// power of two (upper bounds within 1/16). Lock-free adds.
+struct LatHist {
+  static constexpr uint32_t kBuckets = 64 * 16;
+  std::atomic<uint64_t> b[kBuckets] = {};
+  std::atomic<uint64_t> n{0}, mx{0};
+  static uint32_t index(uint64_t v) noexcept {
+    if (v < 16) return uint32_t(v);
+    const uint32_t msb = 63 - uint32_t(__builtin_clzll(v));
+    return (msb - 3) * 16 + uint32_t((v >> (msb - 4)) & 15);
+  }
+  static uint64_t upper(uint32_t i) noexcept {
+    if (i < 16) return i;
+    const uint32_t msb = i / 16 + 3, sub = i % 16;
+    return ((uint64_t(17 + sub)) << (msb - 4)) - 1;
+  }
+  void add(uint64_t v) noexcept {
+    b[index(v)].fetch_add(1, std::memory_order_relaxed);
+    n.fetch_add(1, std::memory_order_relaxed);
+    uint64_t m = mx.load(std::memory_order_relaxed);
+    while (v > m && !mx.compare_exchange_weak(m, v, std::memory_order_relaxed)) {
+    }
+  }
+  SpillLatency snapshot() const noexcept {
+    SpillLatency s;
+    uint64_t counts[kBuckets];
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < kBuckets; ++i) total += counts[i] = b[i].load(std::memory_order_relaxed);
+    s.count = total;
+    s.max = mx.load(std::memory_order_relaxed);
+    if (!total) return s;
+    auto q = [&](double f) {
+      const uint64_t rank = uint64_t(f * double(total - 1)) + 1;
+      uint64_t acc = 0;
+      for (uint32_t i = 0; i < kBuckets; ++i)
+        if ((acc += counts[i]) >= rank) return std::min(upper(i), s.max);
+      return s.max;
+    };
+    s.p50 = q(0.50);
+    s.p90 = q(0.90);
+    s.p99 = q(0.99);
+    s.p999 = q(0.999);
+    return s;
+  }
+};
+
+enum ZState : uint8_t { kZFree, kZOpen, kZFull };
+inline constexpr uint32_t kOwnerPage = kEpochCount, kOwnerGc = kEpochCount + 1,
+                          kOwners = kEpochCount + 2;
+
+struct SZone {
+  ZState state = kZFree;
+  uint8_t owner = 0;
+  uint32_t written = 0;  // slabs written (write pointer / 4 KiB)
+  uint32_t live = 0;     // slabs whose only copy is here
+  uint32_t reading = 0;  // fault-back reads in flight
+  uint64_t last_use = 0;
+  std::vector<uint32_t> slab_at;  // slab id per slot, kNone = dead
+};
+
+struct Spill {
+  std::unique_ptr<zns::ZonedDevice> dev;  // null: budget without a target
+  zns::DeviceInfo info;
+  uint32_t spz = 0;         // slabs per zone (zone capacity / 4 KiB)
+  uint32_t open_limit = 0;  // zones open for owners (one more is kept for GC)
+  uint64_t append_max = 0;  // bytes per zone append (0: writes at the write pointer)
+  size_t stage_slabs = 64;  // slabs per batch (<= 64: 256 KiB)
+  pages::Reservation stage;     // spill batches (page-aligned: O_DIRECT-safe)
+  pages::Reservation gc_stage;  // GC copies (a GC runs while a batch is staged)
+  pages::Reservation loc_res;
+  // Per slab id: where its copy is, (zone + 1) << 32 | slot (0 = none), and
+  // the CRC32C of the page when it was last read back. A copy outlives the
+  // fault-back ("clean copy"): if the page's CRC is unchanged when the slab
+  // is chosen again, it is evicted without a write (clean_evictions).
+  uint64_t* loc = nullptr;
+  uint32_t* crc = nullptr;
+  // The allocator's tags (Impl::tags): GC tells resident slabs (no spill
+  // bit: the copy is a clean copy) from spilled ones, and a slab's epoch.
+  const std::atomic<uint32_t>* tags = nullptr;
+  uint64_t table_bytes = 0;
+  std::atomic<uint64_t> slot_map_bytes{0};  // SZone::slab_at capacity, bytes
+
+  std::mutex run_mu;  // one spill pass / GC / housekeeping at a time
+  std::mutex mu;      // leaf: zone table, loc, tag spill-bit transitions
+  std::condition_variable cv;  // a kTagMoving transition finished
+  std::vector<SZone> zones;
+  std::vector<uint32_t> free_zones;
+  std::vector<uint32_t> dead_zones;  // no live slab, awaiting reset
+  int32_t open_of[kOwners];
+  uint32_t n_open = 0;
+  uint64_t use_clock = 0;
+  std::string last_error;
+
+#define X(n, kind) std::atomic<uint64_t> n{0};
+  ZNSLAB_SLAB_SPILL_COUNTERS(X)
+#undef X
+  LatHist lat;
+
+  // Prefetch worker (started on the first prefetch()).
+  std::thread worker;
+  std::mutex wmu;
+  std::condition_variable wcv;
+  uint32_t want_mask = 0;  // epochs to bring back
+  bool stop = false;
+
+  Spill() {
+    for (auto& o : open_of) o = -1;
+  }
+};
+
+// ---- zone bookkeeping (spill_zones.cpp; Spill::mu held unless noted) ----
+
+// Records "what: status" as the last spill error (never throws).
+void set_error(Spill& s, const char* what, const Status& st);
+// A slab's copy in zone z slot k is no longer needed; `spilled`: the slab
+// was not resident (its only copy). A zone left with no live slab is queued
+// for reset.
+void drop_copy(Spill& s, uint32_t z, uint32_t k, bool spilled);
+// Sizes the slot map of a zone being written (spz entries, counted in the
+// DRAM budget as slot_map_bytes).
+void ensure_map(Spill& s, SZone& zn);
+// Resets every queued dead zone (no copy) and returns it to the free list.
+void reset_dead(Spill& s);
+// Writes n slabs (4 KiB each) from buf at zone z slot `slot` (write at the
+// write pointer, or zone appends of append_max bytes); *landed = the slot
+// the first slab landed at. Device errors are returned, never thrown.
+Status write_slabs(Spill& s, uint32_t z, uint32_t slot, const uint8_t* buf, uint32_t n, uint32_t* landed);
+// The open zone of `owner` (an epoch, kOwnerPage or kOwnerGc), opening a
+// free one (garbage-collecting if none is free, skipping owners in
+// closing_mask when a zone must be closed); kNone when none can be had.
+uint32_t pick_zone(Spill& s, uint32_t owner, uint32_t closing_mask = 0);
+
+}  // namespace znslab::slab::detail

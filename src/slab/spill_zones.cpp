@@ -1,0 +1,309 @@
+// Zone table of the slab spill (issue 11; docs/spill.md): which slabs live
+// in which zone, writes at the write pointer or zone appends, resets of dead
+// zones (no copy) and garbage collection (live slabs copied forward, then
+// the zone reset). Every function here runs with Spill::mu held.
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "src/common/crc32c.h"
+#include "src/slab/spill_internal.h"
+
+namespace znslab::slab::detail {
+
+// ---- zone bookkeeping (Spill::mu held) ------------------------------------------------
+
+void set_error(Spill& s, const char* what, const Status& st) {
+  try {
+    s.last_error = std::string(what) + ": " + st.to_string();
+  } catch (...) {
+  }
+}
+
+// A slab's copy in zone z slot k is no longer needed; `spilled`: the slab
+// was not resident (its only copy).
+void drop_copy(Spill& s, uint32_t z, uint32_t k, bool spilled) {
+  SZone& zn = s.zones[z];
+  if (k < zn.slab_at.size()) zn.slab_at[k] = kNone;
+  if (zn.live) zn.live--;
+  if (spilled) s.spilled_now_bytes.fetch_sub(kSlabBytes, std::memory_order_relaxed);
+  if (zn.live == 0 && zn.reading == 0 && zn.state == kZFull) s.dead_zones.push_back(z);
+}
+
+// The slot map of a zone being written (spz entries, counted in the budget).
+void ensure_map(Spill& s, SZone& zn) {
+  if (zn.slab_at.size() >= s.spz) return;
+  const size_t before = zn.slab_at.capacity();
+  zn.slab_at.resize(s.spz, kNone);
+  s.slot_map_bytes.fetch_add((zn.slab_at.capacity() - before) * sizeof(uint32_t), std::memory_order_relaxed);
+}
+
+static Status reset_zone(Spill& s, uint32_t z, bool no_copy) {
+  SZone& zn = s.zones[z];
+  Status st = s.dev->reset(z);
+  if (!st) {
+    set_error(s, "spill zone reset", st);
+    return st;
+  }
+  s.zone_resets.fetch_add(1, std::memory_order_relaxed);
+  if (no_copy) s.zone_resets_no_copy.fetch_add(1, std::memory_order_relaxed);
+  if (zn.state == kZOpen) {
+    s.open_of[zn.owner] = -1;
+    s.n_open--;
+  }
+  zn.state = kZFree;
+  zn.written = zn.live = 0;
+  s.slot_map_bytes.fetch_sub(zn.slab_at.capacity() * sizeof(uint32_t), std::memory_order_relaxed);
+  zn.slab_at.clear();
+  zn.slab_at.shrink_to_fit();
+  s.free_zones.push_back(z);
+  return Status::ok();
+}
+
+// Resets every zone with no live slab (run_mu and mu held).
+void reset_dead(Spill& s) {
+  for (uint32_t z : s.dead_zones) {
+    SZone& zn = s.zones[z];
+    if (zn.state == kZFull && zn.live == 0 && zn.reading == 0) (void)reset_zone(s, z, true);
+  }
+  s.dead_zones.clear();
+  // Open zones whose slabs all died go too (their epoch died while spilling).
+  for (uint32_t o = 0; o < kOwners; ++o) {
+    const int32_t z = s.open_of[o];
+    if (z >= 0 && s.zones[z].live == 0 && s.zones[z].reading == 0 && s.zones[z].written > 0)
+      (void)reset_zone(s, uint32_t(z), true);
+  }
+}
+
+Status write_slabs(Spill& s, uint32_t z, uint32_t slot, const uint8_t* buf, uint32_t n, uint32_t* landed) {
+  if (s.append_max) {
+    uint32_t done = 0;
+    while (done < n) {
+      const uint32_t k = std::min<uint32_t>(n - done, uint32_t(s.append_max / kSlabBytes));
+      Result<uint64_t> off = s.dev->append(z, buf + size_t(done) * kSlabBytes, size_t(k) * kSlabBytes);
+      s.spill_ios.fetch_add(1, std::memory_order_relaxed);
+      if (!off) return off.status();
+      if (done == 0) *landed = uint32_t(*off / kSlabBytes);
+      else if (*off / kSlabBytes != *landed + done)
+        return Status(Code::kCorrupt, "slab spill: zone append landed out of order");
+      done += k;
+    }
+    return Status::ok();
+  }
+  *landed = slot;
+  s.spill_ios.fetch_add(1, std::memory_order_relaxed);
+  return s.dev->write(z, uint64_t(slot) * kSlabBytes, buf, size_t(n) * kSlabBytes);
+}
+
+
+// A copy in zone slot (z, k) of slab `id` whose slab is resident (no spill
+// bit: a clean copy kept after a fault-back) costs nothing to drop: the page
+// is in DRAM and is written again only if it is spilled again.
+static bool resident_copy(const Spill& s, uint32_t id) {
+  return !(s.tags[id].load(std::memory_order_acquire) & kTagSpillBits);
+}
+
+// Copies `n` live slabs (ids, source slots `from`) of zone `victim` into
+// zone dz at its write pointer (one read per run of consecutive slots).
+// False on a device error (dz abandoned if its write failed).
+static bool gc_copy(Spill& s, uint32_t victim, uint32_t dz, uint32_t owner, const uint32_t* ids, const uint32_t* from,
+             uint32_t n) {
+  SZone& v = s.zones[victim];
+  SZone& d = s.zones[dz];
+  for (uint32_t j = 0; j < n;) {
+    uint32_t run = 1;
+    while (j + run < n && from[j + run] == from[j] + run) ++run;
+    Status st = s.dev->read(victim, uint64_t(from[j]) * kSlabBytes, s.gc_stage.base() + size_t(j) * kSlabBytes,
+                            size_t(run) * kSlabBytes);
+    if (!st) {
+      set_error(s, "spill GC read", st);
+      return false;
+    }
+    j += run;
+  }
+  uint32_t landed = 0;
+  Status st = write_slabs(s, dz, d.written, s.gc_stage.base(), n, &landed);
+  if (!st) {
+    set_error(s, "spill GC write", st);
+    d.state = kZFull;  // abandon the zone: its write pointer is unknown
+    s.open_of[owner] = -1;
+    s.n_open--;
+    return false;
+  }
+  ensure_map(s, d);
+  for (uint32_t j = 0; j < n; ++j) {
+    d.slab_at[landed + j] = ids[j];
+    s.loc[ids[j]] = (uint64_t(dz + 1) << 32) | (landed + j);
+    v.slab_at[from[j]] = kNone;
+  }
+  d.live += n;
+  v.live -= n;
+  d.written = std::max(d.written, landed + n);
+  s.gc_copied_bytes.fetch_add(uint64_t(n) * kSlabBytes, std::memory_order_relaxed);
+  s.device_bytes_written.fetch_add(uint64_t(n) * kSlabBytes, std::memory_order_relaxed);
+  if (d.written >= s.spz) {
+    d.state = kZFull;
+    s.open_of[owner] = -1;
+    s.n_open--;
+  }
+  return true;
+}
+
+// Collects the full zone that costs the fewest copies: copies of resident
+// slabs are dropped (no write); slabs only on the device are copied
+// forward, each into the open zone of its own epoch when that zone has
+// room (so the copy dies with its epoch's zones instead of mixing epochs in
+// the GC zone), else into the GC zone; then the zone is reset. Returns
+// false when nothing can be freed.
+static bool gc_one(Spill& s) {
+  int32_t victim = -1;
+  uint32_t best_cost = 0;
+  for (uint32_t z = 0; z < s.zones.size(); ++z) {
+    const SZone& zn = s.zones[z];
+    if (zn.state != kZFull || zn.reading) continue;
+    uint32_t cost = 0;
+    if (zn.live)
+      for (uint32_t id : zn.slab_at)
+        if (id != kNone && !resident_copy(s, id)) ++cost;
+    if (victim < 0 || cost < best_cost) {
+      victim = int32_t(z);
+      best_cost = cost;
+    }
+  }
+  if (victim < 0) return false;
+  SZone& v = s.zones[victim];
+  if (v.live == 0) return reset_zone(s, uint32_t(victim), true).is_ok();
+  if (best_cost >= s.spz) return false;  // nothing to gain
+  std::vector<uint32_t> moved_ids, moved_from;
+  moved_ids.reserve(best_cost);
+  moved_from.reserve(best_cost);
+  for (uint32_t k = 0; k < v.slab_at.size(); ++k) {
+    const uint32_t id = v.slab_at[k];
+    if (id == kNone) continue;
+    if (resident_copy(s, id)) {
+      v.slab_at[k] = kNone;
+      s.loc[id] = 0;
+      v.live--;
+      s.gc_dropped_clean.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    moved_ids.push_back(id);
+    moved_from.push_back(k);
+  }
+  // Into each epoch's open zone first (in slot order within an epoch).
+  std::vector<uint32_t> rest_ids, rest_from;
+  rest_ids.reserve(moved_ids.size());
+  rest_from.reserve(moved_ids.size());
+  std::vector<uint32_t> ids, from;
+  for (uint32_t e = 0; e < kEpochCount; ++e) {
+    const int32_t oz = s.open_of[e];
+    ids.clear();
+    from.clear();
+    for (size_t i = 0; i < moved_ids.size(); ++i)
+      if (tag_epoch(s.tags[moved_ids[i]].load(std::memory_order_relaxed)) == e) {
+        ids.push_back(moved_ids[i]);
+        from.push_back(moved_from[i]);
+      }
+    if (ids.empty()) continue;
+    size_t i = 0;
+    if (oz >= 0 && uint32_t(oz) != uint32_t(victim) && s.zones[oz].state == kZOpen) {
+      while (i < ids.size() && s.open_of[e] == oz) {
+        const uint32_t room = s.spz - s.zones[oz].written;
+        const uint32_t n = uint32_t(std::min<size_t>({ids.size() - i, room, s.stage_slabs}));
+        if (n == 0) break;
+        if (!gc_copy(s, uint32_t(victim), uint32_t(oz), e, ids.data() + i, from.data() + i, n)) return false;
+        s.zones[oz].last_use = ++s.use_clock;
+        i += n;
+      }
+    }
+    rest_ids.insert(rest_ids.end(), ids.begin() + long(i), ids.end());
+    rest_from.insert(rest_from.end(), from.begin() + long(i), from.end());
+  }
+  size_t i = 0;
+  while (i < rest_ids.size()) {
+    const uint32_t dz = pick_zone(s, kOwnerGc);
+    if (dz == kNone || dz == uint32_t(victim)) return false;
+    const uint32_t room = s.spz - s.zones[dz].written;
+    const uint32_t n = uint32_t(std::min<size_t>({rest_ids.size() - i, room, s.stage_slabs}));
+    if (!gc_copy(s, uint32_t(victim), dz, kOwnerGc, rest_ids.data() + i, rest_from.data() + i, n)) return false;
+    i += n;
+  }
+  s.gc_runs.fetch_add(1, std::memory_order_relaxed);
+  return reset_zone(s, uint32_t(victim), moved_ids.empty()).is_ok();
+}
+
+// The open zone of `owner`, opening a free one (finishing the least
+// recently used open zone of another owner at the open limit; collecting
+// garbage when free zones run out: one stays reserved for GC). kNone when
+// the device is full of live data.
+uint32_t pick_zone(Spill& s, uint32_t owner, uint32_t closing_mask) {
+  const int32_t cur = s.open_of[owner];
+  if (cur >= 0) {
+    s.zones[cur].last_use = ++s.use_clock;
+    return uint32_t(cur);
+  }
+  // Handoff: an epoch's zone is adopted by the next epoch to spill once its
+  // owner is CLOSING (a CLOSING epoch that was spilled is done writing), so
+  // the zone fills up instead of being finished half empty. A zone then
+  // holds the tail of one epoch and the head of the next (epochs spill in
+  // age order and die in about that order). Bit e of closing_mask: epoch e
+  // is CLOSING.
+  if (owner < kEpochCount) {
+    int32_t best = -1;
+    for (uint32_t o = 0; o < kEpochCount; ++o) {
+      const int32_t z = s.open_of[o];
+      if (z < 0 || o == owner || !((closing_mask >> o) & 1)) continue;
+      if (best < 0 || s.zones[z].last_use < s.zones[best].last_use) best = z;
+    }
+    if (best >= 0) {
+      SZone& zn = s.zones[best];
+      s.open_of[zn.owner] = -1;
+      zn.owner = uint8_t(owner);
+      s.open_of[owner] = best;
+      zn.last_use = ++s.use_clock;
+      s.zone_handoffs.fetch_add(1, std::memory_order_relaxed);
+      return uint32_t(best);
+    }
+  }
+  const uint32_t limit = owner == kOwnerGc ? s.open_limit + 1 : s.open_limit;
+  uint32_t owners_open = 0;
+  for (uint32_t o = 0; o < kOwners; ++o)
+    if (s.open_of[o] >= 0 && (owner == kOwnerGc || o != kOwnerGc)) ++owners_open;
+  if (owners_open >= limit) {
+    int32_t lru = -1;
+    for (uint32_t o = 0; o < kOwners; ++o) {
+      const int32_t z = s.open_of[o];
+      if (z < 0 || o == owner || (owner != kOwnerGc && o == kOwnerGc)) continue;
+      if (lru < 0 || s.zones[z].last_use < s.zones[lru].last_use) lru = z;
+    }
+    if (lru >= 0) {
+      SZone& zn = s.zones[lru];
+      Status st = s.dev->finish(uint32_t(lru));
+      if (!st) set_error(s, "spill zone finish", st);
+      s.zone_finishes.fetch_add(1, std::memory_order_relaxed);
+      s.open_of[zn.owner] = -1;
+      s.n_open--;
+      zn.state = kZFull;
+      if (zn.live == 0 && zn.reading == 0) s.dead_zones.push_back(uint32_t(lru));
+    }
+  }
+  const size_t reserve = owner == kOwnerGc ? 0 : 1;
+  if (s.free_zones.size() <= reserve) reset_dead(s);
+  if (owner != kOwnerGc) {
+    for (int guard = 0; s.free_zones.size() <= reserve && guard < 64; ++guard)
+      if (!gc_one(s)) break;
+  }
+  if (s.free_zones.size() <= reserve) return kNone;
+  const uint32_t z = s.free_zones.back();
+  s.free_zones.pop_back();
+  SZone& zn = s.zones[z];
+  zn.state = kZOpen;
+  zn.owner = uint8_t(owner);
+  zn.written = zn.live = zn.reading = 0;
+  zn.last_use = ++s.use_clock;
+  s.open_of[owner] = int32_t(z);
+  s.n_open++;
+  return z;
+}
+
+}  // namespace znslab::slab::detail
