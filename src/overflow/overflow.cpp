@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstring>
 
 #include "src/common/crc32c.h"
@@ -215,7 +216,11 @@ Status OverflowRegion::grow(uint64_t required) noexcept {
   return Status::ok();
 }
 
-Result<SlotId> OverflowRegion::write(const void* data, size_t len) noexcept {
+Result<SlotId> OverflowRegion::write(const void* data, size_t len) noexcept { return put(data, len, false); }
+
+Result<SlotId> OverflowRegion::write_fd(const void* data, size_t len) noexcept { return put(data, len, true); }
+
+Result<SlotId> OverflowRegion::put(const void* data, size_t len, bool through_fd) noexcept {
   if (len > UINT32_MAX) return Status(Code::kInvalidArgument, "overflow::write: blob larger than 4 GiB");
   const uint64_t need = round_up(std::max<uint64_t>(len, 1), kAlign);
   uint32_t index;
@@ -258,10 +263,28 @@ Result<SlotId> OverflowRegion::write(const void* data, size_t len) noexcept {
     if (old.gen == 0) old.gen = 1;
   }
   Slot& sl = slots_[index];
-  std::memcpy(base_ + off, data, len);
   sl.off = off;
   sl.len = uint32_t(len);
   sl.ext = need;
+  if (!through_fd) {
+    std::memcpy(base_ + off, data, len);
+  } else {
+    size_t done = 0;
+    while (done < len) {
+      const ssize_t w = ::pwrite(fd_, static_cast<const uint8_t*>(data) + done, len - done, off_t(off + done));
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) {
+        const int err = w < 0 ? errno : EIO;
+        // Undo: the slot and extent are free again (accounted as a write + free).
+        live_bytes_ += len;
+        ++live_slots_;
+        ++writes_;
+        (void)free((SlotId(sl.gen) << 32) | index);
+        return Status::from_errno(err, "overflow::write_fd pwrite");
+      }
+      done += size_t(w);
+    }
+  }
   if (persistent_) {
     hook(OverflowStep::kDataWritten);
     const bool each = sync_ == pages::SyncMode::kEach;
@@ -300,6 +323,28 @@ Result<BlobView> OverflowRegion::read(SlotId slot) const noexcept {
   if (!i) return i.status();
   const Slot& s = slots_[*i];
   return BlobView{base_ + s.off, s.len};
+}
+
+Status OverflowRegion::read_fd(SlotId slot, void* dst, size_t cap, size_t* len) const noexcept {
+  auto i = check(slot);
+  if (!i) return i.status();
+  const Slot& s = slots_[*i];
+  if (len) *len = s.len;
+  if (cap < s.len) return Status(Code::kInvalidArgument, "overflow::read_fd: destination smaller than the blob");
+  size_t done = 0;
+  while (done < s.len) {
+    const ssize_t r = ::pread(fd_, static_cast<uint8_t*>(dst) + done, s.len - done, off_t(s.off + done));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return Status::from_errno(errno, "overflow::read_fd pread");
+    if (r == 0) return Status(Code::kIoError, "overflow::read_fd: short read (file truncated?)");
+    done += size_t(r);
+  }
+  return Status::ok();
+}
+
+uint64_t OverflowRegion::table_bytes() const noexcept {
+  return slots_.capacity() * sizeof(Slot) + free_slots_.capacity() * sizeof(uint32_t) +
+         (by_off_.size() + by_size_.size()) * 64;
 }
 
 Result<std::pair<uint64_t, uint32_t>> OverflowRegion::locate(SlotId slot) const noexcept {

@@ -132,9 +132,19 @@ class OverflowRegion {
   // max_slots reached), kIoError. With persistent=true the slot is durable
   // against kill -9 when write returns (and against power loss with sync=each).
   Result<SlotId> write(const void* data, size_t len) noexcept;
+  // As write(), but the bytes go to the file with pwrite(2) instead of a
+  // copy through the mapping, so no page of the region is mapped into this
+  // process (they stay in the page cache, outside the process RSS; the slab
+  // spill target relies on this, docs/spill.md). Errors: as write(); a short
+  // pwrite is kIoError (the extent is freed again).
+  Result<SlotId> write_fd(const void* data, size_t len) noexcept;
   // Exactly the bytes written. Errors: kOutOfBounds (no such slot),
   // kStaleHandle (slot reused since), kNotFound (freed).
   Result<BlobView> read(SlotId slot) const noexcept;
+  // Copies the blob into dst (cap bytes) with pread(2): no page of the
+  // mapping is touched. *len (may be null) = the blob's length. Errors: as
+  // read; kInvalidArgument (cap < the blob), kIoError (pread failed or short).
+  Status read_fd(SlotId slot, void* dst, size_t cap, size_t* len = nullptr) const noexcept;
   // Errors: as read; kDoubleFree for a freed slot.
   Status free(SlotId slot) noexcept;
   // msync of the whole mapping. Errors: kIoError.
@@ -147,6 +157,9 @@ class OverflowRegion {
   // Free extents below the cursor as (offset, bytes), ascending (tests).
   std::vector<std::pair<uint64_t, uint64_t>> free_extents() const;
   OverflowStats stats() const noexcept;
+  // DRAM held by the region's tables (slot vector, free-extent trees), bytes
+  // (approximate: tree nodes counted at 64 B).
+  uint64_t table_bytes() const noexcept;
   uint8_t* base() const noexcept { return base_; }
   uint64_t capacity() const noexcept { return capacity_; }
 
@@ -159,6 +172,7 @@ class OverflowRegion {
   };
   OverflowRegion() = default;
   Status grow(uint64_t required) noexcept;
+  Result<SlotId> put(const void* data, size_t len, bool through_fd) noexcept;
   void add_free(uint64_t off, uint64_t size) noexcept;
   Result<uint32_t> check(SlotId slot) const noexcept;
   void hook(OverflowStep s) noexcept {

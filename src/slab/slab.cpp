@@ -164,8 +164,8 @@ Result<std::unique_ptr<SlabAllocator>> SlabAllocator::create(const Options& opts
                   "slab Options::arena_bytes must be a multiple of chunk_bytes and <= 16 GiB");
   if (!(opts.scan_retry_threshold > 0.0 && opts.scan_retry_threshold < 1.0))
     return Status(Code::kInvalidArgument, "slab Options::scan_retry_threshold must be in (0, 1)");
-  if (opts.spill == SpillTarget::kOverflow)
-    return Status(Code::kNotSupported, "slab Options::spill = overflow is not implemented (use zns)");
+  if (opts.spill == SpillTarget::kOverflow && opts.dram_budget_bytes > 0 && opts.spill_device.empty())
+    return Status(Code::kInvalidArgument, "slab Options::spill = overflow needs spill_device (the region file path)");
   if (spill_dev && (opts.spill != SpillTarget::kZns || opts.dram_budget_bytes == 0))
     return Status(Code::kInvalidArgument, "slab create: a spill device needs spill = zns and dram_budget_bytes > 0");
   auto im = std::make_unique<Impl>();

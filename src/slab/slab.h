@@ -173,7 +173,11 @@ struct Options {
   SpillTarget spill = SpillTarget::kNone;
   // kZns: a zns::ZonedDevice URI (emu:PATH?zones=N&..., zbd:/dev/nvmeXnY,
   // nvme:/dev/ngXnY); every zone is reset at create() (scratch space).
-  // kOverflow: a file path (not implemented yet: create() refuses it).
+  // kOverflow: the overflow region file (src/overflow): "PATH" or
+  // "PATH?initial_bytes=N&max_bytes=N" (bytes, K/M/G suffixes; defaults 64
+  // MiB / 1 GiB); reset at create() (scratch), slabs written as 4 KiB blobs
+  // with pwrite (never mapped in: outside the RSS). A full region
+  // (max_bytes) fails the spill write and the data stays in DRAM.
   std::string spill_device;
   SpillUnit spill_unit = SpillUnit::kEpoch;
   // Zone append (the device picks the offset) instead of writes at the

@@ -91,6 +91,7 @@ Status SlabAllocator::Impl::spill_init(std::unique_ptr<zns::ZonedDevice> dev) no
   if (!s) return Status(Code::kOutOfMemory, "slab spill state");
   sp = s;
   s->tags = tags;
+  if (opts.spill == SpillTarget::kOverflow) return ovfl_init(*this);  // spill_overflow.cpp
   if (!dev) return Status::ok();
   s->info = dev->info();
   const zns::DeviceInfo& in = s->info;
@@ -181,10 +182,7 @@ namespace {
 
 using Impl = SlabAllocator::Impl;
 
-struct Marked {
-  uint32_t id;
-  uint32_t tag;  // tag with the spill bits set
-};
+using Marked = SpillMark;  // spill_internal.h (shared with spill_overflow.cpp)
 
 void unmark(Impl& im, uint32_t id) {
   {
@@ -296,6 +294,11 @@ void finish_batch(Impl& im, const Marked* b, uint32_t n, uint32_t z, uint32_t sl
 // Writes the staged batch; splits at zone ends. Returns false on failure.
 bool flush_batch(Impl& im, std::vector<Marked>& batch, uint32_t owner) {
   Spill& s = *im.sp;
+  if (s.ov) {  // the overflow region: one blob per slab (spill_overflow.cpp)
+    const bool ok = ovfl_flush_batch(im, batch.data(), uint32_t(batch.size()));
+    batch.clear();
+    return ok;
+  }
   uint32_t done = 0;
   bool ok = true;
   while (done < batch.size()) {
@@ -414,7 +417,7 @@ bool spill_group(Impl& im, uint32_t e, uint32_t c, const std::vector<uint32_t>& 
           clean.push_back(mk);  // unchanged since read back: its copy is still good
           continue;
         }
-        drop_copy(s, uint32_t(l >> 32) - 1, uint32_t(l), false);  // stale copy
+        drop_loc(s, l, false);  // stale copy
         s.loc[id] = 0;
       }
     }
@@ -477,7 +480,7 @@ void spill_pass(Impl& im, uint32_t exclude) {
     r = im.reclaim_locked(false);
   }
   const uint64_t low = budget - budget / 16;
-  if (s.dev && im.dram_used() > low) {
+  if ((s.dev || s.ov) && im.dram_used() > low) {
     std::vector<Cand> cands;
     if (im.opts.spill_unit == SpillUnit::kEpoch) {
       // Coldest first: CLOSING before ACTIVE, then least recently accessed
@@ -556,8 +559,7 @@ void SlabAllocator::Impl::spill_forget(uint32_t id) noexcept {
   std::lock_guard<std::mutex> g(s.mu);
   const uint64_t l = s.loc ? s.loc[id] : 0;
   if (l) {
-    drop_copy(s, uint32_t(l >> 32) - 1, uint32_t(l),
-              (tags[id].load(std::memory_order_relaxed) & kTagSpilled) != 0);
+    drop_loc(s, l, (tags[id].load(std::memory_order_relaxed) & kTagSpilled) != 0);
     s.loc[id] = 0;
   }
   tags[id].fetch_and(~kTagSpillBits, std::memory_order_seq_cst);
@@ -576,22 +578,27 @@ Status SlabAllocator::Impl::fault_in(uint32_t id, bool may_spill, bool empty_ok)
     s.cv.wait(lk);
   }
   const uint64_t l = s.loc[id];
+  const bool ov = loc_is_overflow(l);  // a blob of the overflow region, not a zone slot
   const uint32_t z = uint32_t(l >> 32) - 1, k = uint32_t(l);
   const bool empty = empty_ok && (slabs[id].word.load(std::memory_order_acquire) & kFreeMask) ==
                                      all_free(tag_class(t));
   tags[id].fetch_or(kTagMoving, std::memory_order_seq_cst);
-  if (!empty) s.zones[z].reading++;
+  if (!empty && !ov) s.zones[z].reading++;
+  const uint32_t want_crc = s.crc[id];
   lk.unlock();
   const uint64_t t0 = mono_ns();
   Status st;
-  if (!empty) st = s.dev->read(z, uint64_t(k) * kSlabBytes, slab_addr(id), kSlabBytes);
+  if (!empty) {
+    st = ov ? ovfl_read(s, l, slab_addr(id), want_crc)
+            : s.dev->read(z, uint64_t(k) * kSlabBytes, slab_addr(id), kSlabBytes);
+  }
   if (!st) {
     // Whatever a failed read left in the page is not data: drop it.
     (void)pages::decommit(slab_addr(id), kSlabBytes);
     s.faultback_errors.fetch_add(1, std::memory_order_relaxed);
     lk.lock();
     set_error(s, "spill fault-back read", st);
-    s.zones[z].reading--;
+    if (!ov) s.zones[z].reading--;
     tags[id].fetch_and(~kTagMoving, std::memory_order_seq_cst);
     lk.unlock();
     s.cv.notify_all();
@@ -609,15 +616,17 @@ Status SlabAllocator::Impl::fault_in(uint32_t id, bool may_spill, bool empty_ok)
   lk.lock();
   if (!empty) {
     // The copy stays (clean) until the page changes or the slab dies.
-    s.zones[z].reading--;
     s.crc[id] = sum;
     s.spilled_now_bytes.fetch_sub(kSlabBytes, std::memory_order_relaxed);
-    if (s.zones[z].live == 0 && s.zones[z].state == kZFull) s.dead_zones.push_back(z);
+    if (!ov) {
+      s.zones[z].reading--;
+      if (s.zones[z].live == 0 && s.zones[z].state == kZFull) s.dead_zones.push_back(z);
+    }
   } else {
     // GC may have moved the copy meanwhile (the slab was kTagMoving): its
     // current place, not the one read above.
     const uint64_t l2 = s.loc[id];
-    if (l2) drop_copy(s, uint32_t(l2 >> 32) - 1, uint32_t(l2), true);
+    if (l2) drop_loc(s, l2, true);
     s.loc[id] = 0;
   }
   slabs[id].access_tick.store(uint32_t(coarse_ms()), std::memory_order_relaxed);
@@ -705,6 +714,7 @@ void prefetch_worker(Impl* im) {
           for (uint32_t id : zn.slab_at)
             if (id != kNone && ((mask >> tag_epoch(im->tags[id].load(std::memory_order_relaxed))) & 1))
               ids.push_back(id);
+        if (s.ov) ovfl_spilled_ids(*im, mask, ids);
       } catch (...) {
       }
     }
@@ -723,7 +733,7 @@ Status SlabAllocator::prefetch(uint32_t epoch) noexcept {
   if (epoch >= kEpochCount)
     return Status(Code::kInvalidArgument, "slab prefetch: epoch must be a ring index < 16");
   Impl& im = *impl_;
-  if (!im.sp || !im.sp->dev) return Status::ok();
+  if (!im.sp || (!im.sp->dev && !im.sp->ov)) return Status::ok();
   Spill& s = *im.sp;
   {
     std::lock_guard<std::mutex> g(s.wmu);

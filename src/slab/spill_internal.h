@@ -94,8 +94,28 @@ struct SZone {
   std::vector<uint32_t> slab_at;  // slab id per slot, kNone = dead
 };
 
+// The overflow spill target (spill_overflow.cpp): the region and its
+// mutex. Opaque here so the slab's other files need not see src/overflow.
+struct OvflState;
+struct OvflDeleter {
+  void operator()(OvflState* o) const noexcept;
+};
+
+// Spill::loc of a slab whose copy is a blob of the overflow region: this
+// bit | the region's SlotId (24-bit generation << 32 | index, bit 63 clear).
+// Zone locations ((zone + 1) << 32 | slot) never set it.
+inline constexpr uint64_t kLocOverflow = uint64_t(1) << 63;
+inline bool loc_is_overflow(uint64_t l) noexcept { return (l & kLocOverflow) != 0; }
+
+// A slab marked for spilling: its id and its tag with the spill bits set.
+struct SpillMark {
+  uint32_t id;
+  uint32_t tag;
+};
+
 struct Spill {
-  std::unique_ptr<zns::ZonedDevice> dev;  // null: budget without a target
+  std::unique_ptr<zns::ZonedDevice> dev;  // null: budget without a target (or overflow)
+  std::unique_ptr<OvflState, OvflDeleter> ov;  // the overflow target (null unless spill = overflow)
   zns::DeviceInfo info;
   uint32_t spz = 0;         // slabs per zone (zone capacity / 4 KiB)
   uint32_t open_limit = 0;  // zones open for owners (one more is kept for GC)
@@ -165,5 +185,28 @@ Status write_slabs(Spill& s, uint32_t z, uint32_t slot, const uint8_t* buf, uint
 // free one (garbage-collecting if none is free, skipping owners in
 // closing_mask when a zone must be closed); kNone when none can be had.
 uint32_t pick_zone(Spill& s, uint32_t owner, uint32_t closing_mask = 0);
+
+// ---- the overflow target (spill_overflow.cpp) ----
+
+// Opens the region named by Options::spill_device ("PATH" or
+// "PATH?initial_bytes=N&max_bytes=N", sizes with K/M/G suffixes), sized
+// tables and the staging buffer. Errors name the path: kInvalidArgument
+// (bad spec), the region's open errors (kIoError, ...), kOutOfMemory.
+Status ovfl_init(SlabAllocator::Impl& im) noexcept;
+// Writes the n staged slabs (Spill::stage) as 4 KiB blobs and finishes the
+// batch: written slabs are decommitted and point at their blob; on a write
+// error the rest stay in DRAM (unmarked, counted, last_error). No lock held
+// but the bin mutex. False when a write failed.
+bool ovfl_flush_batch(SlabAllocator::Impl& im, const SpillMark* b, uint32_t n) noexcept;
+// Spill::mu held: a copy at `l` (zone or overflow location) is no longer
+// needed; `spilled`: the slab was not resident. Dispatches to drop_copy.
+void drop_loc(Spill& s, uint64_t l, bool spilled);
+// Reads the blob at overflow location l into dst (4 KiB) with pread and
+// checks its CRC32C against `want` (recorded at spill). Errors: kCorrupt
+// (CRC mismatch: the blob was damaged), the region's read errors. Spill::mu
+// not held.
+Status ovfl_read(Spill& s, uint64_t l, void* dst, uint32_t want) noexcept;
+// Spilled slab ids of the epochs in `mask` whose copy is in the region.
+void ovfl_spilled_ids(SlabAllocator::Impl& im, uint32_t mask, std::vector<uint32_t>& out);
 
 }  // namespace znslab::slab::detail
