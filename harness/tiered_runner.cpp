@@ -138,8 +138,25 @@ void run_tiered(RunContext& ctx, TieredPlan& plan, const TieredRunOptions& opt) 
       device_file = std::make_unique<DeviceFile>(path, opt.keep_device);
     }
     device = json{{"uri", uri}, {"default_emulator", device_file != nullptr}};
-  } else if (target == "overflow" && uri.empty()) {
-    uri = ctx.device_uri;
+  } else if (target == "overflow") {
+    // The overflow region (src/overflow): a scratch file in device_dir (or
+    // the working directory), max_bytes = device_factor x peak slab bytes
+    // (no GC: blobs of 4 KiB reuse freed extents exactly).
+    if (uri.empty()) uri = ctx.device_uri;
+    if (uri.empty()) {
+      std::string dir = opt.device_dir;
+      if (dir.empty()) dir = std::filesystem::current_path().string();
+      const std::string path = dir + "/tiered-churn-" + std::to_string(::getpid()) + ".ovfl";
+      std::error_code ec;
+      std::filesystem::remove(path, ec);
+      const uint64_t mib = uint64_t(1) << 20;
+      const uint64_t max = std::max<uint64_t>(
+          4 * mib, (uint64_t(opt.device_factor * opt.peak_slab_bytes) + 2 * mib - 1) / mib * mib);
+      uri = path + "?initial_bytes=" + std::to_string(std::min<uint64_t>(max, 64 * mib)) +
+            "&max_bytes=" + std::to_string(max);
+      device_file = std::make_unique<DeviceFile>(path, opt.keep_device);
+    }
+    device = json{{"uri", uri}, {"default_region", device_file != nullptr}};
   }
 
   slab::Options o = opt.slab;

@@ -156,11 +156,11 @@ class TieredChurn : public Workload {
         {"write_fraction", "number", "ratio", "accesses that rewrite the object with its next version"},
         {"access_call", "string", "", "pin (a PinGuard holds the slab resident during the access) or deref (pointer only)"},
         {"samples_per_epoch", "integer", "count", "RSS samples per epoch"},
-        {"device_factor", "number", "ratio", "default emulator size / peak live slab bytes"},
+        {"device_factor", "number", "ratio", "default emulator size (slab_spill=overflow: region max_bytes) / peak live slab bytes"},
         {"device_zone_bytes", "integer", "bytes", "zone size of the default emulator (0: a power of two giving ~48 zones)"},
         {"device_direct", "boolean", "", "default emulator with O_DIRECT (false: through the page cache, direct=0)"},
-        {"device_dir", "string", "", "folder of the default emulator file (\"\": the working directory)"},
-        {"keep_device", "boolean", "", "keep the default emulator file after the run"},
+        {"device_dir", "string", "", "folder of the default emulator or overflow region file (\"\": the working directory)"},
+        {"keep_device", "boolean", "", "keep the default emulator or overflow region file after the run"},
         {"seed", "integer", "", "seed of sizes, mispredictions and accesses"},
     };
   }
