@@ -1,5 +1,6 @@
 // Tests of the slab's overflow spill target (issue 11, Options::spill =
-// kOverflow; src/slab/spill_overflow.cpp), tag [spill]. A small overflow
+// kOverflow; src/slab/spill_overflow.cpp), tag [spill], and of the region's
+// fd path it uses (OverflowRegion::write_fd/read_fd), tag [overflow]. A small overflow
 // region file in a temp dir; seeded randomness; no timing assertions.
 // Every object carries a pattern derived from its handle, so a slab read
 // back from the wrong blob or not at all is caught.
@@ -7,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstring>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -16,6 +18,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "src/overflow/overflow.h"
 #include "src/slab/slab.h"
 #include "tests/temp_dir.h"
 
@@ -341,4 +344,48 @@ TEST_CASE("spill overflow: the budget holds under two threads", "[spill]") {
   REQUIRE(peak.load() <= budget);
   REQUIRE(s.over_budget_events == 0);
   REQUIRE(a->verify().is_ok());
+}
+
+TEST_CASE("overflow: write_fd/read_fd move blobs through the fd without mapping the region in", "[overflow]") {
+  TempDir d;
+  const std::string path = d.file("fd.ovfl");
+  overflow::OverflowOptions oo;
+  oo.initial_bytes = 64 << 10;
+  oo.max_bytes = 4 << 20;
+  auto r = overflow::OverflowRegion::open(path, oo);
+  REQUIRE(r.is_ok());
+  overflow::OverflowRegion& reg = **r;
+  std::mt19937_64 rng(31);
+  std::vector<std::pair<overflow::SlotId, std::vector<uint8_t>>> live;
+  for (int i = 0; i < 600; ++i) {  // 600 x 4 KiB: grows the region past 2 MiB
+    std::vector<uint8_t> b(4096);
+    for (auto& x : b) x = uint8_t(rng());
+    auto id = reg.write_fd(b.data(), b.size());
+    REQUIRE(id.is_ok());
+    live.emplace_back(*id, std::move(b));
+    if (i % 3 == 2) {  // free one: later writes reuse its extent (best fit)
+      REQUIRE(reg.free(live[live.size() - 2].first).is_ok());
+      live.erase(live.end() - 2);
+    }
+  }
+  REQUIRE(reg.stats().grow_count > 0);
+  REQUIRE(reg.stats().reuse_writes > 0);
+  std::vector<uint8_t> got(4096);
+  for (auto& [id, b] : live) {
+    size_t len = 0;
+    REQUIRE(reg.read_fd(id, got.data(), got.size(), &len).is_ok());
+    REQUIRE(len == b.size());
+    REQUIRE(got == b);
+  }
+  // Only the header page was touched through the mapping.
+  REQUIRE(mapped_rss(path) <= 4096);
+  // The mapping and the fd agree (read() goes through the mapping).
+  auto v = reg.read(live[0].first);
+  REQUIRE(v.is_ok());
+  REQUIRE(std::memcmp(v->data, live[0].second.data(), 4096) == 0);
+  REQUIRE(reg.read_fd(live[0].first, got.data(), 100).code() == Code::kInvalidArgument);
+  const overflow::SlotId gone = live[1].first;
+  REQUIRE(reg.free(gone).is_ok());
+  REQUIRE(reg.read_fd(gone, got.data(), got.size()).code() == Code::kNotFound);
+  REQUIRE(reg.table_bytes() > 0);
 }
