@@ -144,18 +144,18 @@ bool ovfl_flush_batch(SlabAllocator::Impl& im, const SpillMark* b, uint32_t n) n
   uint32_t written = 0;
   Status st;
   for (uint32_t j = 0; j < n; ++j) sum[j] = crc32c(s.stage.base() + size_t(j) * kSlabBytes, kSlabBytes);
-  {
+  for (; written < n; ++written) {
+    // The mutex per blob, not per batch: a fault-back waits for one 4 KiB
+    // pwrite at most, not for a whole batch.
     std::lock_guard<std::mutex> g(ov.mu);
-    for (; written < n; ++written) {
-      auto r = ov.region->write_fd(s.stage.base() + size_t(written) * kSlabBytes, kSlabBytes);
-      s.spill_ios.fetch_add(1, std::memory_order_relaxed);
-      if (!r) {
-        st = r.status();
-        break;
-      }
-      slot[written] = *r;
-    }
+    auto r = ov.region->write_fd(s.stage.base() + size_t(written) * kSlabBytes, kSlabBytes);
+    s.spill_ios.fetch_add(1, std::memory_order_relaxed);
     account_tables(s, ov);
+    if (!r) {
+      st = r.status();
+      break;
+    }
+    slot[written] = *r;
   }
   if (written < n) {
     // The rest stays in DRAM, unmarked (a full region: max_bytes reached).
