@@ -91,6 +91,8 @@ Status SlabAllocator::Impl::spill_init(std::unique_ptr<zns::ZonedDevice> dev) no
   if (!s) return Status(Code::kOutOfMemory, "slab spill state");
   sp = s;
   s->tags = tags;
+  s->slabs = slabs;
+  s->mesh_on = opts.spill_mesh;
   if (!dev) return Status::ok();
   s->info = dev->info();
   const zns::DeviceInfo& in = s->info;
@@ -117,6 +119,11 @@ Status SlabAllocator::Impl::spill_init(std::unique_ptr<zns::ZonedDevice> dev) no
   auto gbuf = pages::Reservation::reserve(s->stage_slabs * kSlabBytes, pages::page_size());
   if (!gbuf) return gbuf.status();
   s->gc_stage = std::move(*gbuf);
+  if (s->mesh_on) {
+    auto mbuf = pages::Reservation::reserve(s->stage_slabs * kSlabBytes, pages::page_size());
+    if (!mbuf) return mbuf.status();
+    s->mesh_stage = std::move(*mbuf);
+  }
   auto r = pages::Reservation::reserve(size_t(n_slabs) * (sizeof(uint64_t) + sizeof(uint32_t)),
                                        pages::page_size());
   if (!r) return r.status();
@@ -143,7 +150,8 @@ Status SlabAllocator::Impl::spill_init(std::unique_ptr<zns::ZonedDevice> dev) no
   } catch (...) {
     return Status(Code::kOutOfMemory, "slab spill zone table");
   }
-  s->table_bytes = uint64_t(in.zone_count) * (sizeof(SZone) + 4) + s->stage.size() + s->gc_stage.size();
+  s->table_bytes = uint64_t(in.zone_count) * (sizeof(SZone) + 4) + s->stage.size() + s->gc_stage.size() +
+                   s->mesh_stage.size();
   s->dev = std::move(dev);
   return Status::ok();
 }
@@ -701,10 +709,11 @@ void prefetch_worker(Impl* im) {
     {
       std::lock_guard<std::mutex> g(s.mu);
       try {
-        for (const SZone& zn : s.zones)
-          for (uint32_t id : zn.slab_at)
-            if (id != kNone && ((mask >> tag_epoch(im->tags[id].load(std::memory_order_relaxed))) & 1))
-              ids.push_back(id);
+        uint32_t here[kMeshMax];
+        for (uint32_t z = 0; z < s.zones.size(); ++z)
+          for (uint32_t k = 0; k < s.zones[z].slab_at.size(); ++k)
+            for (uint32_t i = 0, n = slot_ids(s, z, k, here); i < n; ++i)
+              if ((mask >> tag_epoch(im->tags[here[i]].load(std::memory_order_relaxed))) & 1) ids.push_back(here[i]);
       } catch (...) {
       }
     }
