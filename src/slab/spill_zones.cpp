@@ -165,9 +165,11 @@ static void close_if_full(Spill& s, uint32_t dz, uint32_t owner) {
 }
 
 // A write into owner's zone dz failed: its write pointer is unknown, so the
-// zone takes no more writes (its earlier slabs stay readable).
+// zone takes no more writes (finished, releasing its open/active resource;
+// its earlier slabs stay readable).
 static void abandon(Spill& s, uint32_t dz, uint32_t owner, const Status& st) {
   set_error(s, "spill GC write", st);
+  (void)s.dev->finish(dz);
   s.zones[dz].state = kZFull;
   s.open_of[owner] = -1;
   s.n_open--;
