@@ -508,10 +508,24 @@ void spill_pass(Impl& im, uint32_t exclude) {
           break;
         }
         std::vector<uint32_t> by_class[kNumClasses];
-        for (const Cand& cd : cands) by_class[tag_class(cd.tag)].push_back(cd.id);
+        uint64_t used = 0, slots = 0;
+        for (const Cand& cd : cands) {
+          by_class[tag_class(cd.tag)].push_back(cd.id);
+          used += uint64_t(__builtin_popcountll(~im.slabs[cd.id].word.load(std::memory_order_relaxed) &
+                                               all_free(tag_class(cd.tag))));
+          slots += kSlots[tag_class(cd.tag)];
+        }
+        // A CLOSING epoch whose resident slabs are less than half allocated
+        // (survivors of mispredicted lifetimes, and their rewrites) spills
+        // into the shared sparse zone (kOwnerSparse) instead of an epoch
+        // zone: those slabs outlive their epoch, and GC meshes them there.
+        uint32_t owner = e;
+        if (used * 2 < slots &&
+            im.epochs[e].state.load(std::memory_order_acquire) != uint8_t(EpochState::kActive))
+          owner = kOwnerSparse;
         bool ok = true;
         for (uint32_t c = 0; c < kNumClasses && ok; ++c)
-          if (!by_class[c].empty()) ok = spill_group(im, e, c, by_class[c], e, exclude);
+          if (!by_class[c].empty()) ok = spill_group(im, e, c, by_class[c], owner, exclude);
         if (!ok) break;
       }
     } else {

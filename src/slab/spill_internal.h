@@ -81,7 +81,9 @@ struct LatHist {
 };
 
 enum ZState : uint8_t { kZFree, kZOpen, kZFull };
-inline constexpr uint32_t kOwnerPage = kEpochCount, kOwnerGc = kEpochCount + 1,
+// Zone owners: epochs 0..15, the shared zone of page spill, GC copies.
+// Epoch spill uses the shared zone for sparse CLOSING epochs (kOwnerSparse).
+inline constexpr uint32_t kOwnerPage = kEpochCount, kOwnerSparse = kOwnerPage, kOwnerGc = kEpochCount + 1,
                           kOwners = kEpochCount + 2;
 
 // Meshing (Mesh, PLDI 2019; docs/spill.md "Meshing"): GC packs spilled
@@ -94,7 +96,7 @@ inline constexpr uint32_t kOwnerPage = kEpochCount, kOwnerGc = kEpochCount + 1,
 // slab's allocated set only shrinks (an allocation needs a fault-back
 // first), so members never come to overlap on the device.
 inline constexpr uint32_t kMeshBit = 0x80000000u;
-inline constexpr uint32_t kMeshMax = 8;  // slabs per shared block
+inline constexpr uint32_t kMeshMax = 16;  // slabs per shared block
 struct MeshBlock {
   uint32_t refs = 0;  // members whose copy is this block
   uint32_t n = 0;     // entries in ids (some may be stale)

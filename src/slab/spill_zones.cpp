@@ -247,12 +247,13 @@ static bool mesh_reserve(Spill& s, uint32_t need) {
   return true;
 }
 
-// Packs n sparse spilled slabs (copies in zone `victim` at slots from[j];
-// n <= stage_slabs) into as few 4 KiB blocks as possible (first fit, same
-// class, allocated slots disjoint, <= kMeshMax per block; the caller sorts
-// by class and fullness), each slab's allocated slots at their own offsets,
-// the rest zero, and writes the blocks into the GC zone. A block with one
-// slab is a plain copy. False on a device error or when no zone is left.
+// Packs n sparse spilled slabs (copies in zone `victim` at slots from[j],
+// sorted by class, fullest first) into as few 4 KiB blocks as possible
+// (first fit decreasing: same class, allocated slots disjoint, <= kMeshMax
+// per block), each slab's allocated slots at their own offsets, the rest
+// zero, and writes the blocks into the GC zone, stage_slabs at a time. A
+// block with one slab is a plain copy. False on a device error or when no
+// zone is left (slabs not yet written keep their copies in the victim).
 static bool gc_mesh(Spill& s, uint32_t victim, const uint32_t* ids, const uint32_t* from, uint32_t n) {
   struct Bin {
     uint64_t used;
@@ -260,72 +261,93 @@ static bool gc_mesh(Spill& s, uint32_t victim, const uint32_t* ids, const uint32
     uint32_t member[kMeshMax];  // index j into ids/from
     uint64_t member_used[kMeshMax];
   };
-  Bin bins[64];
-  uint32_t nb = 0, multi = 0;
+  std::vector<Bin> bins;
+  try {
+    bins.reserve(n);
+  } catch (...) {
+    return false;
+  }
+  size_t class_start = 0;
   for (uint32_t j = 0; j < n; ++j) {
     uint32_t c;
     const uint64_t u = used_slots(s, ids[j], &c);
-    uint32_t b = 0;
-    while (b < nb && !(bins[b].cls == c && bins[b].n < kMeshMax && !(bins[b].used & u))) ++b;
-    if (b == nb) bins[nb++] = Bin{0, c, 0, {}, {}};
+    if (!bins.empty() && bins.back().cls != c) class_start = bins.size();
+    size_t b = class_start;
+    while (b < bins.size() && !(bins[b].n < kMeshMax && !(bins[b].used & u))) ++b;
+    if (b == bins.size()) bins.push_back(Bin{0, c, 0, {}, {}});  // reserved: no throw
     bins[b].used |= u;
     bins[b].member_used[bins[b].n] = u;
     bins[b].member[bins[b].n++] = j;
   }
-  for (uint32_t b = 0; b < nb; ++b) multi += bins[b].n > 1;
-  if (!mesh_reserve(s, multi)) return false;
-  if (!gc_read(s, victim, from, n)) return false;
-  for (uint32_t b = 0; b < nb; ++b) {
-    uint8_t* blk = s.mesh_stage.base() + size_t(b) * kSlabBytes;
-    std::memset(blk, 0, kSlabBytes);  // free slots: unspecified (zero here)
-    const size_t sz = kSizeClasses[bins[b].cls];
-    for (uint32_t i = 0; i < bins[b].n; ++i) {
-      const uint8_t* page = s.gc_stage.base() + size_t(bins[b].member[i]) * kSlabBytes;
-      for (uint64_t u = bins[b].member_used[i]; u; u &= u - 1) {
-        const size_t k = size_t(__builtin_ctzll(u));
-        std::memcpy(blk + k * sz, page + k * sz, sz);
-      }
-    }
-  }
-  for (uint32_t done = 0; done < nb;) {
-    const uint32_t dz = pick_zone(s, kOwnerGc);
-    if (dz == kNone || dz == victim) return false;
-    SZone& d = s.zones[dz];
-    const uint32_t k = std::min(nb - done, s.spz - d.written);
-    uint32_t landed = 0;
-    Status st = write_slabs(s, dz, d.written, s.mesh_stage.base() + size_t(done) * kSlabBytes, k, &landed);
-    if (!st) {
-      abandon(s, dz, kOwnerGc, st);
-      return false;
-    }
-    ensure_map(s, d);
-    for (uint32_t i = 0; i < k; ++i) {
+  uint8_t* page = s.gc_stage.base();
+  uint64_t page_of = ~uint64_t(0);  // source slot in `page`
+  for (size_t done = 0; done < bins.size();) {
+    const uint32_t chunk = uint32_t(std::min<size_t>(bins.size() - done, s.stage_slabs));
+    uint32_t multi = 0;
+    for (uint32_t i = 0; i < chunk; ++i) multi += bins[done + i].n > 1;
+    if (!mesh_reserve(s, multi)) return false;
+    for (uint32_t i = 0; i < chunk; ++i) {
       const Bin& bn = bins[done + i];
-      const uint32_t slot = landed + i;
-      if (bn.n == 1) {
-        d.slab_at[slot] = ids[bn.member[0]];
-      } else {
-        const uint32_t mi = s.mesh_free.back();
-        s.mesh_free.pop_back();
-        MeshBlock& mb = s.mesh[mi];
-        mb.refs = mb.n = bn.n;
-        for (uint32_t m = 0; m < bn.n; ++m) mb.ids[m] = ids[bn.member[m]];
-        d.slab_at[slot] = kMeshBit | mi;
-        s.gc_mesh_blocks.fetch_add(1, std::memory_order_relaxed);
-        s.gc_meshed_slabs.fetch_add(bn.n, std::memory_order_relaxed);
-      }
+      uint8_t* blk = s.mesh_stage.base() + size_t(i) * kSlabBytes;
+      std::memset(blk, 0, kSlabBytes);  // free slots: unspecified (zero here)
+      const size_t sz = kSizeClasses[bn.cls];
       for (uint32_t m = 0; m < bn.n; ++m) {
         const uint32_t j = bn.member[m];
-        unref_copy(s, victim, from[j]);
-        s.loc[ids[j]] = (uint64_t(dz + 1) << 32) | slot;
+        if (page_of != from[j]) {
+          Status st = s.dev->read(victim, uint64_t(from[j]) * kSlabBytes, page, kSlabBytes);
+          if (!st) {
+            set_error(s, "spill GC read", st);
+            return false;
+          }
+          page_of = from[j];
+        }
+        for (uint64_t u = bn.member_used[m]; u; u &= u - 1) {
+          const size_t k = size_t(__builtin_ctzll(u));
+          std::memcpy(blk + k * sz, page + k * sz, sz);
+        }
       }
     }
-    d.live += k;
-    d.written = std::max(d.written, landed + k);
-    s.gc_copied_bytes.fetch_add(uint64_t(k) * kSlabBytes, std::memory_order_relaxed);
-    s.device_bytes_written.fetch_add(uint64_t(k) * kSlabBytes, std::memory_order_relaxed);
-    close_if_full(s, dz, kOwnerGc);
-    done += k;
+    for (uint32_t w = 0; w < chunk;) {
+      const uint32_t dz = pick_zone(s, kOwnerGc);
+      if (dz == kNone || dz == victim) return false;
+      SZone& d = s.zones[dz];
+      const uint32_t k = std::min(chunk - w, s.spz - d.written);
+      uint32_t landed = 0;
+      Status st = write_slabs(s, dz, d.written, s.mesh_stage.base() + size_t(w) * kSlabBytes, k, &landed);
+      if (!st) {
+        abandon(s, dz, kOwnerGc, st);
+        return false;
+      }
+      ensure_map(s, d);
+      for (uint32_t i = 0; i < k; ++i) {
+        const Bin& bn = bins[done + w + i];
+        const uint32_t slot = landed + i;
+        if (bn.n == 1) {
+          d.slab_at[slot] = ids[bn.member[0]];
+        } else {
+          const uint32_t mi = s.mesh_free.back();
+          s.mesh_free.pop_back();
+          MeshBlock& mb = s.mesh[mi];
+          mb.refs = mb.n = bn.n;
+          for (uint32_t m = 0; m < bn.n; ++m) mb.ids[m] = ids[bn.member[m]];
+          d.slab_at[slot] = kMeshBit | mi;
+          s.gc_mesh_blocks.fetch_add(1, std::memory_order_relaxed);
+          s.gc_meshed_slabs.fetch_add(bn.n, std::memory_order_relaxed);
+        }
+        for (uint32_t m = 0; m < bn.n; ++m) {
+          const uint32_t j = bn.member[m];
+          unref_copy(s, victim, from[j]);
+          s.loc[ids[j]] = (uint64_t(dz + 1) << 32) | slot;
+        }
+      }
+      d.live += k;
+      d.written = std::max(d.written, landed + k);
+      s.gc_copied_bytes.fetch_add(uint64_t(k) * kSlabBytes, std::memory_order_relaxed);
+      s.device_bytes_written.fetch_add(uint64_t(k) * kSlabBytes, std::memory_order_relaxed);
+      close_if_full(s, dz, kOwnerGc);
+      w += k;
+    }
+    done += chunk;
   }
   return true;
 }
@@ -425,11 +447,7 @@ static bool gc_one(Spill& s) {
       oi[i] = sp_ids[key[i].second];
       of[i] = sp_from[key[i].second];
     }
-    for (size_t i = 0; i < oi.size();) {
-      const uint32_t n = uint32_t(std::min<size_t>(oi.size() - i, std::min<size_t>(s.stage_slabs, 64)));
-      if (!gc_mesh(s, uint32_t(victim), oi.data() + i, of.data() + i, n)) return false;
-      i += n;
-    }
+    if (!gc_mesh(s, uint32_t(victim), oi.data(), of.data(), uint32_t(oi.size()))) return false;
   }
   // Into each epoch's open zone first (in slot order within an epoch).
   std::vector<uint32_t> rest_ids, rest_from;
