@@ -119,11 +119,6 @@ Status SlabAllocator::Impl::spill_init(std::unique_ptr<zns::ZonedDevice> dev) no
   auto gbuf = pages::Reservation::reserve(s->stage_slabs * kSlabBytes, pages::page_size());
   if (!gbuf) return gbuf.status();
   s->gc_stage = std::move(*gbuf);
-  if (s->mesh_on) {
-    auto mbuf = pages::Reservation::reserve(s->stage_slabs * kSlabBytes, pages::page_size());
-    if (!mbuf) return mbuf.status();
-    s->mesh_stage = std::move(*mbuf);
-  }
   auto r = pages::Reservation::reserve(size_t(n_slabs) * (sizeof(uint64_t) + sizeof(uint32_t)),
                                        pages::page_size());
   if (!r) return r.status();
@@ -150,8 +145,15 @@ Status SlabAllocator::Impl::spill_init(std::unique_ptr<zns::ZonedDevice> dev) no
   } catch (...) {
     return Status(Code::kOutOfMemory, "slab spill zone table");
   }
+  if (s->mesh_on) {
+    try {
+      s->mesh_bins.reserve(s->spz);
+    } catch (...) {
+      return Status(Code::kOutOfMemory, "slab spill mesh scratch");
+    }
+  }
   s->table_bytes = uint64_t(in.zone_count) * (sizeof(SZone) + 4) + s->stage.size() + s->gc_stage.size() +
-                   s->mesh_stage.size();
+                   s->mesh_bins.capacity() * sizeof(MeshBin);
   s->dev = std::move(dev);
   return Status::ok();
 }

@@ -103,6 +103,14 @@ struct MeshBlock {
   uint32_t ids[kMeshMax] = {};
 };
 
+// A shared block being packed by GC: the union of its members' allocated
+// slots, their class, and the members (indices into GC's list of slabs).
+struct MeshBin {
+  uint64_t used;
+  uint32_t cls, n;
+  uint32_t member[kMeshMax];
+};
+
 struct SZone {
   ZState state = kZFree;
   uint8_t owner = 0;
@@ -135,8 +143,7 @@ struct Spill {
   // The allocator's slab registry (Impl::slabs): GC reads a spilled slab's
   // free bitmap (SlabMeta::word) to mesh it. Read only.
   const SlabMeta* slabs = nullptr;
-  bool mesh_on = false;          // Options::spill_mesh
-  pages::Reservation mesh_stage;  // shared blocks being composed (stage_slabs pages)
+  bool mesh_on = false;  // Options::spill_mesh
   uint64_t table_bytes = 0;
   std::atomic<uint64_t> slot_map_bytes{0};  // SZone::slab_at capacity, bytes
 
@@ -148,6 +155,7 @@ struct Spill {
   std::vector<uint32_t> dead_zones;  // no live slab, awaiting reset
   std::vector<MeshBlock> mesh;       // shared blocks (capacity counted in slot_map_bytes)
   std::vector<uint32_t> mesh_free;   // unused indices of mesh
+  std::vector<MeshBin> mesh_bins;    // GC scratch (spz entries reserved at init, in table_bytes)
   int32_t open_of[kOwners];
   uint32_t n_open = 0;
   uint64_t use_clock = 0;

@@ -251,17 +251,15 @@ static bool mesh_reserve(Spill& s, uint32_t need) {
 // sorted by class, fullest first) into as few 4 KiB blocks as possible
 // (first fit decreasing: same class, allocated slots disjoint, <= kMeshMax
 // per block), each slab's allocated slots at their own offsets, the rest
-// zero, and writes the blocks into the GC zone, stage_slabs at a time. A
-// block with one slab is a plain copy. False on a device error or when no
-// zone is left (slabs not yet written keep their copies in the victim).
-static bool gc_mesh(Spill& s, uint32_t victim, const uint32_t* ids, const uint32_t* from, uint32_t n) {
-  struct Bin {
-    uint64_t used;
-    uint32_t cls, n;
-    uint32_t member[kMeshMax];  // index j into ids/from
-    uint64_t member_used[kMeshMax];
-  };
-  std::vector<Bin> bins;
+// zero, and writes the blocks into the GC zone, stage_slabs - 1 at a time. A
+// slab that shares with no other is left to the caller (alone_ids/from:
+// copied like a dense slab, into its epoch's zone when it has one). False
+// on a device error or when no zone is left (slabs not yet written keep
+// their copies in the victim).
+static bool gc_mesh(Spill& s, uint32_t victim, const uint32_t* ids, const uint32_t* from, uint32_t n,
+                    std::vector<uint32_t>& alone_ids, std::vector<uint32_t>& alone_from) {
+  std::vector<MeshBin>& bins = s.mesh_bins;  // reserved at init (spz), counted in the budget
+  bins.clear();
   try {
     bins.reserve(n);
   } catch (...) {
@@ -274,21 +272,34 @@ static bool gc_mesh(Spill& s, uint32_t victim, const uint32_t* ids, const uint32
     if (!bins.empty() && bins.back().cls != c) class_start = bins.size();
     size_t b = class_start;
     while (b < bins.size() && !(bins[b].n < kMeshMax && !(bins[b].used & u))) ++b;
-    if (b == bins.size()) bins.push_back(Bin{0, c, 0, {}, {}});  // reserved: no throw
+    if (b == bins.size()) bins.push_back(MeshBin{0, c, 0, {}});  // reserved: no throw
     bins[b].used |= u;
-    bins[b].member_used[bins[b].n] = u;
     bins[b].member[bins[b].n++] = j;
   }
+  size_t kept = 0;
+  for (size_t b = 0; b < bins.size(); ++b) {
+    if (bins[b].n == 1) {
+      try {
+        alone_ids.push_back(ids[bins[b].member[0]]);
+        alone_from.push_back(from[bins[b].member[0]]);
+        continue;
+      } catch (...) {
+      }
+    }
+    bins[kept++] = bins[b];
+  }
+  bins.resize(kept);
   uint8_t* page = s.gc_stage.base();
   uint64_t page_of = ~uint64_t(0);  // source slot in `page`
   for (size_t done = 0; done < bins.size();) {
-    const uint32_t chunk = uint32_t(std::min<size_t>(bins.size() - done, s.stage_slabs));
+    // gc_stage page 0 holds the slab being read, pages 1.. the blocks.
+    const uint32_t chunk = uint32_t(std::min<size_t>(bins.size() - done, s.stage_slabs - 1));
     uint32_t multi = 0;
     for (uint32_t i = 0; i < chunk; ++i) multi += bins[done + i].n > 1;
     if (!mesh_reserve(s, multi)) return false;
     for (uint32_t i = 0; i < chunk; ++i) {
-      const Bin& bn = bins[done + i];
-      uint8_t* blk = s.mesh_stage.base() + size_t(i) * kSlabBytes;
+      const MeshBin& bn = bins[done + i];
+      uint8_t* blk = s.gc_stage.base() + size_t(1 + i) * kSlabBytes;
       std::memset(blk, 0, kSlabBytes);  // free slots: unspecified (zero here)
       const size_t sz = kSizeClasses[bn.cls];
       for (uint32_t m = 0; m < bn.n; ++m) {
@@ -301,7 +312,9 @@ static bool gc_mesh(Spill& s, uint32_t victim, const uint32_t* ids, const uint32
           }
           page_of = from[j];
         }
-        for (uint64_t u = bn.member_used[m]; u; u &= u - 1) {
+        // The slab's allocated set now (it can only have shrunk since packing).
+        uint32_t c;
+        for (uint64_t u = used_slots(s, ids[j], &c); u; u &= u - 1) {
           const size_t k = size_t(__builtin_ctzll(u));
           std::memcpy(blk + k * sz, page + k * sz, sz);
         }
@@ -313,14 +326,14 @@ static bool gc_mesh(Spill& s, uint32_t victim, const uint32_t* ids, const uint32
       SZone& d = s.zones[dz];
       const uint32_t k = std::min(chunk - w, s.spz - d.written);
       uint32_t landed = 0;
-      Status st = write_slabs(s, dz, d.written, s.mesh_stage.base() + size_t(w) * kSlabBytes, k, &landed);
+      Status st = write_slabs(s, dz, d.written, s.gc_stage.base() + size_t(1 + w) * kSlabBytes, k, &landed);
       if (!st) {
         abandon(s, dz, kOwnerGc, st);
         return false;
       }
       ensure_map(s, d);
       for (uint32_t i = 0; i < k; ++i) {
-        const Bin& bn = bins[done + w + i];
+        const MeshBin& bn = bins[done + w + i];
         const uint32_t slot = landed + i;
         if (bn.n == 1) {
           d.slab_at[slot] = ids[bn.member[0]];
@@ -447,7 +460,8 @@ static bool gc_one(Spill& s) {
       oi[i] = sp_ids[key[i].second];
       of[i] = sp_from[key[i].second];
     }
-    if (!gc_mesh(s, uint32_t(victim), oi.data(), of.data(), uint32_t(oi.size()))) return false;
+    if (!gc_mesh(s, uint32_t(victim), oi.data(), of.data(), uint32_t(oi.size()), moved_ids, moved_from))
+      return false;
   }
   // Into each epoch's open zone first (in slot order within an epoch).
   std::vector<uint32_t> rest_ids, rest_from;
