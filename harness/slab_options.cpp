@@ -78,6 +78,9 @@ const std::vector<Row>& rows() {
       {{"slab_spill_append", "boolean", "", "spill with zone append instead of writes at the write pointer"},
        [](const slab::Options& o) { return json(o.spill_append); }, nullptr,
        [](slab::Options& o, const json& v) { o.spill_append = v.get<bool>(); }},
+      {{"slab_spill_mesh", "boolean", "", "GC packs sparse spilled slabs of one class with disjoint allocated slots into one shared 4 KiB block (Mesh)"},
+       [](const slab::Options& o) { return json(o.spill_mesh); }, nullptr,
+       [](slab::Options& o, const json& v) { o.spill_mesh = v.get<bool>(); }},
   };
   return r;
 }

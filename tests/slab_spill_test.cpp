@@ -471,3 +471,178 @@ TEST_CASE("spill: budget 0 or spill none leaves the allocator as before", "[spil
   REQUIRE(parse_spill_target("zns").is_ok());
   REQUIRE(!parse_spill_unit("slab").is_ok());
 }
+
+// ---- meshing (docs/spill.md "Meshing") -----------------------------------------------
+
+namespace {
+
+// An object whose pattern is keyed by `key` (the handle at first, a new key
+// after each rewrite), with the round it dies in.
+struct MeshObj {
+  Handle h;
+  uint32_t bytes;
+  uint64_t key;
+  uint32_t dies;
+};
+
+void fill_key(void* p, const MeshObj& o) {
+  auto* b = static_cast<uint8_t*>(p);
+  for (uint32_t i = 0; i < o.bytes; ++i) b[i] = pat(o.key, i);
+}
+
+bool intact_key(const void* p, const MeshObj& o) {
+  auto* b = static_cast<const uint8_t*>(p);
+  for (uint32_t i = 0; i < o.bytes; ++i)
+    if (b[i] != pat(o.key, i)) return false;
+  return true;
+}
+
+// Churn for meshing: each round allocates small objects (64-128 B, many per
+// slab) in the current epoch; most die two rounds later, 15 % outlive their
+// epoch by 1..6 rounds, so their slabs are left sparse on the device and
+// GC meshes them. Every 5th live object is rewritten (its slab faults back
+// and is written alone again), every 3rd read. Each deref'd object is
+// checked. `tolerate_errors`: a deref may fail with an I/O error (never
+// return wrong bytes); frees then wait.
+struct MeshChurn {
+  SlabAllocator& a;
+  std::mt19937_64 rng;
+  std::vector<MeshObj> live;
+  uint64_t next_key = 1;
+  size_t deref_errors = 0;
+
+  MeshChurn(SlabAllocator& al, uint64_t seed) : a(al), rng(seed) {}
+
+  bool check(const MeshObj& o, bool tolerate_errors) {
+    auto p = a.deref(o.h);
+    if (!p) {
+      REQUIRE(tolerate_errors);
+      REQUIRE(p.status().code() == Code::kIoError);
+      ++deref_errors;
+      return false;
+    }
+    REQUIRE(intact_key(*p, o));
+    return true;
+  }
+
+  void rounds(uint32_t first, uint32_t n, bool rewrite, bool tolerate_errors = false) {
+    std::bernoulli_distribution mispredicted(0.15);
+    std::uniform_int_distribution<uint32_t> extra(1, 6), sz(64, 128);
+    for (uint32_t round = first; round < first + n; ++round) {
+      const uint32_t e = a.epoch_current();
+      for (uint32_t i = 0; i < 700; ++i) {
+        MeshObj o{Handle{}, sz(rng), 0, round + 2 + (mispredicted(rng) ? extra(rng) : 0)};
+        auto r = a.allocate(o.bytes, e);
+        REQUIRE(r.is_ok());
+        o.h = r->handle;
+        o.key = r->handle.raw;
+        fill_key(r->ptr, o);
+        live.push_back(o);
+      }
+      a.epoch_advance();
+      std::vector<MeshObj> keep;
+      for (MeshObj& o : live) {
+        if (o.dies <= round) {
+          if (!check(o, tolerate_errors)) {
+            keep.push_back(o);
+            continue;
+          }
+          REQUIRE(a.free(o.h).is_ok());
+        } else {
+          keep.push_back(o);
+        }
+      }
+      live.swap(keep);
+      for (size_t i = 0; i < live.size(); ++i) {
+        if (rewrite && i % 5 == 0) {
+          auto p = a.deref(live[i].h);
+          if (!p) {
+            REQUIRE(tolerate_errors);
+            ++deref_errors;
+            continue;
+          }
+          REQUIRE(intact_key(*p, live[i]));
+          live[i].key = (next_key++ << 40) ^ live[i].h.raw;
+          fill_key(*p, live[i]);
+        } else if (i % 3 == 0) {
+          (void)check(live[i], tolerate_errors);
+        }
+      }
+      (void)a.epoch_close((e + kEpochCount - 2) % kEpochCount);
+    }
+  }
+
+  void check_all_live() {
+    for (const MeshObj& o : live) REQUIRE(check(o, false));
+  }
+};
+
+}  // namespace
+
+TEST_CASE("spill: meshed slabs keep every object's bytes over GC rounds, then free to empty zones", "[spill]") {
+  for (SpillUnit unit : {SpillUnit::kEpoch, SpillUnit::kPage}) {
+    DYNAMIC_SECTION("unit " << spill_unit_name(unit)) {
+      TempDir d;
+      auto a = make_uri(spill_opts(128 << 10, unit), emu_uri(d, 10, 64, 4));
+      MeshChurn m(*a, 31);
+      m.rounds(0, 50, false);
+      const SpillStats s = a->stats_spill();
+      INFO("spilled " << s.spilled_bytes << " gc " << s.gc_copied_bytes << " mesh blocks " << s.gc_mesh_blocks
+                      << " meshed slabs " << s.gc_meshed_slabs << " wa " << s.write_amplification);
+      REQUIRE(s.gc_runs > 0);
+      REQUIRE(s.gc_mesh_blocks > 0);
+      REQUIRE(s.gc_meshed_slabs >= 2 * s.gc_mesh_blocks);
+      REQUIRE(s.device_bytes_written == s.spilled_bytes + s.gc_copied_bytes);
+      m.check_all_live();
+      REQUIRE(a->verify().is_ok());
+      // Frees of meshed slabs: every copy is released, every zone dies and
+      // is reset (the blocks' reference counts reach zero).
+      for (const MeshObj& o : m.live) REQUIRE(a->free(o.h).is_ok());
+      m.live.clear();
+      for (uint32_t e = 0; e < kEpochCount; ++e) (void)a->epoch_close(e);
+      (void)a->reclaim();
+      const SpillStats t = a->stats_spill();
+      REQUIRE(t.spilled_now_bytes == 0);
+      REQUIRE(t.zones_free == t.zones_total);
+      REQUIRE(a->verify().is_ok());
+    }
+  }
+}
+
+TEST_CASE("spill: a meshed slab faulted back, modified and re-spilled leaves its mesh partners intact", "[spill]") {
+  TempDir d;
+  auto a = make_uri(spill_opts(128 << 10), emu_uri(d, 10, 64, 4));
+  MeshChurn m(*a, 32);
+  m.rounds(0, 30, false);
+  const SpillStats s0 = a->stats_spill();
+  REQUIRE(s0.gc_mesh_blocks > 0);
+  // Rewrites of every 5th live object: meshed slabs come back (the block's
+  // other slabs' bytes land in free slots), change, are written alone and
+  // release the block; their partners stay readable from it.
+  m.rounds(30, 30, true);
+  const SpillStats s1 = a->stats_spill();
+  INFO("mesh blocks " << s0.gc_mesh_blocks << " -> " << s1.gc_mesh_blocks << " faultbacks " << s1.faultbacks);
+  REQUIRE(s1.gc_mesh_blocks > s0.gc_mesh_blocks);
+  REQUIRE(s1.faultbacks > s0.faultbacks);
+  m.check_all_live();
+  REQUIRE(a->verify().is_ok());
+}
+
+TEST_CASE("spill: device errors during mesh GC keep every object readable or reported", "[spill]") {
+  TempDir d;
+  zns::FaultDevice* fd = nullptr;
+  Options o = spill_opts(128 << 10);
+  auto a = make_faulty(o, emu_uri(d, 10, 64, 4), &fd);
+  MeshChurn m(*a, 33);
+  m.rounds(0, 20, false);
+  REQUIRE(a->stats_spill().gc_mesh_blocks > 0);
+  fd->fail_nth_io(7, /*repeat=*/true);  // every 7th data I/O fails from now on
+  m.rounds(20, 25, true, /*tolerate_errors=*/true);
+  const SpillStats s = a->stats_spill();
+  INFO("errors " << m.deref_errors << " injected " << fd->injected_failures() << " last " << s.last_error);
+  REQUIRE(fd->injected_failures() > 0);
+  REQUIRE(!s.last_error.empty());
+  fd->fail_nth_io(0);
+  m.check_all_live();  // the device is healthy again: every object, right bytes
+  REQUIRE(a->verify().is_ok());
+}

@@ -183,6 +183,10 @@ struct Options {
   // Zone append (the device picks the offset) instead of writes at the
   // write pointer for spill I/O (kZns only; needs zone_append_max_bytes).
   bool spill_append = false;
+  // Meshing (Mesh, PLDI 2019; docs/spill.md): garbage collection packs
+  // spilled slabs of one class whose allocated slots do not overlap (at most
+  // half full) into one shared 4 KiB block. false: every slab is copied alone.
+  bool spill_mesh = true;
 };
 
 // ---- Stats snapshots (seed 002 "Phase 2.0 Core Stats API") ----------------
@@ -278,6 +282,7 @@ ZNSLAB_COUNTER_FUNCTIONS(GlobalStats, ZNSLAB_SLAB_GLOBAL_STATS)
   X(faultback_bytes, count) X(faultback_errors, count) X(zone_resets, count)       \
   X(zone_resets_no_copy, count) X(zone_finishes, count) X(zone_handoffs, count)   \
   X(gc_runs, count) X(gc_dropped_clean, count)                                       \
+  X(gc_mesh_blocks, count) X(gc_meshed_slabs, count)                                 \
   X(gc_copied_bytes, count) X(device_bytes_written, count) X(spill_runs, count)    \
   X(over_budget_events, count)
 

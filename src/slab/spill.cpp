@@ -91,6 +91,8 @@ Status SlabAllocator::Impl::spill_init(std::unique_ptr<zns::ZonedDevice> dev) no
   if (!s) return Status(Code::kOutOfMemory, "slab spill state");
   sp = s;
   s->tags = tags;
+  s->slabs = slabs;
+  s->mesh_on = opts.spill_mesh;
   if (opts.spill == SpillTarget::kOverflow) return ovfl_init(*this);  // spill_overflow.cpp
   if (!dev) return Status::ok();
   s->info = dev->info();
@@ -144,7 +146,15 @@ Status SlabAllocator::Impl::spill_init(std::unique_ptr<zns::ZonedDevice> dev) no
   } catch (...) {
     return Status(Code::kOutOfMemory, "slab spill zone table");
   }
-  s->table_bytes = uint64_t(in.zone_count) * (sizeof(SZone) + 4) + s->stage.size() + s->gc_stage.size();
+  if (s->mesh_on) {
+    try {
+      s->mesh_bins.reserve(s->spz);
+    } catch (...) {
+      return Status(Code::kOutOfMemory, "slab spill mesh scratch");
+    }
+  }
+  s->table_bytes = uint64_t(in.zone_count) * (sizeof(SZone) + 4) + s->stage.size() + s->gc_stage.size() +
+                   s->mesh_bins.capacity() * sizeof(MeshBin);
   s->dev = std::move(dev);
   return Status::ok();
 }
@@ -503,10 +513,24 @@ void spill_pass(Impl& im, uint32_t exclude) {
           break;
         }
         std::vector<uint32_t> by_class[kNumClasses];
-        for (const Cand& cd : cands) by_class[tag_class(cd.tag)].push_back(cd.id);
+        uint64_t used = 0, slots = 0;
+        for (const Cand& cd : cands) {
+          by_class[tag_class(cd.tag)].push_back(cd.id);
+          used += uint64_t(__builtin_popcountll(~im.slabs[cd.id].word.load(std::memory_order_relaxed) &
+                                               all_free(tag_class(cd.tag))));
+          slots += kSlots[tag_class(cd.tag)];
+        }
+        // A CLOSING epoch whose resident slabs are less than half allocated
+        // (survivors of mispredicted lifetimes, and their rewrites) spills
+        // into the shared sparse zone (kOwnerSparse) instead of an epoch
+        // zone: those slabs outlive their epoch, and GC meshes them there.
+        uint32_t owner = e;
+        if (used * 2 < slots &&
+            im.epochs[e].state.load(std::memory_order_acquire) != uint8_t(EpochState::kActive))
+          owner = kOwnerSparse;
         bool ok = true;
         for (uint32_t c = 0; c < kNumClasses && ok; ++c)
-          if (!by_class[c].empty()) ok = spill_group(im, e, c, by_class[c], e, exclude);
+          if (!by_class[c].empty()) ok = spill_group(im, e, c, by_class[c], owner, exclude);
         if (!ok) break;
       }
     } else {
@@ -710,6 +734,11 @@ void prefetch_worker(Impl* im) {
     {
       std::lock_guard<std::mutex> g(s.mu);
       try {
+        uint32_t here[kMeshMax];
+        for (uint32_t z = 0; z < s.zones.size(); ++z)
+          for (uint32_t k = 0; k < s.zones[z].slab_at.size(); ++k)
+            for (uint32_t i = 0, n = slot_ids(s, z, k, here); i < n; ++i)
+              if ((mask >> tag_epoch(im->tags[here[i]].load(std::memory_order_relaxed))) & 1) ids.push_back(here[i]);
         for (const SZone& zn : s.zones)
           for (uint32_t id : zn.slab_at)
             if (id != kNone && ((mask >> tag_epoch(im->tags[id].load(std::memory_order_relaxed))) & 1))

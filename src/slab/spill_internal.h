@@ -81,8 +81,35 @@ struct LatHist {
 };
 
 enum ZState : uint8_t { kZFree, kZOpen, kZFull };
-inline constexpr uint32_t kOwnerPage = kEpochCount, kOwnerGc = kEpochCount + 1,
+// Zone owners: epochs 0..15, the shared zone of page spill, GC copies.
+// Epoch spill uses the shared zone for sparse CLOSING epochs (kOwnerSparse).
+inline constexpr uint32_t kOwnerPage = kEpochCount, kOwnerSparse = kOwnerPage, kOwnerGc = kEpochCount + 1,
                           kOwners = kEpochCount + 2;
+
+// Meshing (Mesh, PLDI 2019; docs/spill.md "Meshing"): GC packs spilled
+// slabs of one size class whose allocated slots do not overlap (their free
+// bitmaps are in DRAM, in the slab word) into ONE 4 KiB block, each slab's
+// allocated slots at their own offsets. A zone slot holding such a block
+// has slab_at = kMeshBit | index into Spill::mesh. Every member's loc[]
+// names that slot; the block's refs counts the members whose loc still
+// does (a member whose loc moved on is stale and ignored). While spilled a
+// slab's allocated set only shrinks (an allocation needs a fault-back
+// first), so members never come to overlap on the device.
+inline constexpr uint32_t kMeshBit = 0x80000000u;
+inline constexpr uint32_t kMeshMax = 16;  // slabs per shared block
+struct MeshBlock {
+  uint32_t refs = 0;  // members whose copy is this block
+  uint32_t n = 0;     // entries in ids (some may be stale)
+  uint32_t ids[kMeshMax] = {};
+};
+
+// A shared block being packed by GC: the union of its members' allocated
+// slots, their class, and the members (indices into GC's list of slabs).
+struct MeshBin {
+  uint64_t used;
+  uint32_t cls, n;
+  uint32_t member[kMeshMax];
+};
 
 struct SZone {
   ZState state = kZFree;
@@ -91,7 +118,7 @@ struct SZone {
   uint32_t live = 0;     // slabs whose only copy is here
   uint32_t reading = 0;  // fault-back reads in flight
   uint64_t last_use = 0;
-  std::vector<uint32_t> slab_at;  // slab id per slot, kNone = dead
+  std::vector<uint32_t> slab_at;  // slab id per slot, kNone = dead, kMeshBit | i = Spill::mesh[i]
 };
 
 // The overflow spill target (spill_overflow.cpp): the region and its
@@ -133,6 +160,10 @@ struct Spill {
   // The allocator's tags (Impl::tags): GC tells resident slabs (no spill
   // bit: the copy is a clean copy) from spilled ones, and a slab's epoch.
   const std::atomic<uint32_t>* tags = nullptr;
+  // The allocator's slab registry (Impl::slabs): GC reads a spilled slab's
+  // free bitmap (SlabMeta::word) to mesh it. Read only.
+  const SlabMeta* slabs = nullptr;
+  bool mesh_on = false;  // Options::spill_mesh
   uint64_t table_bytes = 0;
   std::atomic<uint64_t> slot_map_bytes{0};  // SZone::slab_at capacity, bytes
 
@@ -142,6 +173,9 @@ struct Spill {
   std::vector<SZone> zones;
   std::vector<uint32_t> free_zones;
   std::vector<uint32_t> dead_zones;  // no live slab, awaiting reset
+  std::vector<MeshBlock> mesh;       // shared blocks (capacity counted in slot_map_bytes)
+  std::vector<uint32_t> mesh_free;   // unused indices of mesh
+  std::vector<MeshBin> mesh_bins;    // GC scratch (spz entries reserved at init, in table_bytes)
   int32_t open_of[kOwners];
   uint32_t n_open = 0;
   uint64_t use_clock = 0;
@@ -172,6 +206,12 @@ void set_error(Spill& s, const char* what, const Status& st);
 // was not resident (its only copy). A zone left with no live slab is queued
 // for reset.
 void drop_copy(Spill& s, uint32_t z, uint32_t k, bool spilled);
+// Zone z slot k loses one referencing slab (a plain slot dies; a shared
+// block's refs drops, the slot dies at 0). Updates SZone::live only.
+void unref_copy(Spill& s, uint32_t z, uint32_t k);
+// The slabs whose copy is zone z slot k (one, the live members of a shared
+// block, or none) into out[kMeshMax]; returns how many.
+uint32_t slot_ids(const Spill& s, uint32_t z, uint32_t k, uint32_t* out);
 // Sizes the slot map of a zone being written (spz entries, counted in the
 // DRAM budget as slot_map_bytes).
 void ensure_map(Spill& s, SZone& zn);
