@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -388,4 +389,24 @@ TEST_CASE("overflow: write_fd/read_fd move blobs through the fd without mapping 
   REQUIRE(reg.free(gone).is_ok());
   REQUIRE(reg.read_fd(gone, got.data(), got.size()).code() == Code::kNotFound);
   REQUIRE(reg.table_bytes() > 0);
+}
+
+TEST_CASE("spill overflow: prefetch reads an epoch's blobs back on the worker", "[spill]") {
+  TempDir d;
+  auto a = make(ovfl_opts(256 << 10, d.file("r.ovfl") + "?initial_bytes=1M"));
+  std::mt19937_64 rng(26);
+  std::vector<std::vector<Obj>> ep;
+  for (uint32_t r = 0; r < 4; ++r) {
+    ep.push_back(fill_epoch(*a, a->epoch_current(), 400, rng));
+    a->epoch_advance();
+  }
+  REQUIRE(a->stats_spill().spilled_now_bytes > 0);
+  const uint64_t before = a->stats_spill().faultbacks;
+  REQUIRE(a->prefetch(0).is_ok());
+  // The worker reads epoch 0 back; wait for its reads (bounded, not a speed check).
+  for (int i = 0; i < 2000 && a->stats_spill().faultbacks == before; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  REQUIRE(a->stats_spill().faultbacks > before);
+  check_all(*a, ep[0]);
+  REQUIRE(a->verify().is_ok());
 }

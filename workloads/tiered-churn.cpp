@@ -203,7 +203,7 @@ class TieredChurn : public Workload {
 };
 
 Registrar reg{WorkloadInfo{"tiered-churn",
-                           "epochs of patterned objects over a DRAM budget, spilled to zones by epoch or page",
+                           "epochs of patterned objects over a DRAM budget, spilled to zones (by epoch or page) or an overflow region",
                            [] { return std::make_unique<TieredChurn>(); }, false, true}};
 
 }  // namespace
