@@ -408,10 +408,15 @@ void evict_clean(Impl& im, const std::vector<Marked>& v) {
   s.cv.notify_all();
 }
 
-// Spills the slabs `ids` of bin (e, c) into owner's zone. Returns false when
-// the target refused (stop the pass).
+// Which resident slabs spill_group takes: all, all but dirty re-faulted
+// slabs (a device copy whose CRC no longer matches), or only those.
+enum class Pick { kAll, kNoDirty, kOnlyDirty };
+
+// Spills the slabs `ids` of bin (e, c) picked by `pick` into owner's zone
+// (clean ones are evicted without a write whatever `pick`). Returns false
+// when the target refused (stop the pass).
 bool spill_group(Impl& im, uint32_t e, uint32_t c, const std::vector<uint32_t>& ids, uint32_t owner,
-                 uint32_t exclude) {
+                 uint32_t exclude, Pick pick = Pick::kAll) {
   Spill& s = *im.sp;
   std::lock_guard<std::mutex> g(im.bins[e][c].mu);
   std::vector<Marked> batch;
@@ -420,6 +425,7 @@ bool spill_group(Impl& im, uint32_t e, uint32_t c, const std::vector<uint32_t>& 
   for (uint32_t id : ids) {
     Marked mk;
     if (!mark(im, id, e, c, exclude, &mk)) continue;
+    bool skip = false;
     {
       std::lock_guard<std::mutex> lg(s.mu);
       if (const uint64_t l = s.loc[id]) {
@@ -427,9 +433,19 @@ bool spill_group(Impl& im, uint32_t e, uint32_t c, const std::vector<uint32_t>& 
           clean.push_back(mk);  // unchanged since read back: its copy is still good
           continue;
         }
-        drop_loc(s, l, false);  // stale copy
-        s.loc[id] = 0;
+        if (pick == Pick::kNoDirty) {
+          skip = true;
+        } else {
+          drop_loc(s, l, false);  // stale copy
+          s.loc[id] = 0;
+        }
+      } else if (pick == Pick::kOnlyDirty) {
+        skip = true;
       }
+    }
+    if (skip) {
+      unmark(im, id);
+      continue;
     }
     std::memcpy(s.stage.base() + batch.size() * kSlabBytes, im.slab_addr(id), kSlabBytes);
     batch.push_back(mk);
@@ -503,36 +519,48 @@ void spill_pass(Impl& im, uint32_t exclude) {
                                im.epochs[e].era.load(std::memory_order_relaxed));
       };
       std::sort(order, order + kEpochCount, [&](uint32_t a, uint32_t b) { return key(a) < key(b); });
-      for (uint32_t k = 0; k < kEpochCount && im.dram_used() > low; ++k) {
-        const uint32_t e = order[k];
-        if (im.epochs[e].committed_slabs.load(std::memory_order_relaxed) == 0) continue;
-        cands.clear();
-        try {
-          candidates(im, e, cands);
-        } catch (...) {
-          break;
+      // dirty == false: first-time and clean slabs only (Pick::kNoDirty);
+      // true: dirty re-faulted slabs only (read back, then modified: their
+      // device copy is stale and becomes a hole when they are re-spilled).
+      auto pass = [&](bool dirty) {
+        for (uint32_t k = 0; k < kEpochCount && im.dram_used() > low; ++k) {
+          const uint32_t e = order[k];
+          if (im.epochs[e].committed_slabs.load(std::memory_order_relaxed) == 0) continue;
+          cands.clear();
+          try {
+            candidates(im, e, cands);
+          } catch (...) {
+            return false;
+          }
+          std::vector<uint32_t> by_class[kNumClasses];
+          uint64_t used = 0, slots = 0;
+          for (const Cand& cd : cands) {
+            by_class[tag_class(cd.tag)].push_back(cd.id);
+            used += uint64_t(__builtin_popcountll(~im.slabs[cd.id].word.load(std::memory_order_relaxed) &
+                                                 all_free(tag_class(cd.tag))));
+            slots += kSlots[tag_class(cd.tag)];
+          }
+          // A CLOSING epoch whose resident slabs are less than half allocated
+          // (survivors of mispredicted lifetimes, and their rewrites) spills
+          // into the shared sparse zone (kOwnerSparse) instead of an epoch
+          // zone: those slabs outlive their epoch, and GC meshes them there.
+          uint32_t owner = e;
+          if (used * 2 < slots &&
+              im.epochs[e].state.load(std::memory_order_acquire) != uint8_t(EpochState::kActive))
+            owner = kOwnerSparse;
+          bool ok = true;
+          for (uint32_t c = 0; c < kNumClasses && ok; ++c)
+            if (!by_class[c].empty())
+              ok = spill_group(im, e, c, by_class[c], owner, exclude, dirty ? Pick::kOnlyDirty : Pick::kNoDirty);
+          if (!ok) return false;
         }
-        std::vector<uint32_t> by_class[kNumClasses];
-        uint64_t used = 0, slots = 0;
-        for (const Cand& cd : cands) {
-          by_class[tag_class(cd.tag)].push_back(cd.id);
-          used += uint64_t(__builtin_popcountll(~im.slabs[cd.id].word.load(std::memory_order_relaxed) &
-                                               all_free(tag_class(cd.tag))));
-          slots += kSlots[tag_class(cd.tag)];
-        }
-        // A CLOSING epoch whose resident slabs are less than half allocated
-        // (survivors of mispredicted lifetimes, and their rewrites) spills
-        // into the shared sparse zone (kOwnerSparse) instead of an epoch
-        // zone: those slabs outlive their epoch, and GC meshes them there.
-        uint32_t owner = e;
-        if (used * 2 < slots &&
-            im.epochs[e].state.load(std::memory_order_acquire) != uint8_t(EpochState::kActive))
-          owner = kOwnerSparse;
-        bool ok = true;
-        for (uint32_t c = 0; c < kNumClasses && ok; ++c)
-          if (!by_class[c].empty()) ok = spill_group(im, e, c, by_class[c], owner, exclude);
-        if (!ok) break;
-      }
+        return true;
+      };
+      // Dirty re-faulted slabs stay resident while the pass can make room
+      // with first-time and clean slabs of any epoch (several rewrites then
+      // cost one re-spill, one hole); they are spilled, coldest epoch first,
+      // only when that is not enough.
+      if (pass(false) && im.dram_used() > low) pass(true);
     } else {
       // Page unit: least recently used slabs first, whatever their epoch.
       try {
