@@ -470,3 +470,146 @@ TEST_CASE("spill: budget 0 or spill none leaves the allocator as before", "[spil
   REQUIRE(parse_spill_target("zns").is_ok());
   REQUIRE(!parse_spill_unit("slab").is_ok());
 }
+
+// ---- SlabMeta pages of dead slab ids (spill mode; src/slab/arena.cpp) ---------
+
+namespace {
+// 64 slabs per chunk = four 16-id SlabMeta pages; no spill (large budget):
+// the page release depends only on the budget being set.
+Options meta_opts() {
+  Options o = spill_opts(size_t(64) << 20);
+  o.chunk_bytes = size_t(256) << 10;
+  return o;
+}
+}  // namespace
+
+TEST_CASE("spill: SlabMeta pages of dead slab ids go back while the chunk stays; no generation restart",
+          "[spill]") {
+  TempDir d;
+  auto a = make_uri(meta_opts(), emu_uri(d, 16, 1024));
+  // One chunk of class-768 slabs (5 objects each): 320 objects, 64 slabs.
+  std::vector<Obj> objs;
+  for (int i = 0; i < 320; ++i) {
+    auto r = a->allocate(768, 0);
+    REQUIRE(r.is_ok());
+    objs.push_back(Obj{r->handle, 768});
+    fill(r->ptr, objs.back());
+  }
+  uint32_t lo = ~0u, hi = 0;
+  for (const Obj& o : objs) {
+    lo = std::min(lo, handle_unpack(o.h.raw).slab_id);
+    hi = std::max(hi, handle_unpack(o.h.raw).slab_id);
+  }
+  REQUIRE(hi - lo == 63);
+  REQUIRE(lo % 64 == 0);
+  REQUIRE(a->stats_spill().dram_meta_bytes == 4 * 4096);
+  // Keep the objects of the last 16-id page (ids lo+48..lo+63); free the rest.
+  std::vector<Obj> kept, freed;
+  for (const Obj& o : objs) (handle_unpack(o.h.raw).slab_id >= lo + 48 ? kept : freed).push_back(o);
+  for (const Obj& o : freed) REQUIRE(a->free(o.h).is_ok());
+  // A double free before the release is a double free.
+  const GlobalStats g0 = a->stats_global();
+  REQUIRE(a->free(freed[0].h).code() == Code::kDoubleFree);
+  a->reclaim();
+  const SpillStats s1 = a->stats_spill();
+  CHECK(s1.meta_pages_released == 3);
+  CHECK(s1.dram_meta_bytes == 4096);
+  REQUIRE(a->verify().is_ok());
+  // Freed handles are refused (stale: their slab is not attached), the kept
+  // objects are intact.
+  for (const Obj& o : freed) {
+    REQUIRE(a->free(o.h).code() == Code::kStaleHandle);
+    REQUIRE(a->deref(o.h).status().code() == Code::kStaleHandle);
+  }
+  const GlobalStats g1 = a->stats_global();
+  REQUIRE(g1.double_frees == g0.double_frees + 1);
+  REQUIRE(g1.stale_handle_frees == g0.stale_handle_frees + freed.size());
+  REQUIRE(g1.invalid_handle_frees == g0.invalid_handle_frees);
+  check_all(*a, kept);
+  // Re-attach the released ids: their slot counters continue above every
+  // earlier value, so the old handles (same slab id and slot) stay refused.
+  std::vector<Obj> again;
+  size_t same_place = 0;
+  for (size_t i = 0; i < freed.size(); ++i) {
+    auto r = a->allocate(768, 0);
+    REQUIRE(r.is_ok());
+    again.push_back(Obj{r->handle, 768});
+    fill(r->ptr, again.back());
+  }
+  for (const Obj& o : freed) {
+    const HandleFields f = handle_unpack(o.h.raw);
+    for (const Obj& n : again) {
+      const HandleFields g = handle_unpack(n.h.raw);
+      if (g.slab_id == f.slab_id && g.slot == f.slot) {
+        ++same_place;
+        CHECK(g.generation != f.generation);
+      }
+    }
+    REQUIRE(a->free(o.h).code() == Code::kStaleHandle);
+    REQUIRE(a->deref(o.h).status().code() == Code::kStaleHandle);
+  }
+  REQUIRE(same_place > freed.size() / 2);  // the ids were reused
+  CHECK(a->stats_spill().dram_meta_bytes == 4 * 4096);
+  check_all(*a, again);
+  check_all(*a, kept);
+  REQUIRE(a->verify().is_ok());
+  for (const Obj& o : again) REQUIRE(a->free(o.h).is_ok());
+  for (const Obj& o : kept) REQUIRE(a->free(o.h).is_ok());
+  REQUIRE(a->epoch_close(0).is_ok());
+  CHECK(a->stats_spill().dram_meta_bytes == 0);
+  REQUIRE(a->verify().is_ok());
+}
+
+TEST_CASE("spill: stale and double frees racing SlabMeta page releases fail cleanly (two threads)",
+          "[spill]") {
+  TempDir d;
+  auto a = make_uri(meta_opts(), emu_uri(d, 16, 1024));
+  // Thread A: rounds of allocate, keep one survivor per 64 objects, free the
+  // rest, reclaim (releasing pages). Thread B frees A's already-freed
+  // handles over and over: every one must fail, counted exactly.
+  constexpr int kRounds = 60;
+  std::vector<std::vector<Handle>> dead(kRounds);
+  std::atomic<int> published{0};
+  std::atomic<uint64_t> b_tries{0}, b_ok{0};
+  const GlobalStats g0 = a->stats_global();
+  std::thread tb([&] {
+    std::mt19937_64 rng(7);
+    for (;;) {
+      const int n = published.load(std::memory_order_acquire);
+      if (n == kRounds) break;
+      if (n == 0) {
+        std::this_thread::yield();
+        continue;
+      }
+      const auto& v = dead[rng() % uint64_t(n)];
+      for (int k = 0; k < 32; ++k) {
+        b_tries.fetch_add(1, std::memory_order_relaxed);
+        if (a->free(v[rng() % v.size()]).is_ok()) b_ok.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+  });
+  std::mt19937_64 rng(8);
+  std::vector<Obj> survivors;
+  for (int r = 0; r < kRounds; ++r) {
+    std::vector<Obj> v = fill_epoch(*a, 0, 640, rng, 512, 768);
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (i % 64 == 0 && r % 4 == 0) {
+        survivors.push_back(v[i]);
+      } else {
+        REQUIRE(a->free(v[i].h).is_ok());
+        dead[size_t(r)].push_back(v[i].h);
+      }
+    }
+    a->reclaim();
+    published.store(r + 1, std::memory_order_release);
+  }
+  tb.join();
+  REQUIRE(b_ok.load() == 0);
+  const GlobalStats g1 = a->stats_global();
+  REQUIRE((g1.stale_handle_frees - g0.stale_handle_frees) + (g1.double_frees - g0.double_frees) ==
+          b_tries.load());
+  REQUIRE(g1.invalid_handle_frees == g0.invalid_handle_frees);
+  CHECK(a->stats_spill().meta_pages_released > 0);
+  check_all(*a, survivors);
+  REQUIRE(a->verify().is_ok());
+}

@@ -26,6 +26,8 @@ namespace znslab::slab::detail {
 
 struct Spill;  // spill_internal.h: zone tables, device, counters (null without spill)
 void spill_delete(Spill* sp) noexcept;
+// Counts one SlabMeta page released early (spill counter meta_pages_released).
+void spill_count_meta_release(Spill* sp) noexcept;
 
 inline constexpr uint32_t kNone = 0xFFFFFFFFu;
 inline constexpr uint32_t kMaxSlabIds = 1u << 22;  // handle slab_id field
@@ -102,12 +104,14 @@ inline constexpr uint32_t make_tag(uint32_t c, uint32_t e, uint32_t inc, uint32_
 // counter used to start at 1).
 //
 // Counters never restart (M2): when a chunk returns whole, its SlabMeta
-// pages are decommitted, so before that each slab's per-slab base (gen_base,
-// persistent, 4 B per slab id) advances by the largest distance any of its
-// slots moved in that incarnation; the next incarnation initialises every
-// slot entry to the new base when the slab is first attached. A slot's
+// pages are decommitted (and, with spill, a SlabMeta page as soon as none of
+// its 16 slab ids is attached: arena.cpp, release_dead_meta), so before that
+// each slab's per-slab base (gen_base, persistent, 4 B per slab id) advances
+// by the largest distance any of its slots moved since its entries were
+// initialised; the next attach initialises every slot entry to the new base
+// (init_bits clear) and carries a new attach counter in its tag. A slot's
 // counter therefore only moves forward: by 1 per allocate or free, plus
-// base jumps at chunk returns whose sum is bounded by the base. A slab id
+// base jumps at chunk returns / page releases whose sum is bounded by the base. A slab id
 // whose base reaches kRetireBase (2^23) is retired: never attached again.
 // So for a stale handle to be accepted its slot's counter must travel 2^24
 // (a full lap) with jumps <= 2^23, i.e. >= 2^23 own steps: the slot was

@@ -81,6 +81,10 @@ void spill_delete(Spill* sp) noexcept {
   delete sp;
 }
 
+void spill_count_meta_release(Spill* sp) noexcept {
+  sp->meta_pages_released.fetch_add(1, std::memory_order_relaxed);
+}
+
 }  // namespace detail
 
 
