@@ -78,6 +78,20 @@ uint32_t find_first(uint32_t lo, uint32_t hi, F word_of) {
 }
 }  // namespace
 
+// The persistent generation base slab `i` gets when its slot entries are
+// dropped (see "Handle generation" in slab_internal.h): the old base plus
+// the largest distance any of its slots moved, rounded to even (every slot
+// of an unattached slab is free).
+uint32_t SlabAllocator::Impl::folded_base(uint32_t i) const noexcept {
+  const uint32_t base = gen_base[i];
+  uint32_t far = 0;
+  for (const auto& e : slabs[i].slot) {
+    const uint32_t d = (slot_gen(e.load(std::memory_order_relaxed)) - base) & kGenMask;
+    far = d > far ? d : far;
+  }
+  return base + ((far + 1) & ~1u);
+}
+
 void SlabAllocator::Impl::push_detached(uint32_t id) noexcept {
   pending_slabs.fetch_add(1, std::memory_order_relaxed);
   uint32_t h = det_head.load(std::memory_order_relaxed);
@@ -89,20 +103,6 @@ void SlabAllocator::Impl::push_detached(uint32_t id) noexcept {
 
 namespace {
 bool do_decommit(SlabAllocator::Impl& im, void* addr, size_t bytes);
-
-// The persistent generation base slab `i` gets when its slot entries are
-// dropped (see "Handle generation" in slab_internal.h): the old base plus
-// the largest distance any of its slots moved, rounded to even (every slot
-// of an unattached slab is free). arena_mu held, slab not attached.
-uint32_t folded_base(const SlabAllocator::Impl& im, uint32_t i) noexcept {
-  const uint32_t base = im.gen_base[i];
-  uint32_t far = 0;
-  for (const auto& e : im.slabs[i].slot) {
-    const uint32_t d = (slot_gen(e.load(std::memory_order_relaxed)) - base) & kGenMask;
-    far = d > far ? d : far;
-  }
-  return base + ((far + 1) & ~1u);
-}
 
 // Spill mode (the budget counts SlabMeta pages), arena_mu held: returns the
 // SlabMeta page of slab id `id`'s 16-id group to the OS as soon as none of
@@ -124,7 +124,7 @@ void release_dead_meta(SlabAllocator::Impl& im, uint32_t id) noexcept {
   uint32_t nb[kGroup];
   for (uint32_t k = 0; k < kGroup; ++k) {
     if (!((init >> k) & 1)) continue;
-    nb[k] = folded_base(im, lo + k);
+    nb[k] = im.folded_base(lo + k);
     if (nb[k] >= kRetireBase) return;
   }
   if (!do_decommit(im, &im.slabs[lo], kSlabBytes)) return;
@@ -277,6 +277,8 @@ Result<uint32_t> SlabAllocator::Impl::acquire_slab(uint32_t epoch, bool* warm, u
       }
     }
   }
+  // A group held compact (spilled neighbours) gets its page back first.
+  if (compact_groups.load(std::memory_order_relaxed)) compact_expand_for_attach(pick);
   if (!test_bit(init_bits, pick)) {
     // First attach in this chunk incarnation: the slot entries (fresh zero
     // pages after a chunk return) start at the slab's persistent base, so
@@ -337,7 +339,7 @@ ReclaimResult SlabAllocator::Impl::decommit_pending(bool batch) noexcept {
     for (uint32_t i = lo; i < hi; ++i) {
       if (test_bit(init_bits, i)) {
         clear_bit(init_bits, i);
-        gen_base[i] = folded_base(*this, i);
+        gen_base[i] = folded_base(i);
         if (gen_base[i] >= kRetireBase && !test_bit(retired_bits, i)) {
           set_bit(retired_bits, i);
           retired_slabs.fetch_add(1, std::memory_order_relaxed);

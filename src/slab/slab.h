@@ -269,6 +269,9 @@ ZNSLAB_COUNTER_FUNCTIONS(GlobalStats, ZNSLAB_SLAB_GLOBAL_STATS)
 //   meta_pages_released   count: SlabMeta pages (4 KiB, 16 slab ids) returned while
 //                         their chunk stayed in use, because none of the 16 ids
 //                         was attached any more
+//   meta_pages_compacted  count: SlabMeta pages whose spilled slabs were moved into
+//                         compact records (page returned; docs/spill.md)
+//   meta_pages_expanded   count: compact pages brought back (free/deref/pin/attach)
 #define ZNSLAB_SLAB_SPILL_COUNTERS(X)                                              \
   X(dram_committed_bytes, gauge) X(dram_meta_bytes, gauge) X(dram_table_bytes, gauge) \
   X(spilled_bytes, count) X(spilled_now_bytes, gauge)                                  \
@@ -278,7 +281,8 @@ ZNSLAB_COUNTER_FUNCTIONS(GlobalStats, ZNSLAB_SLAB_GLOBAL_STATS)
   X(zone_resets_no_copy, count) X(zone_finishes, count) X(zone_handoffs, count)   \
   X(gc_runs, count) X(gc_dropped_clean, count)                                       \
   X(gc_copied_bytes, count) X(device_bytes_written, count) X(spill_runs, count)    \
-  X(over_budget_events, count) X(meta_pages_released, count)
+  X(over_budget_events, count) X(meta_pages_released, count)         \
+  X(meta_pages_compacted, count) X(meta_pages_expanded, count)
 
 // Fault-back latency (deref/pin of a spilled slab, read + install), ns.
 struct SpillLatency {

@@ -149,6 +149,10 @@ Status SlabAllocator::Impl::spill_init(std::unique_ptr<zns::ZonedDevice> dev) no
   }
   s->table_bytes = uint64_t(in.zone_count) * (sizeof(SZone) + 4) + s->stage.size() + s->gc_stage.size();
   s->dev = std::move(dev);
+  // Compact records need the MetaGuard grace period (thread caches and
+  // membarrier) and whole 16-id SlabMeta pages per chunk (compact.cpp).
+  compact_on = opts.thread_cache && tc_steal_enabled() && pages::page_size() == kSlabBytes &&
+               spc % 16 == 0;
   return Status::ok();
 }
 
@@ -166,7 +170,8 @@ uint64_t SlabAllocator::Impl::dram_tables() const noexcept {
   // the zone tables and staging buffers, and the zone slot maps (4 B per
   // slot of every zone written since its last reset).
   return uint64_t(hwm_slabs.load(std::memory_order_relaxed)) * 12 + sp->table_bytes +
-         sp->slot_map_bytes.load(std::memory_order_relaxed);
+         sp->slot_map_bytes.load(std::memory_order_relaxed) +
+         sp->compact_bytes.load(std::memory_order_relaxed);
 }
 
 void SlabAllocator::Impl::note_access(uint32_t id, uint32_t e) noexcept {
@@ -537,6 +542,8 @@ void spill_pass(Impl& im, uint32_t exclude) {
       }
     }
   }
+  // Metadata of spilled slabs: compact records free their SlabMeta pages.
+  if (im.compact_on && im.dram_used() > low) im.compact_pass();
   if (im.dram_used() > budget) s.over_budget_events.fetch_add(1, std::memory_order_relaxed);
   if (im.sink && r.bytes) im.sink->on_decommit(r.bytes, r.ranges);
 }
@@ -575,6 +582,10 @@ Status SlabAllocator::Impl::fault_in(uint32_t id, bool may_spill, bool empty_ok)
   uint32_t t;
   for (;;) {
     t = tags[id].load(std::memory_order_acquire);
+    if (t & kTagCompact) {  // its SlabMeta page back first (compact.cpp)
+      compact_touch_locked(*this, id);
+      continue;
+    }
     if (!(t & kTagSpillBits)) return Status::ok();
     if (!(t & kTagMoving)) break;
     s.cv.wait(lk);
@@ -666,6 +677,13 @@ Result<SlabAllocator::PinGuard> SlabAllocator::pin(Handle h) noexcept {
   for (;;) {
     Result<void*> p = deref(h);
     if (!p) return p.status();
+    // With compact records the pin count is touched inside a MetaGuard,
+    // only while the slab's SlabMeta page is resident (compact.cpp).
+    MetaGuard mg(im);
+    if (im.compact_on && (im.tags[f.slab_id].load(std::memory_order_acquire) & kTagCompact)) {
+      im.compact_touch(f.slab_id);  // Spill::mu only: safe inside the guard
+      continue;
+    }
     SlabMeta& m = im.slabs[f.slab_id];
     m.pins.fetch_add(1, std::memory_order_seq_cst);
     // Pairs with the spiller's mark: either it sees the pin, or we see its mark.

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "src/slab/slab_internal.h"
@@ -132,6 +133,12 @@ struct Spill {
 #undef X
   LatHist lat;
 
+  // Compact records (compact.cpp), guarded by mu: per SlabMeta group (slab
+  // id / 16) held compact, its records (layout in compact.cpp). The bytes
+  // (capacity + kRecOverhead per group) count in dram_table_bytes.
+  std::unordered_map<uint32_t, std::vector<uint32_t>> compact;
+  std::atomic<uint64_t> compact_bytes{0};
+
   // Prefetch worker (started on the first prefetch()).
   std::thread worker;
   std::mutex wmu;
@@ -143,6 +150,11 @@ struct Spill {
     for (auto& o : open_of) o = -1;
   }
 };
+
+// ---- compact records (compact.cpp) ----
+// Spill::mu held: slab `id` carries kTagCompact; its group is expanded if
+// compact, else (compaction still pending) the id's bit is cleared.
+void compact_touch_locked(SlabAllocator::Impl& im, uint32_t id) noexcept;
 
 // ---- zone bookkeeping (spill_zones.cpp; Spill::mu held unless noted) ----
 
