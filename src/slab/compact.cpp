@@ -28,6 +28,7 @@
 // cleared); a group still pending loses the bit of that id, so step 3
 // cancels it. Fault-back (fault_in) and attach (acquire_slab) expand first
 // too; verify() expands everything.
+#include <algorithm>
 #include <bit>
 #include <cstring>
 #include <vector>
@@ -46,7 +47,6 @@ static_assert(kGroup * sizeof(SlabMeta) == kSlabBytes);
 // Bytes per compact group besides its record words (hash node, allocation
 // headers): an estimate, so the budget does not ignore them.
 constexpr uint64_t kRecOverhead = 64;
-constexpr uint32_t kEscape = 255;
 
 uint64_t rec_bytes(const std::vector<uint32_t>& v) { return uint64_t(v.capacity()) * 4 + kRecOverhead; }
 
@@ -71,12 +71,23 @@ Kind classify(const Impl& im, uint32_t id, bool marked) noexcept {
 
 // Record of one slab, appended to `out` (uint32 words):
 //   [0] index in group | allocated slots << 8 | escapes << 16
-//   [1,2] word  [3,4] era  [5] access_tick  [6] F (the free counter farthest
-//   from gen_base: every other free counter is F - 2 d)  [7] next_stk
-//   allocated slots' entries (slot < kSlots[c] with a clear bit), ascending
-//   escapes: (slot, entry) pairs of free slots with d >= 255
-//   d of every free slot (all 56 entries minus the allocated), one byte
-//   each, 4 per word, ascending (kEscape for escaped slots).
+//   [1,2] word  [3,4] era  [5] access_tick  [6] G, the counter farthest
+//   from gen_base among all 56 entries  [7] next_stk
+//   per allocated slot (slot < kSlots[c] with a clear bit), ascending, 16
+//   bits: the distance G - counter (8 bits, kEscA = escaped) | slack << 8;
+//   two per word
+//   per free slot (all 56 entries minus the allocated), ascending, 4 bits:
+//   the distance G - counter (kEscF = escaped); eight per word
+//   escapes: (slot, entry) pairs, exact.
+// Counters of one slab stay close to each other (a slab filled and
+// emptied once differs by 1-3 steps), so escapes are rare; every counter
+// and slack comes back exactly.
+constexpr uint32_t kEscA = 255, kEscF = 15;
+
+uint32_t record_words(uint32_t nalloc, uint32_t nesc) {
+  return 8 + (nalloc + 1) / 2 + (kMaxSlots - nalloc + 7) / 8 + 2 * nesc;
+}
+
 void encode(const Impl& im, uint32_t id, std::vector<uint32_t>& out) {
   const uint32_t t = im.tags[id].load(std::memory_order_relaxed);
   const uint32_t n = kSlots[tag_class(t)];
@@ -86,22 +97,17 @@ void encode(const Impl& im, uint32_t id, std::vector<uint32_t>& out) {
   const uint32_t base = im.gen_base[id] & kGenMask;
   uint32_t ent[kMaxSlots];
   bool alloc[kMaxSlots];
-  uint32_t nalloc = 0, F = base, far = 0;
+  uint32_t nalloc = 0, G = base, far = 0;
   for (uint32_t k = 0; k < kMaxSlots; ++k) {
     ent[k] = m.slot[k].load(std::memory_order_relaxed);
     alloc[k] = k < n && !((w >> k) & 1);
-    if (alloc[k]) {
-      ++nalloc;
-      continue;
-    }
+    nalloc += alloc[k] ? 1 : 0;
     const uint32_t d = (slot_gen(ent[k]) - base) & kGenMask;
     if (d >= far) {
       far = d;
-      F = slot_gen(ent[k]);
+      G = slot_gen(ent[k]);
     }
   }
-  uint8_t dl[kMaxSlots];
-  uint32_t nfree = 0, nesc = 0;
   const size_t head = out.size();
   out.push_back(0);
   out.push_back(uint32_t(w));
@@ -109,27 +115,44 @@ void encode(const Impl& im, uint32_t id, std::vector<uint32_t>& out) {
   out.push_back(uint32_t(era));
   out.push_back(uint32_t(era >> 32));
   out.push_back(m.access_tick.load(std::memory_order_relaxed));
-  out.push_back(F);
+  out.push_back(G);
   out.push_back(m.next_stk.load(std::memory_order_relaxed));
-  for (uint32_t k = 0; k < kMaxSlots; ++k)
-    if (alloc[k]) out.push_back(ent[k]);
-  for (uint32_t k = 0; k < kMaxSlots; ++k) {
-    if (alloc[k]) continue;
-    const uint32_t lag = (F - slot_gen(ent[k])) & kGenMask;
-    if ((lag & 1) || lag / 2 >= kEscape) {
-      dl[nfree++] = uint8_t(kEscape);
-      out.push_back(k);
-      out.push_back(ent[k]);
+  uint32_t esc[2 * kMaxSlots], nesc = 0;
+  uint32_t acc = 0, nacc = 0;
+  for (uint32_t k = 0; k < kMaxSlots; ++k) {  // allocated: 16 bits each
+    if (!alloc[k]) continue;
+    uint32_t lag = (G - slot_gen(ent[k])) & kGenMask;
+    if (lag >= kEscA) {
+      lag = kEscA;
+      esc[2 * nesc] = k;
+      esc[2 * nesc + 1] = ent[k];
       ++nesc;
-    } else {
-      dl[nfree++] = uint8_t(lag / 2);
+    }
+    acc |= (lag | (slot_slack(ent[k]) << 8)) << (16 * nacc);
+    if (++nacc == 2) {
+      out.push_back(acc);
+      acc = nacc = 0;
     }
   }
-  for (uint32_t i = 0; i < nfree; i += 4) {
-    uint32_t v = 0;
-    for (uint32_t j = 0; j < 4 && i + j < nfree; ++j) v |= uint32_t(dl[i + j]) << (8 * j);
-    out.push_back(v);
+  if (nacc) out.push_back(acc);
+  acc = nacc = 0;
+  for (uint32_t k = 0; k < kMaxSlots; ++k) {  // free: 4 bits each
+    if (alloc[k]) continue;
+    uint32_t lag = (G - slot_gen(ent[k])) & kGenMask;
+    if (lag >= kEscF) {
+      lag = kEscF;
+      esc[2 * nesc] = k;
+      esc[2 * nesc + 1] = ent[k];
+      ++nesc;
+    }
+    acc |= lag << (4 * nacc);
+    if (++nacc == 8) {
+      out.push_back(acc);
+      acc = nacc = 0;
+    }
   }
+  if (nacc) out.push_back(acc);
+  for (uint32_t j = 0; j < 2 * nesc; ++j) out.push_back(esc[j]);
   out[head] = (id % kGroup) | (nalloc << 8) | (nesc << 16);
 }
 
@@ -140,25 +163,27 @@ size_t decode(Impl& im, const uint32_t* r, uint32_t lo, uint32_t* id_out) {
   const uint32_t n = kSlots[tag_class(im.tags[id].load(std::memory_order_relaxed))];
   SlabMeta& m = im.slabs[id];
   const uint64_t w = uint64_t(r[1]) | (uint64_t(r[2]) << 32);
-  const uint32_t F = r[6];
+  const uint32_t G = r[6];
   const uint32_t* al = r + 8;
-  const uint32_t* es = al + nalloc;
-  const uint32_t* dl = es + 2 * nesc;
+  const uint32_t* fr = al + (nalloc + 1) / 2;
+  const uint32_t* es = fr + (kMaxSlots - nalloc + 7) / 8;
+  auto escaped = [&](uint32_t k) {
+    for (uint32_t j = 0; j < nesc; ++j)
+      if (es[2 * j] == k) return es[2 * j + 1];
+    return uint32_t(0);
+  };
   uint32_t a = 0, f = 0;
   for (uint32_t k = 0; k < kMaxSlots; ++k) {
     uint32_t e;
     if (k < n && !((w >> k) & 1)) {
-      e = al[a++];
+      const uint32_t v = (al[a / 2] >> (16 * (a % 2))) & 0xFFFF;
+      ++a;
+      const uint32_t lag = v & 0xFF;
+      e = lag == kEscA ? escaped(k) : slot_entry((G - lag) & kGenMask, v >> 8);
     } else {
-      const uint32_t d = (dl[f / 4] >> (8 * (f % 4))) & 0xFF;
+      const uint32_t lag = (fr[f / 8] >> (4 * (f % 8))) & 0xF;
       ++f;
-      if (d == kEscape) {
-        e = 0;
-        for (uint32_t j = 0; j < nesc; ++j)
-          if (es[2 * j] == k) e = es[2 * j + 1];
-      } else {
-        e = slot_entry((F - 2 * d) & kGenMask, 0);
-      }
+      e = lag == kEscF ? escaped(k) : slot_entry((G - lag) & kGenMask, 0);
     }
     m.slot[k].store(e, std::memory_order_relaxed);
   }
@@ -169,7 +194,7 @@ size_t decode(Impl& im, const uint32_t* r, uint32_t lo, uint32_t* id_out) {
   m.next_stk.store(r[7], std::memory_order_relaxed);
   m.next_det.store(kNone, std::memory_order_relaxed);
   *id_out = id;
-  return 8 + nalloc + 2 * nesc + (f + 3) / 4;
+  return record_words(nalloc, nesc);
 }
 
 // Spill::mu held: group g back in its page (no-op if not compact).
@@ -233,34 +258,65 @@ void SlabAllocator::Impl::compact_pass() noexcept {
   if (!compact_on) return;
   Spill& s = *sp;
   std::vector<uint32_t> cand, cand_ep;
-  // Step 1: choose and mark.
+  // Step 1: choose and mark. Groups whose record would be small, largest
+  // saving first, until the pass target is met (budget - 1/8: the pages a
+  // later deref or free brings back have room before the next pass).
   {
     std::lock_guard<std::mutex> ag(arena_mu);
     std::lock_guard<std::mutex> g(s.mu);
+    const uint64_t budget = opts.dram_budget_bytes, used = dram_used();
+    const uint64_t target = budget - budget / 8;
+    if (used <= target) return;
+    struct Pick {
+      uint32_t saving, grp, ep;
+    };
+    std::vector<Pick> picks;
     try {
       for (uint32_t ep = 0; ep < kEpochCount; ++ep) {
         for (uint32_t ci_p1 = epoch_chunks_p1[ep]; ci_p1; ci_p1 = chunks[ci_p1 - 1].next_p1) {
           const uint32_t lo = (ci_p1 - 1) * spc;
           for (uint32_t gi = lo; gi < lo + spc; gi += kGroup) {
             if (s.compact.count(gi / kGroup)) continue;
+            if (((init_bits[gi >> 6] >> (gi & 63)) & 0xFFFF) == 0) continue;  // not resident
             bool any = false, ok = true;
+            uint64_t est = kRecOverhead;
             for (uint32_t k = 0; k < kGroup && ok; ++k) {
               const Kind kd = classify(*this, gi + k, false);
               ok = kd != kBad;
-              any |= kd == kFloating;
+              if (kd != kFloating) continue;
+              any = true;
+              const uint32_t c = tag_class(tags[gi + k].load(std::memory_order_relaxed));
+              const uint64_t w = slabs[gi + k].word.load(std::memory_order_relaxed);
+              const uint32_t nalloc = kSlots[c] - uint32_t(std::popcount(w & kFreeMask));
+              est += 4 * record_words(nalloc, 0);
             }
-            if (!ok || !any) continue;
-            cand.push_back(gi / kGroup);
-            cand_ep.push_back(ep);
-            for (uint32_t k = 0; k < kGroup; ++k)
-              if (!test_bit(unused_bits, gi + k) && !test_bit(retired_bits, gi + k))
-                tags[gi + k].fetch_or(kTagCompact, std::memory_order_seq_cst);
+            if (!ok || !any || est > kSlabBytes * 3 / 4) continue;
+            picks.push_back(Pick{uint32_t(kSlabBytes - est), gi / kGroup, ep});
           }
         }
       }
+      std::sort(picks.begin(), picks.end(), [](const Pick& a, const Pick& b) {
+        return a.saving != b.saving ? a.saving > b.saving : a.grp < b.grp;
+      });
+      uint64_t saved = 0;
+      size_t n = 0;
+      while (n < picks.size() && used - saved > target) saved += picks[n++].saving;
+      picks.resize(n);
+      std::sort(picks.begin(), picks.end(), [](const Pick& a, const Pick& b) {
+        return a.ep != b.ep ? a.ep < b.ep : a.grp < b.grp;
+      });
+      cand.reserve(n);
+      cand_ep.reserve(n);
     } catch (...) {
-      for (uint32_t g2 : cand) cancel_locked(*this, g2);
       return;
+    }
+    for (const Pick& pk : picks) {
+      cand.push_back(pk.grp);
+      cand_ep.push_back(pk.ep);
+      const uint32_t gi = pk.grp * kGroup;
+      for (uint32_t k = 0; k < kGroup; ++k)
+        if (!test_bit(unused_bits, gi + k) && !test_bit(retired_bits, gi + k))
+          tags[gi + k].fetch_or(kTagCompact, std::memory_order_seq_cst);
     }
   }
   if (cand.empty()) return;
