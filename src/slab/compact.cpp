@@ -259,13 +259,13 @@ void SlabAllocator::Impl::compact_pass() noexcept {
   Spill& s = *sp;
   std::vector<uint32_t> cand, cand_ep;
   // Step 1: choose and mark. Groups whose record would be small, largest
-  // saving first, until the pass target is met (budget - 1/8: the pages a
-  // later deref or free brings back have room before the next pass).
+  // saving first, until the pass target is met (3/4 of the budget: the
+  // pages a later deref or free brings back have room before the next pass).
   {
     std::lock_guard<std::mutex> ag(arena_mu);
     std::lock_guard<std::mutex> g(s.mu);
     const uint64_t budget = opts.dram_budget_bytes, used = dram_used();
-    const uint64_t target = budget - budget / 8;
+    const uint64_t target = budget - budget / 4;
     if (used <= target) return;
     struct Pick {
       uint32_t saving, grp, ep;

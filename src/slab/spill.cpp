@@ -467,7 +467,12 @@ void candidates(Impl& im, uint32_t e, std::vector<Cand>& out) {
 // ---- spill passes --------------------------------------------------------------------
 
 namespace {
-uint64_t trigger_slack(uint64_t budget) { return std::min<uint64_t>(budget / 16, 64 * kSlabBytes); }
+// A pass starts when the accounted DRAM comes within budget/8 (at most
+// 1 MiB) of the budget and spills down to a further budget/16 below: the
+// margin covers what grows between passes (pages expanded by frees, slabs
+// faulted back) and the process memory the gauge does not see (heap of
+// the compact records, page tables), so RSS stays within the budget.
+uint64_t trigger_slack(uint64_t budget) { return std::min<uint64_t>(budget / 8, 256 * kSlabBytes); }
 
 void spill_pass(Impl& im, uint32_t exclude) {
   Spill& s = *im.sp;
@@ -485,7 +490,7 @@ void spill_pass(Impl& im, uint32_t exclude) {
     im.reclaim_pressure.store(0, std::memory_order_relaxed);
     r = im.reclaim_locked(false);
   }
-  const uint64_t low = budget - budget / 16;
+  const uint64_t low = budget - trigger_slack(budget) - budget / 16;
   if (s.dev && im.dram_used() > low) {
     std::vector<Cand> cands;
     if (im.opts.spill_unit == SpillUnit::kEpoch) {
