@@ -241,8 +241,10 @@ ZNSLAB_COUNTER_FUNCTIONS(GlobalStats, ZNSLAB_SLAB_GLOBAL_STATS)
 //   dram_committed_bytes  gauge: committed slabs x 4 KiB + slab metadata (the
 //                         quantity the budget bounds)
 //   dram_meta_bytes       gauge: of which resident SlabMeta pages (256 B per slab,
-//                         one 4 KiB page per 16 slab ids, resident while any slab
-//                         of the 16 was attached in its chunk's current incarnation)
+//                         one 4 KiB page per 16 slab ids; with spill a page goes back
+//                         when none of its 16 ids is attached, or when its attached
+//                         slabs are all spilled and held as compact records, which
+//                         count in dram_table_bytes)
 //   dram_table_bytes      gauge: of which spill tables (per-slab-id location and
 //                         CRC, zone tables and slot maps, the two staging buffers)
 //   spilled_bytes         count: slab bytes written to the target by spills
