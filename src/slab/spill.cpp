@@ -33,6 +33,7 @@
 #include <cstring>
 #include <ctime>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "src/common/crc32c.h"
@@ -498,12 +499,16 @@ void spill_pass(Impl& im, uint32_t exclude) {
       // (deref, refill), then older era.
       uint32_t order[kEpochCount];
       for (uint32_t e = 0; e < kEpochCount; ++e) order[e] = e;
-      auto key = [&](uint32_t e) {
+      // Keys are read once: other threads change them while we sort, and a
+      // comparator that changes its mind breaks std::sort (it read past the
+      // array under ASan in the two-thread budget test).
+      std::tuple<bool, uint64_t, uint64_t> keys[kEpochCount];
+      for (uint32_t e = 0; e < kEpochCount; ++e) {
         const bool active = im.epochs[e].state.load(std::memory_order_acquire) == uint8_t(EpochState::kActive);
-        return std::make_tuple(active, im.epochs[e].access_ms.load(std::memory_order_relaxed),
-                               im.epochs[e].era.load(std::memory_order_relaxed));
-      };
-      std::sort(order, order + kEpochCount, [&](uint32_t a, uint32_t b) { return key(a) < key(b); });
+        keys[e] = std::make_tuple(active, im.epochs[e].access_ms.load(std::memory_order_relaxed),
+                                  im.epochs[e].era.load(std::memory_order_relaxed));
+      }
+      std::sort(order, order + kEpochCount, [&](uint32_t a, uint32_t b) { return keys[a] < keys[b]; });
       for (uint32_t k = 0; k < kEpochCount && im.dram_used() > low; ++k) {
         const uint32_t e = order[k];
         if (im.epochs[e].committed_slabs.load(std::memory_order_relaxed) == 0) continue;
