@@ -78,6 +78,20 @@ uint32_t find_first(uint32_t lo, uint32_t hi, F word_of) {
 }
 }  // namespace
 
+// The persistent generation base slab `i` gets when its slot entries are
+// dropped (see "Handle generation" in slab_internal.h): the old base plus
+// the largest distance any of its slots moved, rounded to even (every slot
+// of an unattached slab is free).
+uint32_t SlabAllocator::Impl::folded_base(uint32_t i) const noexcept {
+  const uint32_t base = gen_base[i];
+  uint32_t far = 0;
+  for (const auto& e : slabs[i].slot) {
+    const uint32_t d = (slot_gen(e.load(std::memory_order_relaxed)) - base) & kGenMask;
+    far = d > far ? d : far;
+  }
+  return base + ((far + 1) & ~1u);
+}
+
 void SlabAllocator::Impl::push_detached(uint32_t id) noexcept {
   pending_slabs.fetch_add(1, std::memory_order_relaxed);
   uint32_t h = det_head.load(std::memory_order_relaxed);
@@ -88,6 +102,39 @@ void SlabAllocator::Impl::push_detached(uint32_t id) noexcept {
 }
 
 namespace {
+bool do_decommit(SlabAllocator::Impl& im, void* addr, size_t bytes);
+
+// Spill mode (the budget counts SlabMeta pages), arena_mu held: returns the
+// SlabMeta page of slab id `id`'s 16-id group to the OS as soon as none of
+// its ids is attached (each unused or retired), without waiting for the
+// whole chunk to come back. As the chunk-return path does, each initialised
+// id's base is folded first and its init bit cleared, so a re-attach
+// re-initialises the entries above every earlier counter (no generation
+// restart) and its tag carries a new attach counter (free's re-check).
+// A group in which some id would reach kRetireBase is left to the chunk
+// return (which retires it). On a madvise failure nothing changes.
+void release_dead_meta(SlabAllocator::Impl& im, uint32_t id) noexcept {
+  constexpr uint32_t kGroup = 16;
+  static_assert(kGroup * sizeof(SlabMeta) == kSlabBytes);
+  if (pages::page_size() != kSlabBytes) return;
+  const uint32_t lo = id & ~(kGroup - 1), sh = lo & 63;
+  const uint64_t init = (im.init_bits[lo >> 6] >> sh) & 0xFFFF;
+  if (!init) return;  // not resident (or never used in this incarnation)
+  if (((im.unused_bits[lo >> 6] | im.retired_bits[lo >> 6]) >> sh & 0xFFFF) != 0xFFFF) return;
+  uint32_t nb[kGroup];
+  for (uint32_t k = 0; k < kGroup; ++k) {
+    if (!((init >> k) & 1)) continue;
+    nb[k] = im.folded_base(lo + k);
+    if (nb[k] >= kRetireBase) return;
+  }
+  if (!do_decommit(im, &im.slabs[lo], kSlabBytes)) return;
+  for (uint32_t k = 0; k < kGroup; ++k)
+    if ((init >> k) & 1) im.gen_base[lo + k] = nb[k];
+  im.init_bits[lo >> 6] &= ~(uint64_t(0xFFFF) << sh);
+  im.meta_pages.fetch_sub(1, std::memory_order_relaxed);
+  spill_count_meta_release(im.sp);
+}
+
 // arena_mu held: detached slabs become unused (still backed, i.e. warm).
 void absorb_detached(SlabAllocator::Impl& im) noexcept {
   uint32_t id = im.det_head.exchange(kNone, std::memory_order_acquire);
@@ -106,6 +153,7 @@ void absorb_detached(SlabAllocator::Impl& im) noexcept {
       ch.dirty_next_p1 = im.dirty_p1;
       im.dirty_p1 = id / im.spc + 1;
     }
+    if (im.sp) release_dead_meta(im, id);
     id = next;
   }
 }
@@ -229,6 +277,8 @@ Result<uint32_t> SlabAllocator::Impl::acquire_slab(uint32_t epoch, bool* warm, u
       }
     }
   }
+  // A group held compact (spilled neighbours) gets its page back first.
+  if (compact_groups.load(std::memory_order_relaxed)) compact_expand_for_attach(pick);
   if (!test_bit(init_bits, pick)) {
     // First attach in this chunk incarnation: the slot entries (fresh zero
     // pages after a chunk return) start at the slab's persistent base, so
@@ -289,13 +339,7 @@ ReclaimResult SlabAllocator::Impl::decommit_pending(bool batch) noexcept {
     for (uint32_t i = lo; i < hi; ++i) {
       if (test_bit(init_bits, i)) {
         clear_bit(init_bits, i);
-        const uint32_t base = gen_base[i];
-        uint32_t far = 0;
-        for (const auto& e : slabs[i].slot) {
-          const uint32_t d = (slot_gen(e.load(std::memory_order_relaxed)) - base) & kGenMask;
-          far = d > far ? d : far;
-        }
-        gen_base[i] = base + ((far + 1) & ~1u);  // every slot is free: even
+        gen_base[i] = folded_base(i);
         if (gen_base[i] >= kRetireBase && !test_bit(retired_bits, i)) {
           set_bit(retired_bits, i);
           retired_slabs.fetch_add(1, std::memory_order_relaxed);

@@ -60,6 +60,11 @@ void SlabAllocator::Impl::drain_bin(uint32_t e, uint32_t c, bool detach_empty, b
   while (s != kNone) {
     ++popped;
     SlabMeta& m = slabs[s];
+    // A compact SlabMeta page (compact.cpp) comes back before it is read;
+    // with b.mu held it cannot be compacted again.
+    if (compact_groups.load(std::memory_order_relaxed) &&
+        (tags[s].load(std::memory_order_acquire) & kTagCompact)) [[unlikely]]
+      compact_touch(s);
     const uint32_t next = m.next_stk.load(std::memory_order_relaxed);
     uint64_t w = m.word.load(std::memory_order_acquire);
     bool detached = false;

@@ -513,9 +513,16 @@ Result<Allocation> allocate_shared(SlabAllocator::Impl& im, size_t bytes, uint32
     }
     // Pop a partial slab (single popper: we hold b.mu, so no ABA).
     uint32_t p = b.stack.load(std::memory_order_acquire);
-    while (p != kNone &&
-           !b.stack.compare_exchange_weak(p, im.slabs[p].next_stk.load(std::memory_order_relaxed),
-                                          std::memory_order_acquire, std::memory_order_acquire)) {
+    for (;;) {
+      if (p == kNone) break;
+      // A compact SlabMeta page (compact.cpp) comes back before its
+      // next_stk is read; with b.mu held it cannot be compacted again.
+      if (im.compact_groups.load(std::memory_order_relaxed) &&
+          (im.tags[p].load(std::memory_order_acquire) & kTagCompact)) [[unlikely]]
+        im.compact_touch(p);
+      if (b.stack.compare_exchange_weak(p, im.slabs[p].next_stk.load(std::memory_order_relaxed),
+                                        std::memory_order_acquire, std::memory_order_acquire))
+        break;
     }
     if (p != kNone) {
       b.stack_len.fetch_sub(1, std::memory_order_relaxed);
@@ -576,6 +583,11 @@ inline bool well_formed(const SlabAllocator::Impl& im, const HandleFields& f) no
 }
 }  // namespace
 
+namespace {
+inline Status free_body(SlabAllocator::Impl& im, const HandleFields& f, uint32_t hseq, Shard& sh,
+                        bool ex) noexcept;
+}  // namespace
+
 Status SlabAllocator::free(Handle h) noexcept {
   Impl& im = *impl_;
   const uint32_t idx = thread_shard_index();
@@ -593,6 +605,26 @@ Status SlabAllocator::free(Handle h) noexcept {
     bump(sh.invalid_handle_frees, 1, ex);
     return Status(Code::kInvalidHandle, "slab free: forged handle (generation check failed)");
   }
+  if (im.compact_on) [[unlikely]] {
+    // Spill with compact records: the body runs inside a MetaGuard, after
+    // any compact SlabMeta page of this slab was expanded (compact.cpp).
+    for (;;) {
+      {
+        MetaGuard mg(im);
+        if (!(im.tags[f.slab_id].load(std::memory_order_acquire) & kTagCompact))
+          return free_body(im, f, hseq, sh, ex);
+      }
+      im.compact_touch(f.slab_id);
+    }
+  }
+  return free_body(im, f, hseq, sh, ex);
+}
+
+namespace {
+// free() after the handle's static checks: validation against the slab,
+// the sequence CAS (the ownership point) and the slot's release.
+__attribute__((always_inline)) inline Status free_body(SlabAllocator::Impl& im, const HandleFields& f,
+                                                      uint32_t hseq, Shard& sh, bool ex) noexcept {
   SlabMeta& m = im.slabs[f.slab_id];
   const uint32_t t = im.tags[f.slab_id].load(std::memory_order_acquire);
   const uint32_t hnext = (hseq + 1) & kGenMask;
@@ -663,6 +695,7 @@ Status SlabAllocator::free(Handle h) noexcept {
   if (release_bit(im, f.slab_id, uint64_t(1) << f.slot, c, e)) bump(cc.empty_slabs, 1, ex);
   return Status::ok();
 }
+}  // namespace
 
 Result<void*> SlabAllocator::deref(Handle h) const noexcept {
   Impl& im = *impl_;
@@ -677,6 +710,33 @@ Result<void*> SlabAllocator::deref(Handle h) const noexcept {
   if (!(hseq & 1)) {
     bump(sh.stale_derefs, 1, idx < kShards);
     return Status(Code::kInvalidHandle, "slab deref: forged handle (generation check failed)");
+  }
+  if (im.compact_on) [[unlikely]] {
+    // Spill with compact records: validate inside a MetaGuard, after any
+    // compact SlabMeta page of this slab was expanded (compact.cpp).
+    for (;;) {
+      bool spilled = false;
+      {
+        MetaGuard mg(im);
+        const uint32_t t = im.tags[f.slab_id].load(std::memory_order_acquire);
+        if (!(t & kTagCompact)) {
+          if (!(t & kTagAttached) || tag_class(t) != f.size_class ||
+              slot_gen(im.slabs[f.slab_id].slot[f.slot].load(std::memory_order_acquire)) != hseq) {
+            bump(sh.stale_derefs, 1, idx < kShards);
+            return Status(Code::kStaleHandle, "slab deref: handle is stale (freed or recycled)");
+          }
+          spilled = (t & kTagSpillBits) != 0;
+          if (!spilled) {
+            im.note_access(f.slab_id, tag_epoch(t));
+            return static_cast<void*>(im.slab_addr(f.slab_id) +
+                                      size_t(f.slot) * kSizeClasses[f.size_class]);
+          }
+        }
+      }
+      // Outside the guard: fault-back may run a spill pass (and a compaction).
+      if (spilled) return deref_spilled(im, *this, h, f.slab_id);
+      im.compact_touch(f.slab_id);
+    }
   }
   const SlabMeta& m = im.slabs[f.slab_id];
   const uint32_t t = im.tags[f.slab_id].load(std::memory_order_acquire);

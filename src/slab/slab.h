@@ -249,8 +249,10 @@ ZNSLAB_COUNTER_FUNCTIONS(GlobalStats, ZNSLAB_SLAB_GLOBAL_STATS)
 //   dram_committed_bytes  gauge: committed slabs x 4 KiB + slab metadata (the
 //                         quantity the budget bounds)
 //   dram_meta_bytes       gauge: of which resident SlabMeta pages (256 B per slab,
-//                         one 4 KiB page per 16 slab ids, resident while any slab
-//                         of the 16 was attached in its chunk's current incarnation)
+//                         one 4 KiB page per 16 slab ids; with spill a page goes back
+//                         when none of its 16 ids is attached, or when its attached
+//                         slabs are all spilled and held as compact records, which
+//                         count in dram_table_bytes)
 //   dram_table_bytes      gauge: of which spill tables (per-slab-id location and
 //                         CRC, zone tables and slot maps, the two staging buffers)
 //   spilled_bytes         count: slab bytes written to the target by spills
@@ -274,6 +276,12 @@ ZNSLAB_COUNTER_FUNCTIONS(GlobalStats, ZNSLAB_SLAB_GLOBAL_STATS)
 //   device_bytes_written  count: spilled_bytes + gc_copied_bytes
 //   spill_runs            count: budget-driven spill passes
 //   over_budget_events    count: passes that could not get under the budget
+//   meta_pages_released   count: SlabMeta pages (4 KiB, 16 slab ids) returned while
+//                         their chunk stayed in use, because none of the 16 ids
+//                         was attached any more
+//   meta_pages_compacted  count: SlabMeta pages whose spilled slabs were moved into
+//                         compact records (page returned; docs/spill.md)
+//   meta_pages_expanded   count: compact pages brought back (free/deref/pin/attach)
 #define ZNSLAB_SLAB_SPILL_COUNTERS(X)                                              \
   X(dram_committed_bytes, gauge) X(dram_meta_bytes, gauge) X(dram_table_bytes, gauge) \
   X(spilled_bytes, count) X(spilled_now_bytes, gauge)                                  \
@@ -284,7 +292,8 @@ ZNSLAB_COUNTER_FUNCTIONS(GlobalStats, ZNSLAB_SLAB_GLOBAL_STATS)
   X(gc_runs, count) X(gc_dropped_clean, count)                                       \
   X(gc_mesh_blocks, count) X(gc_meshed_slabs, count)                                 \
   X(gc_copied_bytes, count) X(device_bytes_written, count) X(spill_runs, count)    \
-  X(over_budget_events, count)
+  X(over_budget_events, count) X(meta_pages_released, count)         \
+  X(meta_pages_compacted, count) X(meta_pages_expanded, count)
 
 // Fault-back latency (deref/pin of a spilled slab, read + install), ns.
 struct SpillLatency {

@@ -26,6 +26,8 @@ namespace znslab::slab::detail {
 
 struct Spill;  // spill_internal.h: zone tables, device, counters (null without spill)
 void spill_delete(Spill* sp) noexcept;
+// Counts one SlabMeta page released early (spill counter meta_pages_released).
+void spill_count_meta_release(Spill* sp) noexcept;
 
 inline constexpr uint32_t kNone = 0xFFFFFFFFu;
 inline constexpr uint32_t kMaxSlabIds = 1u << 22;  // handle slab_id field
@@ -82,7 +84,11 @@ inline constexpr uint32_t kTagAttached = 1u << 8;
 // Tag comparisons that detect re-attachment ignore these bits (kTagSpillBits).
 inline constexpr uint32_t kTagSpilled = 1u << 9;
 inline constexpr uint32_t kTagMoving = 1u << 10;
-inline constexpr uint32_t kTagSpillBits = kTagSpilled | kTagMoving;
+//   kTagCompact   (compact.cpp) the slab's SlabMeta is, or is about to be,
+//                 held as a compact record while its page is decommitted:
+//                 free/deref/pin/fault-back/attach expand the page first.
+inline constexpr uint32_t kTagCompact = 1u << 11;
+inline constexpr uint32_t kTagSpillBits = kTagSpilled | kTagMoving | kTagCompact;
 inline constexpr uint32_t tag_class(uint32_t t) { return t & 0xF; }
 inline constexpr uint32_t tag_epoch(uint32_t t) { return (t >> 4) & 0xF; }
 inline constexpr uint32_t tag_inc(uint32_t t) { return (t >> 16) & 0xFF; }
@@ -102,12 +108,14 @@ inline constexpr uint32_t make_tag(uint32_t c, uint32_t e, uint32_t inc, uint32_
 // counter used to start at 1).
 //
 // Counters never restart (M2): when a chunk returns whole, its SlabMeta
-// pages are decommitted, so before that each slab's per-slab base (gen_base,
-// persistent, 4 B per slab id) advances by the largest distance any of its
-// slots moved in that incarnation; the next incarnation initialises every
-// slot entry to the new base when the slab is first attached. A slot's
+// pages are decommitted (and, with spill, a SlabMeta page as soon as none of
+// its 16 slab ids is attached: arena.cpp, release_dead_meta), so before that
+// each slab's per-slab base (gen_base, persistent, 4 B per slab id) advances
+// by the largest distance any of its slots moved since its entries were
+// initialised; the next attach initialises every slot entry to the new base
+// (init_bits clear) and carries a new attach counter in its tag. A slot's
 // counter therefore only moves forward: by 1 per allocate or free, plus
-// base jumps at chunk returns whose sum is bounded by the base. A slab id
+// base jumps at chunk returns / page releases whose sum is bounded by the base. A slab id
 // whose base reaches kRetireBase (2^23) is retired: never attached again.
 // So for a stale handle to be accepted its slot's counter must travel 2^24
 // (a full lap) with jumps <= 2^23, i.e. >= 2^23 own steps: the slot was
@@ -291,6 +299,12 @@ struct ThreadCache {
   // operation that begins after the barrier sees CLOSING and never touches
   // that epoch's magazines.
   std::atomic<uint64_t> op_seq{0};
+  // Odd while the owner is inside a free/deref/pin that may touch SlabMeta
+  // of a spilled slab (MetaGuard; spill mode with compaction only). The
+  // compaction grace period (compact.cpp) waits for odd values to change.
+  // Separate from op_seq: an allocation may block on the spill pass that
+  // runs the compaction, a MetaGuard section never does.
+  std::atomic<uint64_t> meta_seq{0};
   Mag mag[kEpochCount][kNumClasses];
 };
 // Brackets an owner-side magazine access (nesting-safe).
@@ -440,6 +454,33 @@ struct SlabAllocator::Impl {
   // Runs a batch reclaim pass if pressure reached `threshold` and nobody else runs one.
   void maybe_batch(uint32_t threshold) noexcept;
 
+  // ---- compact.cpp (spill mode: compact records of spilled slabs) ----
+  // Set by spill_init when compaction can run: a spill device, thread caches
+  // on, membarrier available, 4 KiB pages, chunks of >= 16 slabs.
+  bool compact_on = false;
+  // free/deref/pin in flight by threads without a cache (MetaGuard).
+  std::atomic<uint64_t> unguarded_ops{0};
+  // Groups (16 slab ids, one SlabMeta page) currently held compact.
+  std::atomic<uint32_t> compact_groups{0};
+  // Spill pass, run_mu held and no other lock: compacts the SlabMeta pages
+  // whose 16 ids are each unattached or spilled and floating.
+  void compact_pass() noexcept;
+  // An operation saw kTagCompact on slab `id` (no lock held): its page is
+  // expanded back (or a pending compaction of it cancelled). Then retry.
+  void compact_touch(uint32_t id) noexcept;
+  // arena_mu held: expands the group of slab id `id` if it is compact
+  // (acquire_slab, before (re)initialising one of its ids).
+  void compact_expand_for_attach(uint32_t id) noexcept;
+  // arena_mu held: expands every compact group (verify).
+  void compact_expand_all() noexcept;
+  // Waits until every free/deref/pin that began before the call has
+  // finished (membarrier + each thread cache's meta_seq + unguarded_ops);
+  // false if it could not (no membarrier, or the thread-cache list is busy).
+  bool tc_meta_grace() noexcept;  // tcache.cpp
+  // arena_mu held, slab not attached: its gen_base once its entries are
+  // dropped (arena.cpp; see "Handle generation").
+  uint32_t folded_base(uint32_t id) const noexcept;
+
   // ---- spill.cpp ----
   Status spill_init(std::unique_ptr<zns::ZonedDevice> dev) noexcept;
   // DRAM the budget covers: committed slabs + touched SlabMeta pages + spill tables.
@@ -487,4 +528,37 @@ namespace znslab::slab::detail {
 bool release_bit(SlabAllocator::Impl& im, uint32_t id, uint64_t bits, uint32_t c, uint32_t e) noexcept;
 // deref of a handle whose slab is spilled or moving: faults it back (spill.cpp).
 Result<void*> deref_spilled(SlabAllocator::Impl& im, const SlabAllocator& a, Handle h, uint32_t id) noexcept;
+}  // namespace znslab::slab::detail
+
+namespace znslab::slab::detail {
+// Brackets a free/deref/pin that reads SlabMeta of a possibly spilled slab
+// when compaction is on (nesting-safe; no cost otherwise): the thread
+// cache's meta_seq is odd inside, or, for a thread without a cache,
+// Impl::unguarded_ops counts it. The compactor sets kTagCompact, runs
+// membarrier() and waits for these, so an operation either sees the bit
+// (and expands the page first) or finishes before the page goes.
+struct MetaGuard {
+  ThreadCache* tc = nullptr;
+  std::atomic<uint64_t>* cnt = nullptr;
+  explicit MetaGuard(SlabAllocator::Impl& im) noexcept {
+    if (!im.compact_on) return;
+    ThreadCache* t = im.tcache();
+    if (t) {
+      const uint64_t v = t->meta_seq.load(std::memory_order_relaxed);
+      if (v & 1) return;  // nested
+      tc = t;
+      tc->meta_seq.store(v + 1, std::memory_order_relaxed);
+      std::atomic_signal_fence(std::memory_order_seq_cst);  // hardware order: membarrier
+    } else {
+      cnt = &im.unguarded_ops;
+      cnt->fetch_add(1, std::memory_order_seq_cst);
+    }
+  }
+  ~MetaGuard() {
+    if (tc) tc->meta_seq.store(tc->meta_seq.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+    else if (cnt) cnt->fetch_sub(1, std::memory_order_release);
+  }
+  MetaGuard(const MetaGuard&) = delete;
+  MetaGuard& operator=(const MetaGuard&) = delete;
+};
 }  // namespace znslab::slab::detail

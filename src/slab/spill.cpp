@@ -33,6 +33,7 @@
 #include <cstring>
 #include <ctime>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "src/common/crc32c.h"
@@ -81,6 +82,10 @@ void spill_delete(Spill* sp) noexcept {
   delete sp;
 }
 
+void spill_count_meta_release(Spill* sp) noexcept {
+  sp->meta_pages_released.fetch_add(1, std::memory_order_relaxed);
+}
+
 }  // namespace detail
 
 
@@ -93,8 +98,17 @@ Status SlabAllocator::Impl::spill_init(std::unique_ptr<zns::ZonedDevice> dev) no
   s->tags = tags;
   s->slabs = slabs;
   s->mesh_on = opts.spill_mesh;
-  if (opts.spill == SpillTarget::kOverflow) return ovfl_init(*this);  // spill_overflow.cpp
+  // Compact records (either target) need the MetaGuard grace period
+  // (thread caches and membarrier) and whole 16-id SlabMeta pages per chunk
+  // (compact.cpp); off without a target (a budget only: nothing is spilled).
+  const bool can_compact =
+      opts.thread_cache && tc_steal_enabled() && pages::page_size() == kSlabBytes && spc % 16 == 0;
+  if (opts.spill == SpillTarget::kOverflow) {
+    compact_on = can_compact;
+    return ovfl_init(*this);  // spill_overflow.cpp
+  }
   if (!dev) return Status::ok();
+  compact_on = can_compact;
   s->info = dev->info();
   const zns::DeviceInfo& in = s->info;
   if (in.lba_bytes == 0 || in.lba_bytes > kSlabBytes || kSlabBytes % in.lba_bytes != 0)
@@ -173,7 +187,8 @@ uint64_t SlabAllocator::Impl::dram_tables() const noexcept {
   // the zone tables and staging buffers, and the zone slot maps (4 B per
   // slot of every zone written since its last reset).
   return uint64_t(hwm_slabs.load(std::memory_order_relaxed)) * 12 + sp->table_bytes +
-         sp->slot_map_bytes.load(std::memory_order_relaxed);
+         sp->slot_map_bytes.load(std::memory_order_relaxed) +
+         sp->compact_bytes.load(std::memory_order_relaxed);
 }
 
 void SlabAllocator::Impl::note_access(uint32_t id, uint32_t e) noexcept {
@@ -487,7 +502,12 @@ void candidates(Impl& im, uint32_t e, std::vector<Cand>& out) {
 // ---- spill passes --------------------------------------------------------------------
 
 namespace {
-uint64_t trigger_slack(uint64_t budget) { return std::min<uint64_t>(budget / 16, 64 * kSlabBytes); }
+// A pass starts when the accounted DRAM comes within budget/8 (at most
+// 1 MiB) of the budget and spills down to a further budget/16 below: the
+// margin covers what grows between passes (pages expanded by frees, slabs
+// faulted back) and the process memory the gauge does not see (heap of
+// the compact records, page tables), so RSS stays within the budget.
+uint64_t trigger_slack(uint64_t budget) { return std::min<uint64_t>(budget / 8, 256 * kSlabBytes); }
 
 void spill_pass(Impl& im, uint32_t exclude) {
   Spill& s = *im.sp;
@@ -505,7 +525,7 @@ void spill_pass(Impl& im, uint32_t exclude) {
     im.reclaim_pressure.store(0, std::memory_order_relaxed);
     r = im.reclaim_locked(false);
   }
-  const uint64_t low = budget - budget / 16;
+  const uint64_t low = budget - trigger_slack(budget) - budget / 16;
   if ((s.dev || s.ov) && im.dram_used() > low) {
     std::vector<Cand> cands;
     if (im.opts.spill_unit == SpillUnit::kEpoch) {
@@ -513,12 +533,16 @@ void spill_pass(Impl& im, uint32_t exclude) {
       // (deref, refill), then older era.
       uint32_t order[kEpochCount];
       for (uint32_t e = 0; e < kEpochCount; ++e) order[e] = e;
-      auto key = [&](uint32_t e) {
+      // Keys are read once: other threads change them while we sort, and a
+      // comparator that changes its mind breaks std::sort (it read past the
+      // array under ASan in the two-thread budget test).
+      std::tuple<bool, uint64_t, uint64_t> keys[kEpochCount];
+      for (uint32_t e = 0; e < kEpochCount; ++e) {
         const bool active = im.epochs[e].state.load(std::memory_order_acquire) == uint8_t(EpochState::kActive);
-        return std::make_tuple(active, im.epochs[e].access_ms.load(std::memory_order_relaxed),
-                               im.epochs[e].era.load(std::memory_order_relaxed));
-      };
-      std::sort(order, order + kEpochCount, [&](uint32_t a, uint32_t b) { return key(a) < key(b); });
+        keys[e] = std::make_tuple(active, im.epochs[e].access_ms.load(std::memory_order_relaxed),
+                                  im.epochs[e].era.load(std::memory_order_relaxed));
+      }
+      std::sort(order, order + kEpochCount, [&](uint32_t a, uint32_t b) { return keys[a] < keys[b]; });
       // dirty == false: first-time and clean slabs only (Pick::kNoDirty);
       // true: dirty re-faulted slabs only (read back, then modified: their
       // device copy is stale and becomes a hole when they are re-spilled).
@@ -588,6 +612,8 @@ void spill_pass(Impl& im, uint32_t exclude) {
       }
     }
   }
+  // Metadata of spilled slabs: compact records free their SlabMeta pages.
+  if (im.compact_on && im.dram_used() > low) im.compact_pass();
   if (im.dram_used() > budget) s.over_budget_events.fetch_add(1, std::memory_order_relaxed);
   if (im.sink && r.bytes) im.sink->on_decommit(r.bytes, r.ranges);
 }
@@ -625,6 +651,10 @@ Status SlabAllocator::Impl::fault_in(uint32_t id, bool may_spill, bool empty_ok)
   uint32_t t;
   for (;;) {
     t = tags[id].load(std::memory_order_acquire);
+    if (t & kTagCompact) {  // its SlabMeta page back first (compact.cpp)
+      compact_touch_locked(*this, id);
+      continue;
+    }
     if (!(t & kTagSpillBits)) return Status::ok();
     if (!(t & kTagMoving)) break;
     s.cv.wait(lk);
@@ -723,6 +753,13 @@ Result<SlabAllocator::PinGuard> SlabAllocator::pin(Handle h) noexcept {
   for (;;) {
     Result<void*> p = deref(h);
     if (!p) return p.status();
+    // With compact records the pin count is touched inside a MetaGuard,
+    // only while the slab's SlabMeta page is resident (compact.cpp).
+    MetaGuard mg(im);
+    if (im.compact_on && (im.tags[f.slab_id].load(std::memory_order_acquire) & kTagCompact)) {
+      im.compact_touch(f.slab_id);  // Spill::mu only: safe inside the guard
+      continue;
+    }
     SlabMeta& m = im.slabs[f.slab_id];
     m.pins.fetch_add(1, std::memory_order_seq_cst);
     // Pairs with the spiller's mark: either it sees the pin, or we see its mark.

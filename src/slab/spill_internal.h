@@ -14,6 +14,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "src/slab/slab_internal.h"
@@ -186,6 +187,12 @@ struct Spill {
 #undef X
   LatHist lat;
 
+  // Compact records (compact.cpp), guarded by mu: per SlabMeta group (slab
+  // id / 16) held compact, its records (layout in compact.cpp). The bytes
+  // (capacity + kRecOverhead per group) count in dram_table_bytes.
+  std::unordered_map<uint32_t, std::vector<uint32_t>> compact;
+  std::atomic<uint64_t> compact_bytes{0};
+
   // Prefetch worker (started on the first prefetch()).
   std::thread worker;
   std::mutex wmu;
@@ -197,6 +204,16 @@ struct Spill {
     for (auto& o : open_of) o = -1;
   }
 };
+
+// ---- compact records (compact.cpp) ----
+// Spill::mu held: slab `id` carries kTagCompact; its group is expanded if
+// compact, else (compaction still pending) the id's bit is cleared.
+void compact_touch_locked(SlabAllocator::Impl& im, uint32_t id) noexcept;
+// Spill::mu held: the slab word (free-slot bitmap + state) of slab `id`
+// from its compact record; false if its group is not held compact (then the
+// word is in SlabMeta). GC reads it to mesh spilled slabs (spill_zones.cpp)
+// without faulting a released SlabMeta page back in.
+bool compact_word(const Spill& s, uint32_t id, uint64_t* word) noexcept;
 
 // ---- zone bookkeeping (spill_zones.cpp; Spill::mu held unless noted) ----
 

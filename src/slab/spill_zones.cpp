@@ -142,7 +142,9 @@ static bool resident_copy(const Spill& s, uint32_t id) {
 static uint64_t used_slots(const Spill& s, uint32_t id, uint32_t* cls) {
   const uint32_t c = tag_class(s.tags[id].load(std::memory_order_relaxed));
   *cls = c;
-  return ~s.slabs[id].word.load(std::memory_order_acquire) & all_free(c);
+  uint64_t w;
+  if (!compact_word(s, id, &w)) w = s.slabs[id].word.load(std::memory_order_acquire);
+  return ~w & all_free(c);
 }
 
 // A spilled slab that GC packs with others: meshing on and at most half of

@@ -198,6 +198,9 @@ Status SlabAllocator::verify() const noexcept {
   Impl& im = *impl_;
   im.tc_flush_self();
   std::lock_guard<std::mutex> g(im.arena_mu);
+  // Compact SlabMeta pages come back first (the next spill pass compacts
+  // them again).
+  if (im.compact_groups.load(std::memory_order_relaxed)) im.compact_expand_all();
   int64_t live[kNumClasses] = {};
   int64_t held[kNumClasses] = {};  // claimed, not allocated: in thread caches
   uint64_t attached_slabs = 0;

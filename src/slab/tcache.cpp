@@ -155,6 +155,32 @@ void SlabAllocator::Impl::tc_steal(uint32_t e) noexcept {
   }
 }
 
+bool SlabAllocator::Impl::tc_meta_grace() noexcept {
+  if (!tc_steal_enabled()) return false;
+  // After this every thread has run a full barrier: a MetaGuard section
+  // that began before it has published its odd meta_seq (or its
+  // unguarded_ops increment); one that begins after it sees kTagCompact.
+  if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0) return false;
+  {
+    // try_lock: a closer in tc_steal() holds the list while it waits for
+    // the op_seq of threads that may be blocked on our spill pass.
+    std::unique_lock<std::mutex> g(g_tc_mu, std::try_to_lock);
+    if (!g.owns_lock()) return false;
+    const ThreadCache* self = t_tc_id == id ? t_tc : nullptr;
+    for (ThreadCache* x = tc_head; x; x = x->im_next) {
+      if (x == self) continue;  // the caller is between operations
+      const uint64_t v = x->meta_seq.load(std::memory_order_acquire);
+      if (v & 1)
+        while (x->meta_seq.load(std::memory_order_acquire) == v) __builtin_ia32_pause();
+    }
+  }
+  for (uint32_t spins = 0; unguarded_ops.load(std::memory_order_acquire) != 0; ++spins) {
+    if (spins > (1u << 20)) return false;  // threads without a cache keep coming: give up
+    __builtin_ia32_pause();
+  }
+  return true;
+}
+
 void SlabAllocator::Impl::tc_revalidate(ThreadCache& tc) noexcept {
   const uint64_t gen = tc_gen.load(std::memory_order_acquire);
   const bool steal = tc_steal_enabled();
