@@ -706,6 +706,7 @@ TEST_CASE("spill: a dirty re-faulted slab stays resident while first-time slabs 
   REQUIRE(s.spilled_now_bytes == 0);
   REQUIRE(s.zones_free == s.zones_total);
   REQUIRE(a->stats_global().live_objects == 0);
+}
 
 // ---- SlabMeta pages of dead slab ids (spill mode; src/slab/arena.cpp) ---------
 
