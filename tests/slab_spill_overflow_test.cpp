@@ -21,36 +21,19 @@
 
 #include "src/overflow/overflow.h"
 #include "src/slab/slab.h"
+#include "tests/slab_spill_util.h"
 #include "tests/temp_dir.h"
 
 using namespace znslab;
 using namespace znslab::slab;
 using znslab::testutil::TempDir;
+using znslab::testutil::spill::Obj;
+using znslab::testutil::spill::fill;
+using znslab::testutil::spill::intact;
+using znslab::testutil::spill::check_all;
+using znslab::testutil::spill::fill_epoch;
 
 namespace {
-
-struct Obj {
-  Handle h;
-  uint32_t bytes;
-};
-
-uint8_t pat(uint64_t raw, uint32_t i) {
-  uint64_t x = raw * 0x9E3779B97F4A7C15ull + i;
-  x ^= x >> 29;
-  return uint8_t(x * 0xBF58476D1CE4E5B9ull >> 56);
-}
-
-void fill(void* p, const Obj& o) {
-  auto* b = static_cast<uint8_t*>(p);
-  for (uint32_t i = 0; i < o.bytes; ++i) b[i] = pat(o.h.raw, i);
-}
-
-bool intact(const void* p, const Obj& o) {
-  auto* b = static_cast<const uint8_t*>(p);
-  for (uint32_t i = 0; i < o.bytes; ++i)
-    if (b[i] != pat(o.h.raw, i)) return false;
-  return true;
-}
 
 Options ovfl_opts(size_t budget, const std::string& device) {
   Options o;
@@ -69,31 +52,6 @@ std::unique_ptr<SlabAllocator> make(const Options& o) {
   INFO(a.status().to_string());
   REQUIRE(a.is_ok());
   return std::move(*a);
-}
-
-std::vector<Obj> fill_epoch(SlabAllocator& a, uint32_t epoch, size_t n, std::mt19937_64& rng) {
-  std::vector<Obj> v;
-  std::uniform_int_distribution<uint32_t> sz(64, 768);
-  for (size_t i = 0; i < n; ++i) {
-    const uint32_t b = sz(rng);
-    auto r = a.allocate(b, epoch);
-    INFO("epoch " << epoch << ": " << r.status().to_string());
-    REQUIRE(r.is_ok());
-    Obj o{r->handle, b};
-    fill(r->ptr, o);
-    v.push_back(o);
-  }
-  return v;
-}
-
-void check_all(SlabAllocator& a, const std::vector<Obj>& objs) {
-  size_t bad = 0;
-  for (const Obj& o : objs) {
-    auto p = a.deref(o.h);
-    REQUIRE(p.is_ok());
-    if (!intact(*p, o)) ++bad;
-  }
-  REQUIRE(bad == 0);
 }
 
 // Resident bytes of this process's mappings of `path` (/proc/self/smaps Rss).

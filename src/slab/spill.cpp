@@ -86,6 +86,41 @@ void spill_count_meta_release(Spill* sp) noexcept {
   sp->meta_pages_released.fetch_add(1, std::memory_order_relaxed);
 }
 
+// arena_mu held: alive[j] = slab b[j] is still attached as marked (tag
+// unchanged, not detached, committed) after its write; the pages of those
+// slabs are returned (consecutive ids in one madvise) and leave the
+// committed counts. n <= 64. Shared by the zone and overflow batch paths.
+void decommit_written(SlabAllocator::Impl& im, const SpillMark* b, uint32_t n, bool* alive) noexcept {
+  uint32_t run_start = kNone, run_len = 0;
+  auto flush_run = [&] {
+    if (run_len == 0) return;
+    im.madvise_calls.fetch_add(1, std::memory_order_relaxed);
+    if (pages::decommit(im.slab_addr(run_start), size_t(run_len) * kSlabBytes))
+      im.madvise_bytes.fetch_add(uint64_t(run_len) * kSlabBytes, std::memory_order_relaxed);
+    else
+      im.madvise_failures.fetch_add(1, std::memory_order_relaxed);
+    run_len = 0;
+  };
+  for (uint32_t j = 0; j < n; ++j) {
+    const uint32_t id = b[j].id;
+    alive[j] = im.tags[id].load(std::memory_order_acquire) == b[j].tag &&
+               !(im.slabs[id].word.load(std::memory_order_acquire) & kDet) && test_bit(im.backed_bits, id);
+    if (!alive[j]) continue;
+    ChunkMeta& ch = im.chunks[id / im.spc];
+    clear_bit(im.backed_bits, id);
+    ch.backed--;
+    im.committed_slabs.fetch_sub(1, std::memory_order_relaxed);
+    im.epochs[ch.epoch_p1 - 1].committed_slabs.fetch_sub(1, std::memory_order_relaxed);
+    if (run_len && run_start + run_len == id) {
+      ++run_len;
+    } else {
+      flush_run();
+      run_start = id;
+      run_len = 1;
+    }
+  }
+  flush_run();
+}
 }  // namespace detail
 
 
@@ -264,36 +299,7 @@ void finish_batch(Impl& im, const Marked* b, uint32_t n, uint32_t z, uint32_t sl
   bool alive[64];
   {
     std::lock_guard<std::mutex> ag(im.arena_mu);
-    uint32_t run_start = kNone, run_len = 0;
-    auto flush_run = [&] {
-      if (run_len == 0) return;
-      im.madvise_calls.fetch_add(1, std::memory_order_relaxed);
-      if (pages::decommit(im.slab_addr(run_start), size_t(run_len) * kSlabBytes))
-        im.madvise_bytes.fetch_add(uint64_t(run_len) * kSlabBytes, std::memory_order_relaxed);
-      else
-        im.madvise_failures.fetch_add(1, std::memory_order_relaxed);
-      run_len = 0;
-    };
-    for (uint32_t j = 0; j < n; ++j) {
-      const uint32_t id = b[j].id;
-      alive[j] = im.tags[id].load(std::memory_order_acquire) == b[j].tag &&
-                 !(im.slabs[id].word.load(std::memory_order_acquire) & kDet) &&
-                 test_bit(im.backed_bits, id);
-      if (!alive[j]) continue;
-      ChunkMeta& ch = im.chunks[id / im.spc];
-      clear_bit(im.backed_bits, id);
-      ch.backed--;
-      im.committed_slabs.fetch_sub(1, std::memory_order_relaxed);
-      im.epochs[ch.epoch_p1 - 1].committed_slabs.fetch_sub(1, std::memory_order_relaxed);
-      if (run_len && run_start + run_len == id) {
-        ++run_len;
-      } else {
-        flush_run();
-        run_start = id;
-        run_len = 1;
-      }
-    }
-    flush_run();
+    decommit_written(im, b, n, alive);
     std::lock_guard<std::mutex> g(s.mu);
     SZone& zn = s.zones[z];
     ensure_map(s, zn);

@@ -219,6 +219,11 @@ bool compact_word(const Spill& s, uint32_t id, uint64_t* word) noexcept;
 
 // Records "what: status" as the last spill error (never throws).
 void set_error(Spill& s, const char* what, const Status& st);
+// arena_mu held (spill.cpp): after a batch of n <= 64 marked slabs was
+// written, alive[j] = b[j] is still attached as marked; the pages of those
+// slabs are returned (one madvise per run of consecutive ids) and leave
+// the committed counts.
+void decommit_written(SlabAllocator::Impl& im, const SpillMark* b, uint32_t n, bool* alive) noexcept;
 // A slab's copy in zone z slot k is no longer needed; `spilled`: the slab
 // was not resident (its only copy). A zone left with no live slab is queued
 // for reset.
