@@ -35,13 +35,10 @@ using znslab::testutil::spill::fill_epoch;
 
 namespace {
 
+// The zns tests' options (slab_spill_util.h) with the overflow target.
 Options ovfl_opts(size_t budget, const std::string& device) {
-  Options o;
-  o.arena_bytes = size_t(64) << 20;
-  o.chunk_bytes = size_t(64) << 10;
-  o.populate_slabs = 0;
+  Options o = znslab::testutil::spill::spill_opts(budget);
   o.handle_key = 13;
-  o.dram_budget_bytes = budget;
   o.spill = SpillTarget::kOverflow;
   o.spill_device = device;
   return o;
