@@ -48,8 +48,16 @@ void SlabAllocator::fork_parent() noexcept { release_all(*impl_); }
 // The other threads' caches go first: a closer would otherwise wait forever
 // for an operation of a thread that is not there (tc_steal). Their flush may
 // assign this thread a shard index, so that lock is released before it.
+//
+// Solo free mode starts over: the child's only thread is the only freer. A
+// solo thread caught inside a solo free (odd solo_seq) or an ender caught
+// between kSoloEnding and kSoloMulti does not exist here and would make the
+// child's first free wait forever.
 void SlabAllocator::fork_child() noexcept {
   Impl& im = *impl_;
+  const uint64_t seq = im.solo_seq.load(std::memory_order_relaxed);
+  im.solo_seq.store(seq + (seq & 1), std::memory_order_relaxed);
+  im.solo.store(SlabAllocator::Impl::kSoloNone, std::memory_order_release);
   detail::shard_index_unlock();
   im.tc_fork_child();
   detail::shard_index_lock();

@@ -157,6 +157,14 @@ struct Options {
   // reclaim()/stats/verify() for the calling thread, and at thread exit.
   // false: every operation uses the shared slab word (one CAS each way).
   bool thread_cache = true;
+  // Solo free mode (issue 14; docs/slab.md "Solo free mode"): while a single
+  // thread is the only one that has ever called free(), its frees take the
+  // slot with a plain load and store of the slot entry instead of the CAS
+  // (same checks, same errors). The first free by any other thread ends the
+  // mode for good (one membarrier(2) handshake) and every free uses the CAS
+  // from then on. Needs thread_cache and membarrier(PRIVATE_EXPEDITED); off
+  // with spill (dram_budget_bytes > 0). false: every free uses the CAS.
+  bool solo_free = true;
   // Key of the handle generation mask (see "Handles"). 0: a random key from
   // getrandom() per allocator (the default; handles of one allocator are
   // meaningless to another). Non-zero: a fixed key, for reproducible tests.

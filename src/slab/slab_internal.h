@@ -398,6 +398,29 @@ struct SlabAllocator::Impl {
   std::atomic<uint64_t> epoch_advances{0}, epoch_closes{0}, domain_violations{0};
   std::atomic<uint64_t> decommit_ranges{0}, chunks_returned{0};
 
+  // Solo free mode (Options::solo_free; slab.cpp, free()). `solo` is
+  // kSoloNone until the first free, then the ThreadCache* of the thread that
+  // made it (the solo thread: only it frees, with plain entry stores), then
+  // kSoloEnding while another thread's first free ends the mode, then
+  // kSoloMulti for good (every free CASes). Nothing else writes the entry of
+  // an allocated slot (allocation writes entries of free slots it claimed,
+  // the arena those of detached slabs), so a single freer needs no RMW.
+  // Ending: solo = kSoloEnding; membarrier(); wait while solo_seq is odd
+  // (the solo thread is inside a solo free that began before the barrier);
+  // solo = kSoloMulti. The solo thread marks solo_seq odd, then re-reads
+  // solo: the barrier orders it either before (the ender waits) or after
+  // (it sees kSoloEnding and takes the CAS path). Frees that see
+  // kSoloEnding wait for kSoloMulti.
+  static constexpr uintptr_t kSoloNone = 0, kSoloEnding = 1, kSoloMulti = 2;
+  bool solo_on = false;  // set by create(): solo_free && thread_cache && membarrier && no spill
+  alignas(64) std::atomic<uintptr_t> solo{kSoloNone};
+  std::atomic<uint64_t> solo_seq{0};  // written by the solo thread only
+  char solo_pad[48];
+  // The calling thread (cache `me`, 0 = none) is not the solo thread:
+  // makes it the solo thread if nobody freed yet (returns true), else ends
+  // solo mode (or waits for its end) and returns false. No lock held.
+  bool solo_slow(uintptr_t me) noexcept;
+
   // Thread caches (tcache.cpp).
   uint64_t id = 0;                       // process-unique, never reused (> 0)
   std::atomic<uint64_t> tc_gen{0};       // bumped when an epoch closes/advances/reopens

@@ -162,6 +162,7 @@ std::string SlabAllocator::stats_json() const {
                     {"scan_retry_threshold", o.scan_retry_threshold},
                     {"scan_dwell_checks", o.scan_dwell_checks},
                     {"thread_cache", o.thread_cache},
+                    {"solo_free", o.solo_free},
                     {"populate_slabs", o.populate_slabs}};
   const GlobalStats g = stats_global();
   json& gj = doc["global"];
