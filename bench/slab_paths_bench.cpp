@@ -11,9 +11,9 @@
 //                those batches);
 //   deref        deref() of a random live handle out of 4096 (class 64..768);
 //   alloc_stream allocations in a row with no frees into warm slabs
-//                (reclaim off): one magazine refill (one CAS claiming 33
-//                slots) per 33 allocations, bin refills per slab;
-//   magazine_miss the refill itself, derived: 33 x alloc_stream - 32 x
+//                (reclaim off): one magazine refill (one CAS claiming 31
+//                slots) per 31 allocations, bin refills per slab;
+//   magazine_miss the refill itself, derived: 31 x alloc_stream - 30 x
 //                alloc_hit;
 //   free_stream  frees in a row: a magazine flush (half of it back to the
 //                slabs) every 16 frees;
@@ -187,12 +187,12 @@ int main(int argc, char** argv) {
                 "\"alloc_hit\":%.2f,\"free_hit\":%.2f,\"deref\":%.2f,\"alloc_stream\":%.2f,"
                 "\"magazine_miss\":%.1f,\"free_stream\":%.2f,\"alloc_shared\":%.2f,\"free_shared\":%.2f}",
                 runs, (unsigned long long)ops, thp ? "true" : "false", m_ah, median(fh), median(dr),
-                m_as, 33 * m_as - 32 * m_ah, median(fs), median(ash), median(fsh));
+                m_as, 31 * m_as - 30 * m_ah, median(fs), median(ash), median(fsh));
   std::printf("%s\n", js);
   std::fprintf(stderr,
                "alloc hit %.1f  free hit %.1f  deref %.1f  alloc stream %.1f (magazine miss ~%.0f)  "
                "free stream %.1f  shared alloc %.1f free %.1f  [ns/op, medians of %d]\n",
-               m_ah, median(fh), median(dr), m_as, 33 * m_as - 32 * m_ah, median(fs), median(ash),
+               m_ah, median(fh), median(dr), m_as, 31 * m_as - 30 * m_ah, median(fs), median(ash),
                median(fsh), runs);
   return 0;
 }

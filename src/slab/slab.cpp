@@ -374,8 +374,10 @@ __attribute__((always_inline)) inline Allocation finish_alloc(SlabAllocator::Imp
                                                     uint32_t epoch, uint32_t c, Shard& sh, bool ex,
                                                     Mag* mg) noexcept;
 
-Result<Allocation> SlabAllocator::allocate(size_t bytes, uint32_t epoch) noexcept {
-  Impl& im = *impl_;
+namespace {
+// allocate() when the fast path below does not apply: the general path.
+[[gnu::noinline]] Result<Allocation> allocate_general(SlabAllocator::Impl& im, size_t bytes,
+                                                      uint32_t epoch) noexcept {
   const uint32_t c = size_class_of(bytes);
   if (c >= kNumClasses)
     return Status(Code::kInvalidArgument, "slab allocate: size must be 1..768 bytes");
@@ -410,6 +412,55 @@ Result<Allocation> SlabAllocator::allocate(size_t bytes, uint32_t epoch) noexcep
     mg->era = era;
   }
   return allocate_shared(im, bytes, epoch, c, sh, ex, mg);
+}
+}  // namespace
+
+// ---- The fast paths (issue 14) ----------------------------------------------------
+// allocate() and free() first try the thread-cache hit as straight-line
+// code: the calling thread has a cache for this allocator and an exclusive
+// counter shard, the epoch is ACTIVE, the magazine matches the epoch's era,
+// nothing to revalidate. Every condition is checked before anything is
+// changed; if one does not hold, the general path runs from the start
+// (allocate_general, free_general: the same checks, plus the slow cases
+// and the refusals with their counters). Same protocol as the general
+// path: the OpGuard section (op_seq odd) opens before the epoch state is
+// read, the free's ownership point is the CAS of the slot entry, or in solo
+// free mode a plain store inside the solo_seq section.
+Result<Allocation> SlabAllocator::allocate(size_t bytes, uint32_t epoch) noexcept {
+  Impl& im = *impl_;
+  if (detail::t_tc_id == im.id && bytes - 1 < kMaxObjectBytes && epoch < kEpochCount) [[likely]] {
+    ThreadCache* tc = detail::t_tc;
+    Shard* sh = tc->sh;
+    const uint64_t v = tc->op_seq.load(std::memory_order_relaxed);
+    if (sh && !(v & 1)) [[likely]] {
+      const uint32_t c = size_class_of(bytes);
+      EpochSlot& ep = im.epochs[epoch];
+      Mag& mg = tc->mag[epoch][c];
+      tc->op_seq.store(v + 1, std::memory_order_relaxed);
+      std::atomic_signal_fence(std::memory_order_seq_cst);  // see OpGuard
+      if (ep.state.load(std::memory_order_acquire) == uint8_t(EpochState::kActive) &&
+          tc->seen_gen == im.tc_gen.load(std::memory_order_acquire) && mg.n != 0 &&
+          mg.era == ep.era.load(std::memory_order_relaxed)) [[likely]] {
+        const uint64_t en = mg.ent[--mg.n];
+        const uint32_t s = mag_slab(en), slot = mag_slot(en), q = (mag_gen(en) + 1) & kGenMask;
+        const uint32_t size = kSizeClasses[c];
+        im.slabs[s].slot[slot].store(slot_entry(q, uint32_t(size - bytes)), std::memory_order_release);
+        ClassCounters& cc = sh->cls[c];
+        const int64_t n = cc.allocs.load(std::memory_order_relaxed) + 1;
+        cc.allocs.store(n, std::memory_order_relaxed);
+        bump(cc.requested_bytes, int64_t(bytes), true);
+        bump(sh->epoch_live[epoch], 1, true);
+        bump(cc.cached, -1, true);
+        if ((uint64_t(n) & uint64_t(kScanWindow - 1)) == 0) im.scan_check(c);  // controller heartbeat
+        tc->op_seq.store(v + 2, std::memory_order_release);
+        return Allocation{Handle{(uint64_t(s) << 42) | (uint64_t(im.hmask(s, slot, q)) << 18) |
+                                 (uint64_t(slot) << 10) | (uint64_t(c) << 2) | kHandleVersion},
+                          im.slab_addr(s) + size_t(slot) * size, size};
+      }
+      tc->op_seq.store(v + 2, std::memory_order_release);
+    }
+  }
+  return allocate_general(im, bytes, epoch);
 }
 
 // The shared path: claims from the bin's current slab (for the thread's
@@ -630,8 +681,9 @@ bool SlabAllocator::Impl::solo_slow(uintptr_t me) noexcept {
   }
 }
 
-Status SlabAllocator::free(Handle h) noexcept {
-  Impl& im = *impl_;
+namespace {
+// free() when the fast path does not apply: the general path.
+[[gnu::noinline]] Status free_general(SlabAllocator::Impl& im, Handle h) noexcept {
   const uint32_t idx = thread_shard_index();
   const bool ex = idx < kShards;
   Shard& sh = im.shard(idx);
@@ -691,6 +743,81 @@ Status SlabAllocator::free(Handle h) noexcept {
     }
   }
   return free_body<false>(im, sid, slot, fc, hseq, sh, ex);
+}
+}  // namespace
+
+Status SlabAllocator::free(Handle h) noexcept {
+  Impl& im = *impl_;
+  const uint64_t raw = h.raw;
+  if (detail::t_tc_id == im.id && im.sp == nullptr) [[likely]] {  // (spill: its mark pairs with free_body)
+    ThreadCache* tc = detail::t_tc;
+    Shard* sh = tc->sh;
+    const uint32_t sid = uint32_t(raw >> 42) & 0x3FFFFFu, slot = uint32_t(raw >> 10) & 0xFFu,
+                   fc = uint32_t(raw >> 2) & 0xFFu;
+    const uint64_t v = tc->op_seq.load(std::memory_order_relaxed);
+    if (sh && !(v & 1) && (raw & 3) == kHandleVersion && fc < kNumClasses && slot < kSlots[fc] &&
+        sid < im.hwm_slabs.load(std::memory_order_acquire)) [[likely]] {
+      const uint32_t hseq = im.hmask(sid, slot, uint32_t(raw >> 18) & kGenMask);
+      const uint32_t t = im.tags[sid].load(std::memory_order_acquire);
+      const uintptr_t so = im.solo.load(std::memory_order_relaxed);
+      const bool solo = so == reinterpret_cast<uintptr_t>(tc);
+      // Attached, of the handle's class, not spilled; the free mode known.
+      if ((hseq & 1) && (t & (kTagAttached | 0xF | kTagSpillBits)) == (kTagAttached | fc) &&
+          (solo || !im.solo_on || so == Impl::kSoloMulti)) [[likely]] {
+        const uint32_t e = tag_epoch(t);
+        EpochSlot& ep = im.epochs[e];
+        Mag& mg = tc->mag[e][fc];
+        tc->op_seq.store(v + 1, std::memory_order_relaxed);
+        uint64_t sv = 0;
+        if (solo) {
+          sv = im.solo_seq.load(std::memory_order_relaxed);
+          im.solo_seq.store(sv + 1, std::memory_order_relaxed);
+        }
+        std::atomic_signal_fence(std::memory_order_seq_cst);  // see OpGuard and free_general
+        bool done = false;
+        if (ep.state.load(std::memory_order_acquire) == uint8_t(EpochState::kActive) &&
+            tc->seen_gen == im.tc_gen.load(std::memory_order_acquire) && mg.n < kMagCap &&
+            (mg.n == 0 || mg.era == ep.era.load(std::memory_order_relaxed)) &&
+            (!solo || im.solo.load(std::memory_order_relaxed) == so)) [[likely]] {
+          std::atomic<uint32_t>& entry = im.slabs[sid].slot[slot];
+          uint32_t cur = entry.load(std::memory_order_acquire);
+          const uint32_t hnext = (hseq + 1) & kGenMask;
+          if (slot_gen(cur) == hseq) [[likely]] {
+            // The ownership point (see free_body).
+            bool owned;
+            if (solo) {
+              entry.store((cur & ~kGenMask) | hnext, std::memory_order_release);
+              owned = true;
+            } else {
+              owned = entry.compare_exchange_strong(cur, (cur & ~kGenMask) | hnext, std::memory_order_acq_rel,
+                                                    std::memory_order_acquire);
+            }
+            // seq_cst: pairs with the spiller's mark (free_body).
+            if (owned && im.tags[sid].load(std::memory_order_seq_cst) == t) [[likely]] {
+              ClassCounters& cc = sh->cls[fc];
+              bump(cc.frees, 1, true);
+              bump(cc.requested_bytes, -int64_t(kSizeClasses[fc] - slot_slack(cur)), true);
+              bump(sh->epoch_live[e], -1, true);
+              mg.era = ep.era.load(std::memory_order_relaxed);
+              mg.ent[mg.n++] = mag_entry(sid, slot, hnext);
+              bump(cc.cached, 1, true);
+              done = true;
+            } else if (owned) {
+              // The slab was recycled meanwhile (without spill nothing else
+              // changes a tag): give the slot back untouched; the general
+              // path refuses the handle as stale.
+              uint32_t back = (cur & ~kGenMask) | hnext;
+              entry.compare_exchange_strong(back, cur, std::memory_order_acq_rel);
+            }
+          }
+        }
+        if (solo) im.solo_seq.store(sv + 2, std::memory_order_release);
+        tc->op_seq.store(v + 2, std::memory_order_release);
+        if (done) return Status::ok();
+      }
+    }
+  }
+  return free_general(im, h);
 }
 
 namespace {

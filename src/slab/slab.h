@@ -148,7 +148,7 @@ struct Options {
   // Adaptive bitmap scanning (seed 002): retry-rate threshold and dwell.
   double scan_retry_threshold = 0.30;
   uint32_t scan_dwell_checks = 3;
-  // Per-thread magazines of free slots per (epoch, class), up to 32 slots
+  // Per-thread magazines of free slots per (epoch, class), up to 30 slots
   // each: allocate pops and free pushes with plain loads/stores (free keeps
   // its one sequence CAS, the ownership point that refuses stale and double
   // frees). Cached slots stay claimed in their slab; they return on

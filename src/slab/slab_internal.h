@@ -231,7 +231,8 @@ struct alignas(64) Bin {
   std::mutex mu;                           // slow path: refill, drain
 };
 
-struct EpochSlot {
+// 128 bytes (alignas): the fast paths index epochs[e] with a shift.
+struct alignas(128) EpochSlot {
   std::atomic<uint8_t> state{uint8_t(EpochState::kActive)};
   std::atomic<uint64_t> era{0};
   std::atomic<uint64_t> open_since_ns{0};
@@ -270,7 +271,9 @@ struct ReclaimResult {
 // Epoch close/advance/reopen bump Impl::tc_gen; every thread compares it on
 // its next operation and flushes stale magazines; epoch_close flushes the
 // calling thread's magazines of that epoch at once, thread exit flushes all.
-inline constexpr uint32_t kMagCap = 32;
+// 30: a Mag is then exactly 256 bytes and the fast paths index mag[e][c]
+// with a shift (was 32: 272-byte magazines, two multiplies per access).
+inline constexpr uint32_t kMagCap = 30;
 // Entry: [0,22) slab id, [22,30) slot, [30,54) the slot's current (even)
 // generation counter.
 inline constexpr uint64_t mag_entry(uint32_t s, uint32_t slot, uint32_t gen) {
@@ -284,10 +287,15 @@ struct Mag {
   uint32_t n = 0;
   uint64_t ent[kMagCap];
 };
+static_assert(sizeof(Mag) == 256);
+static_assert(sizeof(EpochSlot) == 128);
 struct ThreadCache {
   SlabAllocator::Impl* im = nullptr;  // nullptr once the allocator is gone (g_tc_mu)
   uint64_t im_id = 0;
   uint64_t seen_gen = 0;              // Impl::tc_gen last revalidated against
+  // The owner's counter shard when it has an exclusive one (index <
+  // kShards), else nullptr: the fast paths (slab.cpp) need it exclusive.
+  Shard* sh = nullptr;
   ThreadCache* thr_next = nullptr;    // the thread's list (owner only / exit)
   ThreadCache* im_next = nullptr;     // the allocator's list (g_tc_mu)
   ThreadCache* im_prev = nullptr;
@@ -330,8 +338,8 @@ struct OpGuard {
 // True once membarrier(PRIVATE_EXPEDITED) is registered for the process.
 bool tc_steal_enabled() noexcept;
 // The calling thread's cache for the allocator with id t_tc_id (0: none).
-extern thread_local ThreadCache* t_tc;
-extern thread_local uint64_t t_tc_id;
+extern thread_local constinit ThreadCache* t_tc;  // constinit: no TLS init wrapper on the fast path
+extern thread_local constinit uint64_t t_tc_id;
 
 }  // namespace znslab::slab::detail
 

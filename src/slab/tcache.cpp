@@ -23,8 +23,8 @@ namespace znslab::slab {
 using namespace detail;
 
 namespace detail {
-thread_local ThreadCache* t_tc = nullptr;
-thread_local uint64_t t_tc_id = 0;
+constinit thread_local ThreadCache* t_tc = nullptr;
+constinit thread_local uint64_t t_tc_id = 0;
 }  // namespace detail
 
 namespace {
@@ -75,7 +75,7 @@ ThreadCache* SlabAllocator::Impl::tcache_slow() noexcept {
   if (t_tc_dead) return nullptr;
   // The shard index guard is constructed first, so it is destroyed after
   // t_list: the exit flush still counts into this thread's shard.
-  (void)thread_shard_index();
+  const uint32_t idx = thread_shard_index();
   std::lock_guard<std::mutex> g(g_tc_mu);
   ThreadCache* found = nullptr;
   for (ThreadCache** link = &t_list.head; *link;) {
@@ -94,6 +94,7 @@ ThreadCache* SlabAllocator::Impl::tcache_slow() noexcept {
     found->im = this;
     found->im_id = id;
     found->seen_gen = tc_gen.load(std::memory_order_acquire);
+    found->sh = idx < kShards ? &shard(idx) : nullptr;
     found->thr_next = t_list.head;
     t_list.head = found;
     found->im_next = tc_head;
