@@ -872,8 +872,16 @@ void prefetch_worker(Impl* im) {
       } catch (...) {
       }
     }
+    // The epochs asked for count as just accessed: the last access time
+    // (page unit) and, for the epoch unit's order, the heat of the hottest
+    // epoch.
+    uint64_t hot = 0;
+    for (uint32_t e = 0; e < kEpochCount; ++e) hot = std::max(hot, s.heat[e].load(std::memory_order_relaxed));
     for (uint32_t e = 0; e < kEpochCount; ++e)
-      if ((mask >> e) & 1) im->epochs[e].access_ms.store(coarse_ms(), std::memory_order_relaxed);
+      if ((mask >> e) & 1) {
+        im->epochs[e].access_ms.store(coarse_ms(), std::memory_order_relaxed);
+        if (s.heat[e].load(std::memory_order_relaxed) < hot) s.heat[e].store(hot, std::memory_order_relaxed);
+      }
     std::sort(ids.begin(), ids.end());
     for (uint32_t id : ids) (void)im->fault_in(id, false, false);
     const uint64_t budget = im->opts.dram_budget_bytes;
