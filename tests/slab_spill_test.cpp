@@ -562,9 +562,11 @@ TEST_CASE("spill: device errors during mesh GC keep every object readable or rep
 
 // Epoch unit: a slab read back and then modified is a re-spill (and a hole
 // in its old zone) each time it is evicted. A spill pass first makes room
-// with first-time and clean slabs of any epoch, even when the dirty slab's
-// epoch is the coldest (CLOSING); the dirty slab is spilled only when that
-// is not enough. Objects stay intact; freeing everything empties every zone.
+// with first-time and clean slabs of the same kind of epoch (here CLOSING),
+// even when the dirty slab's epoch is the coldest; the dirty slab is
+// spilled only when that is not enough. Its CRC is computed once: later
+// passes know it is dirty (crc_skips). Objects stay intact; freeing
+// everything empties every zone.
 TEST_CASE("spill: a dirty re-faulted slab stays resident while first-time slabs make room", "[spill]") {
   TempDir d;
   const size_t budget = 512 << 10;
@@ -589,18 +591,26 @@ TEST_CASE("spill: a dirty re-faulted slab stays resident while first-time slabs 
     dirty.h.raw ^= 0x5A5A;  // pattern key only: the handle itself is all[0].h
     fill(*p, dirty);
   }
-  REQUIRE(a->stats_spill().faultbacks == fb0 + 1);
-  // Epoch 0 becomes the coldest (CLOSING, live objects); new epochs force
-  // spill passes that find first-time slabs enough to make room.
-  REQUIRE(a->epoch_close(0).is_ok());
-  for (uint32_t r = 0; r < 2; ++r) {
-    auto v = fill_epoch(*a, a->epoch_current(), 600, rng);
-    all.insert(all.end(), v.begin(), v.end());
-    a->epoch_advance();
+  s = a->stats_spill();
+  REQUIRE(s.faultbacks == fb0 + 1);
+  const uint64_t crc0 = s.crc_checks, skip0 = s.crc_skips, runs0 = s.spill_runs;
+  // Epochs 0 (the coldest) to 3 become CLOSING; new objects force spill
+  // passes that find first-time slabs of epochs 1..3 enough to make room.
+  for (uint32_t e = 0; e < 4; ++e) REQUIRE(a->epoch_close(e).is_ok());
+  for (uint32_t r = 0; r < 2; ++r) {  // two spill passes (at least)
+    const uint64_t runs = a->stats_spill().spill_runs;
+    while (a->stats_spill().spill_runs == runs) all.push_back(fill_epoch(*a, a->epoch_current(), 1, rng)[0]);
   }
   s = a->stats_spill();
+  INFO("spill_runs " << s.spill_runs - runs0 << " crc_checks " << s.crc_checks - crc0 << " crc_skips "
+                     << s.crc_skips - skip0 << " spilled " << s.spilled_bytes);
   REQUIRE(s.spilled_bytes > 0);
   REQUIRE(s.dram_committed_bytes <= budget);
+  // The only resident slab with a device copy is the dirty one: one CRC
+  // found it changed; every later pass skipped it without one.
+  REQUIRE(s.spill_runs >= runs0 + 2);
+  REQUIRE(s.crc_checks == crc0 + 1);
+  REQUIRE(s.crc_skips >= skip0 + 1);
   {
     const uint64_t fb = s.faultbacks;
     auto p = a->deref(h0);  // still resident: no read
@@ -619,4 +629,62 @@ TEST_CASE("spill: a dirty re-faulted slab stays resident while first-time slabs 
   REQUIRE(s.spilled_now_bytes == 0);
   REQUIRE(s.zones_free == s.zones_total);
   REQUIRE(a->stats_global().live_objects == 0);
+}
+
+// Epoch unit: the dirty-slab hold stops at the kind of epoch. A dirty
+// re-faulted slab of a CLOSING epoch is spilled (written again) before
+// slabs of an ACTIVE epoch, which take most accesses: reading it again is a
+// fault-back, and its bytes are the rewritten ones. A slab only read after
+// its fault-back is evicted again without a write, after one CRC.
+TEST_CASE("spill: a dirty slab of a CLOSING epoch is spilled before slabs of ACTIVE epochs", "[spill]") {
+  TempDir d;
+  const size_t budget = 512 << 10;
+  auto a = make_uri(spill_opts(budget), emu_uri(d, 64, 256));
+  std::mt19937_64 rng(13);
+  std::vector<Obj> all;
+  for (uint32_t r = 0; r < 4; ++r) {
+    auto v = fill_epoch(*a, a->epoch_current(), 600, rng);
+    all.insert(all.end(), v.begin(), v.end());
+    a->epoch_advance();
+  }
+  const Handle h0 = all[0].h;
+  Obj dirty = all[0];
+  // An object of epoch 0 in another slab, only read back.
+  size_t ri = 1;
+  while (ri < all.size() && handle_unpack(all[ri].h.raw).slab_id == handle_unpack(h0.raw).slab_id) ++ri;
+  const Obj& ro = all[ri];
+  SpillStats s = a->stats_spill();
+  const uint64_t fb0 = s.faultbacks, clean0 = s.clean_evictions;
+  {
+    auto p = a->deref(dirty.h);
+    REQUIRE(p.is_ok());
+    REQUIRE(intact(*p, dirty));
+    dirty.h.raw ^= 0x5A5A;  // pattern key only
+    fill(*p, dirty);
+    auto q = a->deref(ro.h);
+    REQUIRE(q.is_ok());
+    REQUIRE(intact(*q, ro));
+  }
+  REQUIRE(a->stats_spill().faultbacks == fb0 + 2);
+  // Epochs 0..3 CLOSING; two new epochs need more room than all their
+  // resident slabs: the dirty one goes before any slab of the new ones.
+  for (uint32_t e = 0; e < 4; ++e) REQUIRE(a->epoch_close(e).is_ok());
+  for (uint32_t r = 0; r < 2; ++r) {
+    auto v = fill_epoch(*a, a->epoch_current(), 600, rng);
+    all.insert(all.end(), v.begin(), v.end());
+    a->epoch_advance();
+  }
+  s = a->stats_spill();
+  REQUIRE(s.dram_committed_bytes <= budget);
+  REQUIRE(s.clean_evictions >= clean0 + 1);  // the read-only slab: no write
+  {
+    const uint64_t fb = s.faultbacks;
+    auto p = a->deref(h0);  // spilled again: read back
+    REQUIRE(p.is_ok());
+    REQUIRE(a->stats_spill().faultbacks == fb + 1);
+    REQUIRE(intact(*p, dirty));
+  }
+  all.erase(all.begin());
+  check_all(*a, all);
+  REQUIRE(a->verify().is_ok());
 }

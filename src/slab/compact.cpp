@@ -269,7 +269,7 @@ void SlabAllocator::Impl::compact_expand_all() noexcept {
   while (!sp->compact.empty()) expand_locked(*this, sp->compact.begin()->first);
 }
 
-void SlabAllocator::Impl::compact_pass() noexcept {
+void SlabAllocator::Impl::compact_pass(uint64_t target) noexcept {
   if (!compact_on) return;
   Spill& s = *sp;
   std::vector<uint32_t> cand, cand_ep;
@@ -279,8 +279,7 @@ void SlabAllocator::Impl::compact_pass() noexcept {
   {
     std::lock_guard<std::mutex> ag(arena_mu);
     std::lock_guard<std::mutex> g(s.mu);
-    const uint64_t budget = opts.dram_budget_bytes, used = dram_used();
-    const uint64_t target = budget - budget / 4;
+    const uint64_t used = dram_used();
     if (used <= target) return;
     struct Pick {
       uint32_t saving, grp, ep;

@@ -290,6 +290,10 @@ ZNSLAB_COUNTER_FUNCTIONS(GlobalStats, ZNSLAB_SLAB_GLOBAL_STATS)
 //   meta_pages_compacted  count: SlabMeta pages whose spilled slabs were moved into
 //                         compact records (page returned; docs/spill.md)
 //   meta_pages_expanded   count: compact pages brought back (free/deref/pin/attach)
+//   crc_checks            count: CRC32C of a resident slab's page against its clean
+//                         copy in a spill pass (clean: evicted; else marked dirty)
+//   crc_skips             count: slabs a spill pass knew dirty (found changed by an
+//                         earlier pass, not read back since): no CRC
 #define ZNSLAB_SLAB_SPILL_COUNTERS(X)                                              \
   X(dram_committed_bytes, gauge) X(dram_meta_bytes, gauge) X(dram_table_bytes, gauge) \
   X(spilled_bytes, count) X(spilled_now_bytes, gauge)                                  \
@@ -301,7 +305,8 @@ ZNSLAB_COUNTER_FUNCTIONS(GlobalStats, ZNSLAB_SLAB_GLOBAL_STATS)
   X(gc_mesh_blocks, count) X(gc_meshed_slabs, count)                                 \
   X(gc_copied_bytes, count) X(device_bytes_written, count) X(spill_runs, count)    \
   X(over_budget_events, count) X(meta_pages_released, count)         \
-  X(meta_pages_compacted, count) X(meta_pages_expanded, count)
+  X(meta_pages_compacted, count) X(meta_pages_expanded, count)                      \
+  X(crc_checks, count) X(crc_skips, count)
 
 // Fault-back latency (deref/pin of a spilled slab, read + install), ns.
 struct SpillLatency {

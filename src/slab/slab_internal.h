@@ -495,7 +495,7 @@ struct SlabAllocator::Impl {
   std::atomic<uint32_t> compact_groups{0};
   // Spill pass, run_mu held and no other lock: compacts the SlabMeta pages
   // whose 16 ids are each unattached or spilled and floating.
-  void compact_pass() noexcept;
+  void compact_pass(uint64_t target) noexcept;
   // An operation saw kTagCompact on slab `id` (no lock held): its page is
   // expanded back (or a pending compaction of it cancelled). Then retry.
   void compact_touch(uint32_t id) noexcept;

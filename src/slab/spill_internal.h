@@ -158,6 +158,17 @@ struct Spill {
   // is chosen again, it is evicted without a write (clean_evictions).
   uint64_t* loc = nullptr;
   uint32_t* crc = nullptr;
+  // Per slab id, one bit, guarded by mu: a resident slab whose page was
+  // found changed since its clean copy (CRC mismatch in a spill pass). The
+  // page only gets dirtier until it is spilled again, so later passes skip
+  // the CRC of a slab with this bit (it is dirty). Cleared when a
+  // fault-back records a new clean copy (fault_in). Lives in loc_res.
+  uint64_t* dirty = nullptr;
+  // Accesses per ring epoch (deref/pin hits and refills, note_access),
+  // decayed by a quarter at every epoch-unit spill pass: the pass spills
+  // the epochs with the fewest recent accesses first. Relaxed load + store
+  // (a lost increment under a race only blurs the estimate).
+  alignas(64) std::atomic<uint64_t> heat[kEpochCount] = {};
   // The allocator's tags (Impl::tags): GC tells resident slabs (no spill
   // bit: the copy is a clean copy) from spilled ones, and a slab's epoch.
   const std::atomic<uint32_t>* tags = nullptr;
@@ -204,6 +215,13 @@ struct Spill {
     for (auto& o : open_of) o = -1;
   }
 };
+
+// Reserves loc, crc and dirty for n_slabs ids in s.loc_res (lazily
+// committed; dram_tables() counts them up to the id high-water mark).
+// Errors: the reservation's (kOutOfMemory).
+Status reserve_side_tables(Spill& s, uint32_t n_slabs) noexcept;
+// Bytes of loc + crc + dirty per `ids` slab ids, as dram_tables() counts.
+inline uint64_t side_table_bytes(uint64_t ids) noexcept { return ids * 12 + (ids + 63) / 64 * 8; }
 
 // ---- compact records (compact.cpp) ----
 // Spill::mu held: slab `id` carries kTagCompact; its group is expanded if

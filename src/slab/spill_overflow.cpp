@@ -120,12 +120,7 @@ Status ovfl_init(SlabAllocator::Impl& im) noexcept {
     auto buf = pages::Reservation::reserve(s.stage_slabs * kSlabBytes, pages::page_size());
     if (!buf) return buf.status();
     s.stage = std::move(*buf);
-    auto lr = pages::Reservation::reserve(size_t(im.n_slabs) * (sizeof(uint64_t) + sizeof(uint32_t)),
-                                          pages::page_size());
-    if (!lr) return lr.status();
-    s.loc_res = std::move(*lr);
-    s.loc = reinterpret_cast<uint64_t*>(s.loc_res.base());
-    s.crc = reinterpret_cast<uint32_t*>(s.loc_res.base() + size_t(im.n_slabs) * sizeof(uint64_t));
+    if (Status st = reserve_side_tables(s, im.n_slabs); !st) return st;
     s.table_bytes = s.stage.size();
     s.ov = std::move(ov);
     std::lock_guard<std::mutex> g(s.ov->mu);

@@ -369,12 +369,14 @@ static bool gc_mesh(Spill& s, uint32_t victim, const uint32_t* ids, const uint32
 
 // GC cost of zone z in quarter slabs: a spilled slab to copy costs 4, a
 // sparse one (meshed with others) 1, a resident slab's clean copy 0 (dropped).
-static uint64_t gc_cost(const Spill& s, uint32_t z) {
+// Stops counting at `bound` (returns a value >= bound): the caller only
+// looks for a zone cheaper than the best so far.
+static uint64_t gc_cost(const Spill& s, uint32_t z, uint64_t bound) {
   const SZone& zn = s.zones[z];
   uint64_t cost = 0;
   if (!zn.live) return 0;
   uint32_t ids[kMeshMax];
-  for (uint32_t k = 0; k < zn.slab_at.size(); ++k) {
+  for (uint32_t k = 0; k < zn.slab_at.size() && cost < bound; ++k) {
     const uint32_t n = slot_ids(s, z, k, ids);
     for (uint32_t i = 0; i < n; ++i)
       if (!resident_copy(s, ids[i])) cost += sparse(s, ids[i]) ? 1 : 4;
@@ -395,7 +397,7 @@ static bool gc_one(Spill& s) {
   for (uint32_t z = 0; z < s.zones.size(); ++z) {
     const SZone& zn = s.zones[z];
     if (zn.state != kZFull || zn.reading) continue;
-    const uint64_t cost = gc_cost(s, z);
+    const uint64_t cost = gc_cost(s, z, victim < 0 ? UINT64_MAX : best_cost);
     if (victim < 0 || cost < best_cost) {
       victim = int32_t(z);
       best_cost = cost;
