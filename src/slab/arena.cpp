@@ -498,6 +498,13 @@ void SlabAllocator::Impl::trim_thp_tails(ReclaimResult& r) noexcept {
         }
         i = end < hi ? find_first(end, hi, [&](uint32_t w) { return unused_bits[w]; }) : kNone;
       }
+      // The huge page is now mapped in part only: MADV_COLD on one page
+      // still in use makes the kernel split it now, so the tail's frames
+      // are freed, not only unmapped (pages::advise_cold). Best effort:
+      // on failure RSS has dropped all the same and the kernel's deferred
+      // split frees them later.
+      const uint32_t head = find_first(lo, hi, [&](uint32_t w) { return ~unused_bits[w]; });
+      if (head != kNone) (void)pages::advise_cold(slab_addr(head), kSlabBytes);
       ch.flags |= kChunkTrimmed;
     }
   }
