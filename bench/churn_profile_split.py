@@ -51,7 +51,7 @@ def main():
         total += 1
         c = classify(stack)
         cats[c] += 1
-        by_tid[(tid, c)] += 1
+        by_tid[(tid or "?", c)] += 1
 
     for line in out.splitlines():
         if not line.strip():
