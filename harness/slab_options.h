@@ -10,6 +10,7 @@
 //   slab_use_thp               bool    madvise(MADV_HUGEPAGE) on chunks
 //   slab_populate_slabs        count   slabs pre-faulted at once when an epoch grows
 //   slab_reclaim_batch_slabs   count   empty slabs that trigger a batched decommit
+//   slab_reclaim_batch_pct     %       ... and the share of committed slabs they must reach
 //   slab_scan_retry_threshold  ratio   adaptive bitmap scan switch threshold
 //   slab_scan_dwell_checks     count   checks before the scan mode may switch back
 //   slab_thread_cache          bool    per-thread magazines on the fast path

@@ -158,6 +158,22 @@ Status advise_hugepage(void* addr, size_t bytes, bool on) noexcept {
   return Status::ok();
 }
 
+Status advise_cold(void* addr, size_t bytes) noexcept {
+#ifndef MADV_COLD
+  constexpr int MADV_COLD = 20;  // linux/mman.h, Linux 5.4
+#endif
+  if (!page_aligned(addr) || bytes == 0 || (bytes & (page_size() - 1)) != 0)
+    return Status(Code::kInvalidArgument, "pages::advise_cold: unaligned range");
+  bump(g_counters.madvise_calls);
+  if (::madvise(addr, bytes, MADV_COLD) != 0) {
+    const int e = errno;
+    bump(g_counters.madvise_failures);
+    if (e == EINVAL) return Status(Code::kNotSupported, "pages::advise_cold: MADV_COLD", e);
+    return Status::from_errno(e, "pages::advise_cold madvise(MADV_COLD)");
+  }
+  return Status::ok();
+}
+
 Result<void*> map_file(int fd, uint64_t offset, size_t bytes, bool writable) noexcept {
   if (fd < 0 || bytes == 0 || (offset & (page_size() - 1)) != 0)
     return Status(Code::kInvalidArgument, "pages::map_file: bad fd, size or offset");

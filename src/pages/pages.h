@@ -80,6 +80,16 @@ Status populate_write(void* addr, size_t bytes) noexcept;
 // Preconditions as decommit. Errors: kInvalidArgument, kNotSupported, kIoError.
 Status advise_hugepage(void* addr, size_t bytes, bool on) noexcept;
 
+// madvise(MADV_COLD) over a range (Linux >= 5.4): its pages move to the
+// inactive LRU. Used on one still-mapped 4 KiB page of a transparent huge
+// page whose other part was decommitted: the kernel then splits the huge
+// page at once and frees the decommitted part (without it the 2 MiB stay
+// allocated, outside RSS, until the deferred-split shrinker runs under
+// memory pressure; measured on kernel 6.18, docs/slab.md "issue 14").
+// Preconditions as decommit. Errors: kInvalidArgument, kNotSupported
+// (EINVAL: kernel without MADV_COLD), kIoError.
+Status advise_cold(void* addr, size_t bytes) noexcept;
+
 // Shared file mapping of [offset, offset+bytes) of `fd`; writable selects
 // PROT_READ|PROT_WRITE, else PROT_READ. Preconditions: fd >= 0, offset
 // page-aligned, bytes > 0. Errors: kInvalidArgument, kOutOfMemory (ENOMEM,

@@ -224,6 +224,7 @@ Result<uint32_t> SlabAllocator::Impl::acquire_slab(uint32_t epoch, bool* warm, u
     ch.used = 0;
     ch.unused_backed = 0;
     ch.backed = 0;
+    ch.flags &= uint8_t(~(kChunkGrew | kChunkTrimmed));  // whole again: a huge page on first touch
     list_push_front(*this, ci, epoch);
     pick = kNone;
     for (uint32_t i = ci * spc; i < (ci + 1) * spc; ++i) {
@@ -244,6 +245,7 @@ Result<uint32_t> SlabAllocator::Impl::acquire_slab(uint32_t epoch, bool* warm, u
   ChunkMeta& ch = chunks[pick / spc];
   clear_bit(unused_bits, pick);
   ch.used++;
+  if (ch.flags & kChunkThp) ch.flags |= kChunkGrew;  // trim_thp_tails() waits
   *warm = test_bit(backed_bits, pick);
   *inc = ch.inc;
   // Consecutive acquisitions of uncommitted slabs by this epoch.
@@ -443,6 +445,7 @@ ReclaimResult SlabAllocator::Impl::decommit_pending(bool batch) noexcept {
         decommit_run(runs[k].start, runs[k].len);
     }
   }
+  if (!batch && opts.use_thp) trim_thp_tails(r);
   // Chunks without warm slabs leave the dirty list.
   uint32_t* link = &dirty_p1;
   while (*link) {
@@ -456,6 +459,55 @@ ReclaimResult SlabAllocator::Impl::decommit_pending(bool batch) noexcept {
   }
   decommit_ranges.fetch_add(r.ranges, std::memory_order_relaxed);
   return r;
+}
+
+void SlabAllocator::Impl::trim_thp_tails(ReclaimResult& r) noexcept {
+  // One full pass of grace: a chunk that gave out a slab since the last
+  // full pass may still be growing (its epoch allocating), and splitting
+  // its huge page would turn the rest of its growth into 4 KiB faults.
+  for (uint32_t e = 0; e < kEpochCount; ++e) {
+    for (uint32_t ci_p1 = epoch_chunks_p1[e]; ci_p1; ci_p1 = chunks[ci_p1 - 1].next_p1) {
+      ChunkMeta& ch = chunks[ci_p1 - 1];
+      if (!(ch.flags & kChunkThp) || (ch.flags & kChunkTrimmed) || ch.used == 0) continue;
+      if (ch.flags & kChunkGrew) {
+        ch.flags &= uint8_t(~kChunkGrew);
+        continue;
+      }
+      const uint32_t lo = (ci_p1 - 1) * spc, hi = lo + spc;
+      uint32_t i = find_first(lo, hi, [&](uint32_t w) { return unused_bits[w]; });
+      if (i == kNone) continue;  // full: nothing resident beyond its slabs
+      EpochSlot& ep = epochs[ch.epoch_p1 - 1];
+      while (i != kNone) {
+        uint32_t end = find_first(i, hi, [&](uint32_t w) { return ~unused_bits[w]; });
+        if (end == kNone) end = hi;
+        // Unused slabs, committed (warm) or not: the huge page backs both.
+        if (do_decommit(*this, slab_addr(i), size_t(end - i) * kSlabBytes)) {
+          uint32_t nb = 0;
+          for (uint32_t k = i; k < end; ++k)
+            if (test_bit(backed_bits, k)) {
+              clear_bit(backed_bits, k);
+              ++nb;
+            }
+          ch.backed -= nb;
+          ch.unused_backed -= nb;
+          committed_slabs.fetch_sub(nb, std::memory_order_relaxed);
+          pending_slabs.fetch_sub(nb, std::memory_order_relaxed);
+          ep.committed_slabs.fetch_sub(nb, std::memory_order_relaxed);
+          r.bytes += uint64_t(end - i) * kSlabBytes;
+          r.ranges++;
+        }
+        i = end < hi ? find_first(end, hi, [&](uint32_t w) { return unused_bits[w]; }) : kNone;
+      }
+      // The huge page is now mapped in part only: MADV_COLD on one page
+      // still in use makes the kernel split it now, so the tail's frames
+      // are freed, not only unmapped (pages::advise_cold). Best effort:
+      // on failure RSS has dropped all the same and the kernel's deferred
+      // split frees them later.
+      const uint32_t head = find_first(lo, hi, [&](uint32_t w) { return ~unused_bits[w]; });
+      if (head != kNone) (void)pages::advise_cold(slab_addr(head), kSlabBytes);
+      ch.flags |= kChunkTrimmed;
+    }
+  }
 }
 
 }  // namespace znslab::slab

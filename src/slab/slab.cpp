@@ -165,6 +165,8 @@ Result<std::unique_ptr<SlabAllocator>> SlabAllocator::create(const Options& opts
       opts.arena_bytes > size_t(kMaxSlabIds) * kSlabBytes)
     return Status(Code::kInvalidArgument,
                   "slab Options::arena_bytes must be a multiple of chunk_bytes and <= 16 GiB");
+  if (opts.reclaim_batch_pct > 100)
+    return Status(Code::kInvalidArgument, "slab Options::reclaim_batch_pct must be <= 100 (percent)");
   if (!(opts.scan_retry_threshold > 0.0 && opts.scan_retry_threshold < 1.0))
     return Status(Code::kInvalidArgument, "slab Options::scan_retry_threshold must be in (0, 1)");
   if (opts.spill == SpillTarget::kOverflow && opts.dram_budget_bytes > 0 && opts.spill_device.empty())
@@ -256,8 +258,12 @@ void SlabAllocator::Impl::note_pressure() noexcept {
 }
 
 void SlabAllocator::Impl::maybe_batch(uint32_t threshold) noexcept {
-  if (opts.reclaim_batch_slabs == 0 ||
-      reclaim_pressure.load(std::memory_order_relaxed) < threshold)
+  if (opts.reclaim_batch_slabs == 0) return;
+  const uint64_t pressure = reclaim_pressure.load(std::memory_order_relaxed);
+  if (pressure < threshold) return;
+  // Options::reclaim_batch_pct: large heaps batch in proportion to their size.
+  if (opts.reclaim_batch_pct &&
+      pressure * 100 < committed_slabs.load(std::memory_order_relaxed) * opts.reclaim_batch_pct)
     return;
   if (!reclaim_mu.try_lock()) return;
   reclaim_pressure.store(0, std::memory_order_relaxed);

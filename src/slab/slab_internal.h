@@ -167,10 +167,13 @@ struct ChunkMeta {
   uint32_t unused_backed; // warm slabs: empty, committed, reusable
   uint32_t dirty_next_p1;
   uint8_t inc;            // incarnation: bumps when the chunk is returned whole
-  uint8_t flags;          // kChunkDirty | kChunkThp
+  uint8_t flags;          // kChunkDirty | kChunkThp | kChunkGrew | kChunkTrimmed
   uint16_t retired;       // slab ids retired (gen_base reached kRetireBase): never attached
 };
-inline constexpr uint8_t kChunkDirty = 1, kChunkThp = 2;
+// kChunkGrew: a THP chunk gave out a slab since the last full reclaim pass.
+// kChunkTrimmed: a THP chunk's unused slabs were returned (its huge page
+// split) in this incarnation; see SlabAllocator::Impl::trim_thp_tails().
+inline constexpr uint8_t kChunkDirty = 1, kChunkThp = 2, kChunkGrew = 4, kChunkTrimmed = 8;
 
 // ---- Sharded hot-path counters (declared once) ---------------------------------
 // Per class; each thread with a shard index < kShards owns one shard
@@ -484,6 +487,12 @@ struct SlabAllocator::Impl {
   void tc_steal(uint32_t e) noexcept;
   // Runs a batch reclaim pass if pressure reached `threshold` and nobody else runs one.
   void maybe_batch(uint32_t threshold) noexcept;
+  // Options::use_thp, full reclaim passes (arena_mu held): returns the
+  // unused slabs of THP chunks still in use that gave out no slab since the
+  // previous full pass (a huge page backs all 2 MiB on first touch, so a
+  // partly used chunk holds its whole tail resident), once per chunk
+  // incarnation. Adds the bytes and madvise ranges to r.
+  void trim_thp_tails(detail::ReclaimResult& r) noexcept;
 
   // ---- compact.cpp (spill mode: compact records of spilled slabs) ----
   // Set by spill_init when compaction can run: a spill device, thread caches

@@ -159,6 +159,7 @@ std::string SlabAllocator::stats_json() const {
                     {"chunk_bytes", o.chunk_bytes},
                     {"use_thp", o.use_thp},
                     {"reclaim_batch_slabs", o.reclaim_batch_slabs},
+                    {"reclaim_batch_pct", o.reclaim_batch_pct},
                     {"scan_retry_threshold", o.scan_retry_threshold},
                     {"scan_dwell_checks", o.scan_dwell_checks},
                     {"thread_cache", o.thread_cache},
