@@ -131,20 +131,31 @@ Status decommit(void* addr, size_t bytes) noexcept {
   return Status::ok();
 }
 
+namespace {
+// madvise(advice) on a page-aligned range, counted. A kernel that does not
+// know `advice` answers EINVAL: kNotSupported. The messages are literals.
+Status advise_newer(void* addr, size_t bytes, int advice, const char* bad_range, const char* unknown,
+                    const char* failed) noexcept {
+  if (!page_aligned(addr) || bytes == 0 || (bytes & (page_size() - 1)) != 0)
+    return Status(Code::kInvalidArgument, bad_range);
+  bump(g_counters.madvise_calls);
+  if (::madvise(addr, bytes, advice) != 0) {
+    const int e = errno;
+    bump(g_counters.madvise_failures);
+    if (e == EINVAL) return Status(Code::kNotSupported, unknown, e);
+    return Status::from_errno(e, failed);
+  }
+  return Status::ok();
+}
+}  // namespace
+
 Status populate_write(void* addr, size_t bytes) noexcept {
 #ifndef MADV_POPULATE_WRITE
   constexpr int MADV_POPULATE_WRITE = 23;  // linux/mman.h, Linux 5.14
 #endif
-  if (!page_aligned(addr) || bytes == 0 || (bytes & (page_size() - 1)) != 0)
-    return Status(Code::kInvalidArgument, "pages::populate_write: unaligned range");
-  bump(g_counters.madvise_calls);
-  if (::madvise(addr, bytes, MADV_POPULATE_WRITE) != 0) {
-    const int e = errno;
-    bump(g_counters.madvise_failures);
-    if (e == EINVAL) return Status(Code::kNotSupported, "pages::populate_write: MADV_POPULATE_WRITE", e);
-    return Status::from_errno(e, "pages::populate_write madvise(MADV_POPULATE_WRITE)");
-  }
-  return Status::ok();
+  return advise_newer(addr, bytes, MADV_POPULATE_WRITE, "pages::populate_write: unaligned range",
+                      "pages::populate_write: MADV_POPULATE_WRITE",
+                      "pages::populate_write madvise(MADV_POPULATE_WRITE)");
 }
 
 Status advise_hugepage(void* addr, size_t bytes, bool on) noexcept {
@@ -162,16 +173,8 @@ Status advise_cold(void* addr, size_t bytes) noexcept {
 #ifndef MADV_COLD
   constexpr int MADV_COLD = 20;  // linux/mman.h, Linux 5.4
 #endif
-  if (!page_aligned(addr) || bytes == 0 || (bytes & (page_size() - 1)) != 0)
-    return Status(Code::kInvalidArgument, "pages::advise_cold: unaligned range");
-  bump(g_counters.madvise_calls);
-  if (::madvise(addr, bytes, MADV_COLD) != 0) {
-    const int e = errno;
-    bump(g_counters.madvise_failures);
-    if (e == EINVAL) return Status(Code::kNotSupported, "pages::advise_cold: MADV_COLD", e);
-    return Status::from_errno(e, "pages::advise_cold madvise(MADV_COLD)");
-  }
-  return Status::ok();
+  return advise_newer(addr, bytes, MADV_COLD, "pages::advise_cold: unaligned range", "pages::advise_cold: MADV_COLD",
+                      "pages::advise_cold madvise(MADV_COLD)");
 }
 
 Result<void*> map_file(int fd, uint64_t offset, size_t bytes, bool writable) noexcept {

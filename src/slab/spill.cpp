@@ -102,17 +102,41 @@ Status reserve_side_tables(Spill& s, uint32_t n_slabs) noexcept {
 // unchanged, not detached, committed) after its write; the pages of those
 // slabs are returned (consecutive ids in one madvise) and leave the
 // committed counts. n <= 64. Shared by the zone and overflow batch paths.
-void decommit_written(SlabAllocator::Impl& im, const SpillMark* b, uint32_t n, bool* alive) noexcept {
-  uint32_t run_start = kNone, run_len = 0;
-  auto flush_run = [&] {
-    if (run_len == 0) return;
-    im.madvise_calls.fetch_add(1, std::memory_order_relaxed);
-    if (pages::decommit(im.slab_addr(run_start), size_t(run_len) * kSlabBytes))
-      im.madvise_bytes.fetch_add(uint64_t(run_len) * kSlabBytes, std::memory_order_relaxed);
+// Returns slab pages in runs of consecutive ids, one madvise per run
+// (counted in madvise_calls / _bytes / _failures). Ids are added in
+// ascending order; the caller flushes before it drops the lock it holds.
+class DecommitRuns {
+ public:
+  explicit DecommitRuns(SlabAllocator::Impl& im) noexcept : im_(im) {}
+  DecommitRuns(const DecommitRuns&) = delete;
+  DecommitRuns& operator=(const DecommitRuns&) = delete;
+  ~DecommitRuns() { flush(); }
+  void add(uint32_t id) noexcept {
+    if (len_ && start_ + len_ == id) {
+      ++len_;
+      return;
+    }
+    flush();
+    start_ = id;
+    len_ = 1;
+  }
+  void flush() noexcept {
+    if (len_ == 0) return;
+    im_.madvise_calls.fetch_add(1, std::memory_order_relaxed);
+    if (pages::decommit(im_.slab_addr(start_), size_t(len_) * kSlabBytes))
+      im_.madvise_bytes.fetch_add(uint64_t(len_) * kSlabBytes, std::memory_order_relaxed);
     else
-      im.madvise_failures.fetch_add(1, std::memory_order_relaxed);
-    run_len = 0;
-  };
+      im_.madvise_failures.fetch_add(1, std::memory_order_relaxed);
+    len_ = 0;
+  }
+
+ private:
+  SlabAllocator::Impl& im_;
+  uint32_t start_ = kNone, len_ = 0;
+};
+
+void decommit_written(SlabAllocator::Impl& im, const SpillMark* b, uint32_t n, bool* alive) noexcept {
+  DecommitRuns runs(im);
   for (uint32_t j = 0; j < n; ++j) {
     const uint32_t id = b[j].id;
     alive[j] = im.tags[id].load(std::memory_order_acquire) == b[j].tag &&
@@ -123,15 +147,9 @@ void decommit_written(SlabAllocator::Impl& im, const SpillMark* b, uint32_t n, b
     ch.backed--;
     im.committed_slabs.fetch_sub(1, std::memory_order_relaxed);
     im.epochs[ch.epoch_p1 - 1].committed_slabs.fetch_sub(1, std::memory_order_relaxed);
-    if (run_len && run_start + run_len == id) {
-      ++run_len;
-    } else {
-      flush_run();
-      run_start = id;
-      run_len = 1;
-    }
+    runs.add(id);
   }
-  flush_run();
+  runs.flush();
 }
 }  // namespace detail
 
@@ -413,19 +431,10 @@ bool flush_batch(Impl& im, std::vector<Marked>& batch, uint32_t owner) {
 void evict_clean(Impl& im, const std::vector<Marked>& v) {
   if (v.empty()) return;
   Spill& s = *im.sp;
-  uint32_t run_start = kNone, run_len = 0;
-  auto flush_run = [&] {
-    if (run_len == 0) return;
-    im.madvise_calls.fetch_add(1, std::memory_order_relaxed);
-    if (pages::decommit(im.slab_addr(run_start), size_t(run_len) * kSlabBytes))
-      im.madvise_bytes.fetch_add(uint64_t(run_len) * kSlabBytes, std::memory_order_relaxed);
-    else
-      im.madvise_failures.fetch_add(1, std::memory_order_relaxed);
-    run_len = 0;
-  };
   {
     std::lock_guard<std::mutex> ag(im.arena_mu);
     std::lock_guard<std::mutex> g(s.mu);
+    DecommitRuns runs(im);
     for (const Marked& mk : v) {
       const uint32_t id = mk.id;
       const bool alive = im.tags[id].load(std::memory_order_acquire) == mk.tag &&
@@ -438,13 +447,7 @@ void evict_clean(Impl& im, const std::vector<Marked>& v) {
       }
       ChunkMeta& ch = im.chunks[id / im.spc];
       // Consecutive ids (the usual case: v is in id order) share a madvise.
-      if (run_len && run_start + run_len == id) {
-        ++run_len;
-      } else {
-        flush_run();
-        run_start = id;
-        run_len = 1;
-      }
+      runs.add(id);
       clear_bit(im.backed_bits, id);
       ch.backed--;
       im.committed_slabs.fetch_sub(1, std::memory_order_relaxed);
@@ -455,7 +458,7 @@ void evict_clean(Impl& im, const std::vector<Marked>& v) {
       // until the page is returned below.
       im.tags[id].fetch_and(~kTagMoving, std::memory_order_seq_cst);
     }
-    flush_run();
+    runs.flush();
   }
   s.cv.notify_all();
 }
