@@ -106,6 +106,8 @@ const std::vector<SummaryRequirement>& summary_requirements() {
       {"tiered-churn", "zone_resets", T::kUint},
       {"tiered-churn", "gc_copied_bytes", T::kUint},
       {"tiered-churn", "ops_per_sec", T::kNumber},
+      {"tiered-churn", "ops_ns", T::kUint},
+      {"tiered-churn", "sampling_ns", T::kUint},
       {"tiered-churn", "corrupt_objects", T::kUint},
   };
   return r;

@@ -89,3 +89,20 @@ TEST_CASE("tiered-churn: schedules the 16-epoch ring cannot hold are refused nam
   CHECK_THROWS_WITH(load_workload("tiered-churn", {"slab_dram_budget_bytes=0"}),
                     Catch::Contains("slab_dram_budget_bytes"));
 }
+
+TEST_CASE("tiered-churn: ops_per_sec times the operations without the RSS samples taken between them", "[tiered]") {
+  json doc = run_tiered({"slab_spill=none", "slab_dram_budget_bytes=2M", "live_multiple=2", "epochs=8",
+                         "samples_per_epoch=32"});
+  const json& s = doc["summary"];
+  const uint64_t ops_ns = s["ops_ns"].get<uint64_t>(), sampling_ns = s["sampling_ns"].get<uint64_t>();
+  REQUIRE(ops_ns > 0);
+  CHECK(sampling_ns > 0);  // 8 x 32 samples inside the loop
+  const json& k = s["counters"];
+  const double ops = k["allocs"].get<double>() + k["frees"].get<double>() + k["accesses"].get<double>();
+  CHECK(s["ops_per_sec"].get<double>() == Approx(ops * 1e9 / double(ops_ns)));
+  // The loop lies between the baseline sample and the end sample: its
+  // operations and its samples both fit in that span.
+  const json& rows = doc["samples"];
+  const uint64_t span = rows.back()["t_ns"].get<uint64_t>() - rows.front()["t_ns"].get<uint64_t>();
+  CHECK(ops_ns + sampling_ns <= span);
+}

@@ -3,8 +3,11 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstring>
@@ -129,6 +132,85 @@ Status decommit(void* addr, size_t bytes) noexcept {
   }
   bump(g_counters.madvise_bytes, bytes);
   return Status::ok();
+}
+
+namespace {
+// The calling process's pidfd for process_madvise, published as
+// (pid << 32) | fd; reopened when getpid() differs (a forked child).
+// State of process_madvise(MADV_DONTNEED): 0 untried/working, 1 refused.
+std::atomic<uint64_t> g_self_pidfd{0};
+std::atomic<int> g_pm_refused{0};
+
+int self_pidfd() noexcept {
+  const uint64_t me = uint64_t(uint32_t(::getpid()));
+  const uint64_t v = g_self_pidfd.load(std::memory_order_acquire);
+  if (v != 0 && (v >> 32) == me) return int(uint32_t(v));
+  const long fd = ::syscall(SYS_pidfd_open, pid_t(me), 0u);
+  if (fd < 0) return -1;
+  uint64_t cur = v;
+  if (!g_self_pidfd.compare_exchange_strong(cur, (me << 32) | uint64_t(uint32_t(fd)), std::memory_order_acq_rel)) {
+    ::close(int(fd));  // another thread published first
+    return (cur >> 32) == me ? int(uint32_t(cur)) : -1;
+  }
+  return int(fd);
+}
+}  // namespace
+
+Status decommit_ranges(const Range* ranges, size_t n, uint64_t* syscalls) noexcept {
+  uint64_t calls = 0;
+  for (size_t i = 0; i < n; ++i)
+    if (!page_aligned(ranges[i].addr) || ranges[i].bytes == 0 || (ranges[i].bytes & (page_size() - 1)) != 0)
+      return Status(Code::kInvalidArgument, "pages::decommit_ranges: unaligned range");
+  Status first = Status::ok();
+  auto one = [&](void* a, size_t b) noexcept {
+    bump(g_counters.madvise_calls);
+    ++calls;
+    if (::madvise(a, b, MADV_DONTNEED) != 0) {
+      bump(g_counters.madvise_failures);
+      if (first.is_ok()) first = Status::from_errno(errno, "pages::decommit_ranges madvise(MADV_DONTNEED)");
+      return;
+    }
+    bump(g_counters.madvise_bytes, b);
+  };
+  constexpr size_t kMaxIov = 1024;  // UIO_MAXIOV
+  iovec iov[64];
+  size_t i = 0;
+  size_t skip = 0;  // bytes of ranges[i] already decommitted
+  while (i < n) {
+    if (n - i == 1 || g_pm_refused.load(std::memory_order_relaxed)) break;
+    const int fd = self_pidfd();
+    if (fd < 0) break;
+    size_t k = 0;
+    for (size_t j = i; j < n && k < std::min<size_t>(64, kMaxIov); ++j, ++k) {
+      iov[k].iov_base = static_cast<char*>(ranges[j].addr) + (j == i ? skip : 0);
+      iov[k].iov_len = ranges[j].bytes - (j == i ? skip : 0);
+    }
+    bump(g_counters.madvise_calls);
+    ++calls;
+    const long rv = ::syscall(SYS_process_madvise, fd, iov, k, MADV_DONTNEED, 0u);
+    if (rv <= 0) {
+      if (rv < 0 && (errno == EINVAL || errno == ENOSYS || errno == EPERM))
+        g_pm_refused.store(1, std::memory_order_relaxed);
+      break;  // the rest one range at a time
+    }
+    bump(g_counters.madvise_bytes, uint64_t(rv));
+    // Advance past what the kernel did (it works through the vector in order).
+    size_t done = size_t(rv);
+    while (i < n && done > 0) {
+      const size_t left = ranges[i].bytes - skip;
+      if (done < left) {
+        skip += done;
+        done = 0;
+      } else {
+        done -= left;
+        skip = 0;
+        ++i;
+      }
+    }
+  }
+  for (; i < n; ++i, skip = 0) one(static_cast<char*>(ranges[i].addr) + skip, ranges[i].bytes - skip);
+  if (syscalls) *syscalls = calls;
+  return first;
 }
 
 namespace {

@@ -220,7 +220,7 @@ inline constexpr uint32_t kStatsVersion = 1;
   X(uint64_t, total_slabs, "total_slabs", "slabs", "current: slab ids in use (committed or reclaimed-awaiting-reuse)") \
   X(uint64_t, allocs, "allocs", "count", "successful allocations")                                      \
   X(uint64_t, frees, "frees", "count", "successful frees")                                              \
-  X(uint64_t, madvise_calls, "madvise_calls", "count", "madvise calls returning slab memory to the OS") \
+  X(uint64_t, madvise_calls, "madvise_calls", "count", "madvise and process_madvise calls returning slab memory to the OS") \
   X(uint64_t, madvise_bytes, "madvise_bytes", "bytes", "bytes returned to the OS by madvise")           \
   X(uint64_t, madvise_failures, "madvise_failures", "count", "madvise calls that failed")               \
   X(uint64_t, slow_path_cache_miss, "slow_path_cache_miss", "count", "refills that needed a new slab")  \

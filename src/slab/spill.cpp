@@ -100,11 +100,12 @@ Status reserve_side_tables(Spill& s, uint32_t n_slabs) noexcept {
 
 // arena_mu held: alive[j] = slab b[j] is still attached as marked (tag
 // unchanged, not detached, committed) after its write; the pages of those
-// slabs are returned (consecutive ids in one madvise) and leave the
+// slabs are returned (one process_madvise for the batch) and leave the
 // committed counts. n <= 64. Shared by the zone and overflow batch paths.
-// Returns slab pages in runs of consecutive ids, one madvise per run
-// (counted in madvise_calls / _bytes / _failures). Ids are added in
-// ascending order; the caller flushes before it drops the lock it holds.
+// Returns slab pages in runs of consecutive ids, up to 64 runs per
+// process_madvise (pages::decommit_ranges; counted in madvise_calls /
+// _bytes / _failures). Ids are added in ascending order; the caller
+// flushes before it drops the lock it holds.
 class DecommitRuns {
  public:
   explicit DecommitRuns(SlabAllocator::Impl& im) noexcept : im_(im) {}
@@ -112,27 +113,37 @@ class DecommitRuns {
   DecommitRuns& operator=(const DecommitRuns&) = delete;
   ~DecommitRuns() { flush(); }
   void add(uint32_t id) noexcept {
-    if (len_ && start_ + len_ == id) {
-      ++len_;
+    if (n_ && start_[n_ - 1] + len_[n_ - 1] == id) {
+      ++len_[n_ - 1];
       return;
     }
-    flush();
-    start_ = id;
-    len_ = 1;
+    if (n_ == kMaxRuns) flush();
+    start_[n_] = id;
+    len_[n_++] = 1;
   }
+  // One process_madvise for every run gathered (pages::decommit_ranges).
   void flush() noexcept {
-    if (len_ == 0) return;
-    im_.madvise_calls.fetch_add(1, std::memory_order_relaxed);
-    if (pages::decommit(im_.slab_addr(start_), size_t(len_) * kSlabBytes))
-      im_.madvise_bytes.fetch_add(uint64_t(len_) * kSlabBytes, std::memory_order_relaxed);
+    if (n_ == 0) return;
+    pages::Range r[kMaxRuns];
+    uint64_t bytes = 0;
+    for (uint32_t i = 0; i < n_; ++i) {
+      r[i] = pages::Range{im_.slab_addr(start_[i]), size_t(len_[i]) * kSlabBytes};
+      bytes += r[i].bytes;
+    }
+    uint64_t calls = 0;
+    if (pages::decommit_ranges(r, n_, &calls))
+      im_.madvise_bytes.fetch_add(bytes, std::memory_order_relaxed);
     else
       im_.madvise_failures.fetch_add(1, std::memory_order_relaxed);
-    len_ = 0;
+    im_.madvise_calls.fetch_add(calls, std::memory_order_relaxed);
+    n_ = 0;
   }
 
  private:
+  static constexpr uint32_t kMaxRuns = 64;
   SlabAllocator::Impl& im_;
-  uint32_t start_ = kNone, len_ = 0;
+  uint32_t n_ = 0;
+  uint32_t start_[kMaxRuns], len_[kMaxRuns];
 };
 
 void decommit_written(SlabAllocator::Impl& im, const SpillMark* b, uint32_t n, bool* alive) noexcept {
@@ -446,7 +457,8 @@ void evict_clean(Impl& im, const std::vector<Marked>& v) {
         continue;
       }
       ChunkMeta& ch = im.chunks[id / im.spc];
-      // Consecutive ids (the usual case: v is in id order) share a madvise.
+      // Consecutive ids (the usual case: v is in id order) share a range,
+      // the batch one process_madvise.
       runs.add(id);
       clear_bit(im.backed_bits, id);
       ch.backed--;
