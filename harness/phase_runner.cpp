@@ -13,10 +13,12 @@ PhaseRun::PhaseRun(RunContext& ctx, std::string experiment) : ctx_(ctx), x_(std:
 }
 
 void PhaseRun::sample(const char* phase, const json& fields) {
+  const uint64_t t0 = monotonic_ns();
   json s = sampler_.sample();
   s["phase"] = phase;
   for (auto it = fields.begin(); it != fields.end(); ++it) s[it.key()] = it.value();
   doc().add_sample(std::move(s));
+  sampling_ns_ += monotonic_ns() - t0;
 }
 
 void PhaseRun::progress(const char* fmt, ...) const {

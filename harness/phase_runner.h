@@ -85,6 +85,10 @@ class PhaseRun {
   // Appends one sample: the process sample (harness/sampler.h), "phase",
   // then `fields` (an object).
   void sample(const char* phase, const nlohmann::json& fields);
+  // Time spent in sample() so far (ns): runners subtract what falls inside
+  // their timed span (a process sample reads smaps_rollup, whose page-table
+  // walk grows with RSS).
+  uint64_t sampling_ns() const noexcept { return sampling_ns_; }
   // One stderr line "<experiment>: <text>" when progress is on.
   void progress(const char* fmt, ...) const __attribute__((format(printf, 2, 3)));
   // Throws RunError "<experiment>: <what>: <status>".
@@ -97,6 +101,7 @@ class PhaseRun {
   RunContext& ctx_;
   std::string x_;
   Sampler sampler_;
+  uint64_t sampling_ns_ = 0;
   std::map<std::string, LatencyHistogram> hist_;  // node-based: references stay valid
   const char* phase_ = "";
 };

@@ -207,7 +207,8 @@ std::vector<std::string> result_schema_errors(const json& doc) {
         for (const char* q : {"p50", "p99"}) c.need(*h, std::string("summary.") + k + ".", q, T::kNumber);
     };
     if (exp && *exp == "pager-churn") {
-      for (const char* k : {"pages_max", "metadata_bytes", "file_bytes", "rss_bytes"}) c.need(*sum, "summary.", k, T::kUint);
+      for (const char* k : {"pages_max", "metadata_bytes", "file_bytes", "rss_bytes", "ops_ns", "sampling_ns"})
+        c.need(*sum, "summary.", k, T::kUint);
       c.need(*sum, "summary.", "space_amplification", T::kNumber);
       for (const char* k : {"alloc_free_ns", "subpage_alloc_free_ns", "commit_ns"}) need_lat(k);
     }
