@@ -7,7 +7,6 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstring>
@@ -172,8 +171,8 @@ Status decommit_ranges(const Range* ranges, size_t n, uint64_t* syscalls) noexce
     }
     bump(g_counters.madvise_bytes, b);
   };
-  constexpr size_t kMaxIov = 1024;  // UIO_MAXIOV
-  iovec iov[64];
+  constexpr size_t kBatch = 64;  // ranges per process_madvise (UIO_MAXIOV is 1,024)
+  iovec iov[kBatch];
   size_t i = 0;
   size_t skip = 0;  // bytes of ranges[i] already decommitted
   while (i < n) {
@@ -181,7 +180,7 @@ Status decommit_ranges(const Range* ranges, size_t n, uint64_t* syscalls) noexce
     const int fd = self_pidfd();
     if (fd < 0) break;
     size_t k = 0;
-    for (size_t j = i; j < n && k < std::min<size_t>(64, kMaxIov); ++j, ++k) {
+    for (size_t j = i; j < n && k < kBatch; ++j, ++k) {
       iov[k].iov_base = static_cast<char*>(ranges[j].addr) + (j == i ? skip : 0);
       iov[k].iov_len = ranges[j].bytes - (j == i ? skip : 0);
     }

@@ -74,7 +74,7 @@ struct Range {
   size_t bytes;
 };
 
-// decommit() of n ranges with one process_madvise(2) per up to 1,024 ranges
+// decommit() of n ranges with one process_madvise(2) per up to 64 ranges
 // (MADV_DONTNEED on the calling process; the kernel flushes the TLB once
 // per call, not once per range: 64 scattered 4 KiB pages took 0.8 us/page
 // here against 2.4 us/page with one madvise each, with a second thread of
