@@ -2,15 +2,20 @@
 // samples, summary and result of the tiered-churn workload.
 #include "harness/tiered_runner.h"
 
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cinttypes>
 #include <cmath>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "harness/result.h"
@@ -57,14 +62,72 @@ class DeviceFile {
 // about 48 of them, max 14 open and active (the device's limits bound the
 // epochs spilling at once); O_DIRECT only when `direct` (else the page
 // cache serves reads: the software path without this VM's disk latency).
-std::string emu_uri_for(const std::string& path, double bytes, uint64_t zone_bytes, bool direct) {
+std::string emu_uri_for(const std::string& path, double bytes, uint64_t zone_bytes, bool direct, bool prealloc) {
   if (zone_bytes == 0) {
     zone_bytes = uint64_t(1) << 20;
     while (double(zone_bytes) * 48 < bytes) zone_bytes <<= 1;
   }
   const uint64_t zones = std::max<uint64_t>(16, uint64_t(std::ceil(bytes / double(zone_bytes))));
   return "emu:" + path + "?zones=" + std::to_string(zones) + "&zone_size=" + std::to_string(zone_bytes >> 20) +
-         "M&max_open=14&max_active=14&direct=" + (direct ? "1" : "0");
+         "M&max_open=14&max_active=14&direct=" + (direct ? "1" : "0") + "&prealloc=" + (prealloc ? "1" : "0");
+}
+
+// pin_cpu: the calling thread runs on the CPU it is on now until the guard
+// goes; its previous mask comes back then. Threads created meanwhile keep
+// the one-CPU mask (the io-wq workers the kernel starts for this thread's
+// buffered writes inherit it: one CPU, no cross-CPU wake-ups or TLB
+// shoot-down IPIs between the thread and its worker). Throws RunError when
+// the kernel refuses (sched_getaffinity/sched_setaffinity errno).
+class CpuPin {
+ public:
+  explicit CpuPin(bool on) {
+    if (!on) return;
+    if (::sched_getaffinity(0, sizeof(saved_), &saved_) != 0)
+      throw RunError(std::string("tiered-churn: pin_cpu: sched_getaffinity: ") + std::strerror(errno));
+    const int cpu = ::sched_getcpu();
+    if (cpu < 0) throw RunError(std::string("tiered-churn: pin_cpu: sched_getcpu: ") + std::strerror(errno));
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    if (::sched_setaffinity(0, sizeof(one), &one) != 0)
+      throw RunError("tiered-churn: pin_cpu: sched_setaffinity to CPU " + std::to_string(cpu) + ": " +
+                     std::strerror(errno));
+    cpu_ = cpu;
+  }
+  ~CpuPin() {
+    if (cpu_ >= 0) (void)::sched_setaffinity(0, sizeof(saved_), &saved_);
+  }
+  CpuPin(const CpuPin&) = delete;
+  CpuPin& operator=(const CpuPin&) = delete;
+  int cpu() const noexcept { return cpu_; }  // -1 when not pinned
+
+ private:
+  cpu_set_t saved_{};
+  int cpu_ = -1;
+};
+
+// The CPUs each io_uring worker of the calling thread may run on: the
+// Cpus_allowed_list of every /proc/self/task/<tid> whose comm is
+// "iou-wrk-<caller's tid>" (the kernel names a task's io-wq workers so), in
+// directory order; empty when the thread has none (no punted I/O, or they
+// idled out).
+json io_worker_cpus() {
+  json out = json::array();
+  const std::string mine = "iou-wrk-" + std::to_string(::gettid());
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/task", ec)) {
+    std::ifstream comm(e.path() / "comm");
+    std::string name;
+    if (!std::getline(comm, name) || name != mine) continue;
+    std::ifstream st(e.path() / "status");
+    for (std::string line; std::getline(st, line);) {
+      if (line.rfind("Cpus_allowed_list:", 0) != 0) continue;
+      const size_t b = line.find_first_not_of(" \t", 18);
+      out.push_back(b == std::string::npos ? std::string() : line.substr(b));
+      break;
+    }
+  }
+  return out;
 }
 
 // One sample row, kept in a table allocated before the baseline and
@@ -124,6 +187,7 @@ void run_tiered(RunContext& ctx, TieredPlan& plan, const TieredRunOptions& opt) 
   ResultDoc& doc = *ctx.result;
   const uint64_t budget = opt.slab.dram_budget_bytes;
   const std::string& target = opt.target;
+  CpuPin pin(opt.pin_cpu);  // before the device and the allocator: their threads inherit it
 
   // The device: slab_spill_device, --device, or a default emulator file.
   std::string uri = opt.spill_device;
@@ -137,7 +201,8 @@ void run_tiered(RunContext& ctx, TieredPlan& plan, const TieredRunOptions& opt) 
       const std::string path = dir + "/tiered-churn-" + std::to_string(::getpid()) + ".zns";
       std::error_code ec;
       std::filesystem::remove(path, ec);  // a leftover of a killed run with our pid
-      uri = emu_uri_for(path, opt.device_factor * opt.peak_slab_bytes, opt.device_zone_bytes, opt.device_direct);
+      uri = emu_uri_for(path, opt.device_factor * opt.peak_slab_bytes, opt.device_zone_bytes, opt.device_direct,
+                        opt.device_prealloc);
       device_file = std::make_unique<DeviceFile>(path, opt.keep_device);
     }
     device = json{{"uri", uri}, {"default_emulator", device_file != nullptr}};
@@ -202,6 +267,7 @@ void run_tiered(RunContext& ctx, TieredPlan& plan, const TieredRunOptions& opt) 
   const uint64_t t_ops = t_loop > t_sampling ? t_loop - t_sampling : 0;
   const slab::GlobalStats g = a.stats_global();
   const slab::SpillStats sc = a.stats_spill();
+  const json workers = io_worker_cpus();  // while the device's rings (and their workers) exist
   plan.drain(ex);
   ss.sample("end", opt.epochs);
 
@@ -248,6 +314,8 @@ void run_tiered(RunContext& ctx, TieredPlan& plan, const TieredRunOptions& opt) 
   sum["ops_ns"] = t_ops;
   sum["sampling_ns"] = t_sampling;
   sum["corrupt_objects"] = k.corrupt;
+  sum["pinned_cpu"] = pin.cpu() >= 0 ? json(uint64_t(pin.cpu())) : json(nullptr);
+  sum["io_worker_cpus"] = workers;
   sum["counters"] = {{"allocs", k.allocs},     {"frees", k.frees},   {"accesses", k.accesses},
                      {"reads", k.reads},       {"writes", k.writes}, {"access_misses", k.access_misses},
                      {"committed_bytes", g.committed_bytes}, {"live_bytes", g.live_bytes}};

@@ -2,7 +2,10 @@
 // the schedule holds live_multiple x budget of requested bytes, the RSS
 // fields mean what the docs say, every accessed object is read back intact
 // across spill and fault-back, and bad schedules are refused naming the key.
+#include <sched.h>
+
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -105,4 +108,34 @@ TEST_CASE("tiered-churn: ops_per_sec times the operations without the RSS sample
   const json& rows = doc["samples"];
   const uint64_t span = rows.back()["t_ns"].get<uint64_t>() - rows.front()["t_ns"].get<uint64_t>();
   CHECK(ops_ns + sampling_ns <= span);
+}
+
+TEST_CASE("tiered-churn: pin_cpu runs the loop and its io_uring workers on one CPU, then restores the mask",
+          "[tiered]") {
+  TempDir dir;
+  // On a thread of its own: a fresh task has no io-wq workers yet, as in a
+  // `znslab run` process, so every worker of the run is created pinned.
+  json doc;
+  bool restored = false;
+  std::thread t([&] {
+    cpu_set_t mine;
+    if (sched_getaffinity(0, sizeof(mine), &mine) != 0) return;
+    doc = run_workload(load_workload("tiered-churn", {"slab_spill=zns", "slab_dram_budget_bytes=2M", "live_multiple=2",
+                                                      "epochs=8", "samples_per_epoch=2", "pin_cpu=true",
+                                                      "device_dir=" + dir.path()}),
+                       "", "", false);
+    cpu_set_t after;
+    restored = sched_getaffinity(0, sizeof(after), &after) == 0 && CPU_EQUAL(&mine, &after);
+  });
+  t.join();
+  CHECK(restored);
+  for (const auto& e : result_schema_errors(doc)) FAIL_CHECK(e);
+  const json& s = doc["summary"];
+  REQUIRE(s["pinned_cpu"].is_number_unsigned());
+  const std::string cpu = std::to_string(s["pinned_cpu"].get<uint64_t>());
+  CHECK(s["spilled_bytes"].get<uint64_t>() > 0);  // zone writes ran (buffered: handed to io-wq workers)
+  for (const auto& w : s["io_worker_cpus"]) CHECK(w.get<std::string>() == cpu);
+
+  json off = run_tiered({"slab_spill=none", "slab_dram_budget_bytes=2M", "live_multiple=2", "epochs=4"});
+  CHECK(off["summary"]["pinned_cpu"].is_null());
 }

@@ -107,8 +107,10 @@ class TieredChurn : public Workload {
                   {"device_factor", 1.5},
                   {"device_zone_bytes", 0},
                   {"device_direct", false},
+                  {"device_prealloc", true},
                   {"device_dir", ""},
                   {"keep_device", false},
+                  {"pin_cpu", false},
                   {"seed", 1}});
     return d;
   }
@@ -159,8 +161,14 @@ class TieredChurn : public Workload {
         {"device_factor", "number", "ratio", "default emulator size (slab_spill=overflow: region max_bytes) / peak live slab bytes"},
         {"device_zone_bytes", "integer", "bytes", "zone size of the default emulator (0: a power of two giving ~48 zones)"},
         {"device_direct", "boolean", "", "default emulator with O_DIRECT (false: through the page cache, direct=0)"},
+        {"device_prealloc", "boolean", "",
+         "default emulator with its blocks allocated at creation (prealloc=1: a zone reset keeps them; false: a reset "
+         "punches a hole, and the next writes allocate blocks and page-cache pages again)"},
         {"device_dir", "string", "", "folder of the default emulator or overflow region file (\"\": the working directory)"},
         {"keep_device", "boolean", "", "keep the default emulator or overflow region file after the run"},
+        {"pin_cpu", "boolean", "",
+         "run on one CPU: the run thread pins itself to the CPU it starts on (restored after the run), and the "
+         "io_uring workers its buffered zone writes are handed to inherit it (summary.io_worker_cpus)"},
         {"seed", "integer", "", "seed of sizes, mispredictions and accesses"},
     };
   }
@@ -194,6 +202,8 @@ class TieredChurn : public Workload {
     ro.device_direct = cfg_bool(c, "device_direct");
     ro.device_dir = cfg_str(c, "device_dir");
     ro.keep_device = cfg_bool(c, "keep_device");
+    ro.device_prealloc = cfg_bool(c, "device_prealloc");
+    ro.pin_cpu = cfg_bool(c, "pin_cpu");
     ro.mean_lifetime = z.mean_lifetime;
     ro.peak_live_bytes = z.peak_live_bytes;
     ro.peak_slab_bytes = z.peak_slab_bytes;
