@@ -35,7 +35,7 @@ const char* kSweepFooter =
 
 int sweep_main(int argc, char** argv) {
   std::string file, out, engine_flag, ssh, partition, account, time_limit;
-  int jobs = 1, cpus = 1, resubmit = 1;
+  int jobs = 1, cpus = 1, resubmit = 1, cpu = -1;
   bool no_wait = false, collect = false, dry_run = false, quiet = false;
   CLI::App app{kSweepIntro, "znslab sweep"};
   app.add_option("SWEEP", file, "sweep file (JSON; docs/sweeps.md)")->required();
@@ -45,6 +45,8 @@ int sweep_main(int argc, char** argv) {
       ->check(CLI::IsMember({"local", "parallel", "slurm"}));
   app.add_option("-o,--out", out, "output folder (default results/sweeps/<sweep file name>)");
   app.add_option("-j,--jobs", jobs, "runs at a time (local, parallel; default 1)")->check(CLI::Range(1, 100000));
+  app.add_option("--cpu", cpu, "pin every run to this CPU (znslab run --cpu; overrides the sweep file's \"cpu\")")
+      ->check(CLI::Range(0, 4095));
   app.add_option("--sshloginfile", ssh, "parallel: run on the hosts listed in this file");
   app.add_option("--partition", partition, "slurm: sbatch --partition (overrides the sweep file)");
   app.add_option("--account", account, "slurm: sbatch --account");
@@ -62,6 +64,7 @@ int sweep_main(int argc, char** argv) {
   SweepSpec spec = load_sweep(file);
   if (!engine_flag.empty()) spec.engine.name = engine_flag;
   if (app.count("--jobs")) spec.engine.jobs = jobs;
+  if (app.count("--cpu")) spec.cpu = cpu;
   if (!ssh.empty()) spec.engine.sshloginfile = fs::absolute(ssh).string();
   if (!partition.empty()) spec.engine.partition = partition;
   if (!account.empty()) spec.engine.account = account;

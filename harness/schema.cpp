@@ -109,7 +109,6 @@ const std::vector<SummaryRequirement>& summary_requirements() {
       {"tiered-churn", "ops_ns", T::kUint},
       {"tiered-churn", "sampling_ns", T::kUint},
       {"tiered-churn", "corrupt_objects", T::kUint},
-      {"tiered-churn", "pinned_cpu", T::kUintOrNull},
       {"tiered-churn", "io_worker_cpus", T::kArray},
   };
   return r;

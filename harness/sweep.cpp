@@ -102,7 +102,7 @@ SweepSpec parse_sweep(const json& doc, const std::string& file) {
   if (!doc.is_object()) throw ConfigError(r.origin + ": expected a JSON object");
   check_unknown(r, doc, "",
                 {"workload", "allocators", "repeats", "grid", "zip", "set", "seed", "order", "metric",
-                 "engine", "comment"});
+                 "cpu", "engine", "comment"});
   SweepSpec s;
   s.file = file;
   if (!doc.contains("workload")) r.fail("workload", "missing (the workload file to sweep)");
@@ -164,6 +164,7 @@ SweepSpec parse_sweep(const json& doc, const std::string& file) {
     s.interleaved = o == "interleaved";
   }
   if (doc.contains("metric")) s.metric = r.str(doc, "metric", "metric");
+  if (doc.contains("cpu")) s.cpu = int(r.integer(doc, "cpu", "cpu", 0, 4095));
   if (doc.contains("engine")) {
     const json& e = doc["engine"];
     if (!e.is_object()) r.fail("engine", "expected an object, got " + type_name(e));
@@ -293,6 +294,10 @@ std::vector<std::string> run_argv(const SweepSpec& s, const SweepPoint& p, const
   };
   for (const auto& kv : s.set.items()) add(kv.key(), kv.value());
   for (const auto& kv : p.params.items()) add(kv.key(), kv.value());
+  if (s.cpu >= 0) {
+    a.push_back("--cpu");
+    a.push_back(std::to_string(s.cpu));
+  }
   a.push_back("--out");
   a.push_back(out);
   a.push_back("--quiet");

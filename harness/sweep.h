@@ -81,6 +81,7 @@ struct SweepSpec {
   uint64_t seed = 1;
   bool interleaved = true;
   std::string metric;                   // "" = automatic
+  int cpu = -1;                         // >= 0: every run pinned to this CPU (`znslab run --cpu N`)
   SweepEngine engine;
 };
 
@@ -118,7 +119,7 @@ std::vector<SweepRun> plan_runs(const SweepSpec& s, const std::vector<SweepPoint
 std::string allocator_label(const std::string& allocator);
 
 // `znslab` arguments (after the binary) of one run writing to `out`:
-// run WORKLOAD [--allocator A] --set K=V (set, then params) --out OUT --quiet.
+// run WORKLOAD [--allocator A] --set K=V (set, then params) [--cpu N] --out OUT --quiet.
 std::vector<std::string> run_argv(const SweepSpec& s, const SweepPoint& p, const SweepRun& r,
                                   const std::string& out);
 

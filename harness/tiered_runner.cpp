@@ -2,16 +2,13 @@
 // samples, summary and result of the tiered-churn workload.
 #include "harness/tiered_runner.h"
 
-#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cinttypes>
 #include <cmath>
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -71,40 +68,6 @@ std::string emu_uri_for(const std::string& path, double bytes, uint64_t zone_byt
   return "emu:" + path + "?zones=" + std::to_string(zones) + "&zone_size=" + std::to_string(zone_bytes >> 20) +
          "M&max_open=14&max_active=14&direct=" + (direct ? "1" : "0") + "&prealloc=" + (prealloc ? "1" : "0");
 }
-
-// pin_cpu: the calling thread runs on the CPU it is on now until the guard
-// goes; its previous mask comes back then. Threads created meanwhile keep
-// the one-CPU mask (the io-wq workers the kernel starts for this thread's
-// buffered writes inherit it: one CPU, no cross-CPU wake-ups or TLB
-// shoot-down IPIs between the thread and its worker). Throws RunError when
-// the kernel refuses (sched_getaffinity/sched_setaffinity errno).
-class CpuPin {
- public:
-  explicit CpuPin(bool on) {
-    if (!on) return;
-    if (::sched_getaffinity(0, sizeof(saved_), &saved_) != 0)
-      throw RunError(std::string("tiered-churn: pin_cpu: sched_getaffinity: ") + std::strerror(errno));
-    const int cpu = ::sched_getcpu();
-    if (cpu < 0) throw RunError(std::string("tiered-churn: pin_cpu: sched_getcpu: ") + std::strerror(errno));
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(cpu, &one);
-    if (::sched_setaffinity(0, sizeof(one), &one) != 0)
-      throw RunError("tiered-churn: pin_cpu: sched_setaffinity to CPU " + std::to_string(cpu) + ": " +
-                     std::strerror(errno));
-    cpu_ = cpu;
-  }
-  ~CpuPin() {
-    if (cpu_ >= 0) (void)::sched_setaffinity(0, sizeof(saved_), &saved_);
-  }
-  CpuPin(const CpuPin&) = delete;
-  CpuPin& operator=(const CpuPin&) = delete;
-  int cpu() const noexcept { return cpu_; }  // -1 when not pinned
-
- private:
-  cpu_set_t saved_{};
-  int cpu_ = -1;
-};
 
 // The CPUs each io_uring worker of the calling thread may run on: the
 // Cpus_allowed_list of every /proc/self/task/<tid> whose comm is
@@ -187,7 +150,6 @@ void run_tiered(RunContext& ctx, TieredPlan& plan, const TieredRunOptions& opt) 
   ResultDoc& doc = *ctx.result;
   const uint64_t budget = opt.slab.dram_budget_bytes;
   const std::string& target = opt.target;
-  CpuPin pin(opt.pin_cpu);  // before the device and the allocator: their threads inherit it
 
   // The device: slab_spill_device, --device, or a default emulator file.
   std::string uri = opt.spill_device;
@@ -314,7 +276,6 @@ void run_tiered(RunContext& ctx, TieredPlan& plan, const TieredRunOptions& opt) 
   sum["ops_ns"] = t_ops;
   sum["sampling_ns"] = t_sampling;
   sum["corrupt_objects"] = k.corrupt;
-  sum["pinned_cpu"] = pin.cpu() >= 0 ? json(uint64_t(pin.cpu())) : json(nullptr);
   sum["io_worker_cpus"] = workers;
   sum["counters"] = {{"allocs", k.allocs},     {"frees", k.frees},   {"accesses", k.accesses},
                      {"reads", k.reads},       {"writes", k.writes}, {"access_misses", k.access_misses},

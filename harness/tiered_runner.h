@@ -56,9 +56,6 @@ struct TieredRunOptions {
   std::string device_dir;          // "" = the working directory
   bool keep_device = false;
   bool device_prealloc = true;     // prealloc=1: zone resets keep the file's blocks
-  // Pin the run thread to the CPU it starts on for the run (the io-wq
-  // workers created meanwhile inherit the mask); restored afterwards.
-  bool pin_cpu = false;
   // The schedule (summary.schedule; device sizing).
   double mean_lifetime = 0, peak_live_bytes = 0, peak_slab_bytes = 0;
 };

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -229,6 +230,24 @@ TEST_CASE("sweep: a malformed sweep file is refused with a message naming the ke
   }
   CHECK(contains(msg, "point p001"));
   CHECK(contains(msg, "\"threads\""));
+}
+
+TEST_CASE("sweep: \"cpu\" pins every run with znslab run --cpu", "[sweep]") {
+  SweepSpec s = parse_sweep(json::parse(R"({"workload": "churn", "grid": {"cycles": [1, 2]}, "cpu": 1})"), "s.json");
+  CHECK(s.cpu == 1);
+  const auto points = expand_points(s);
+  for (const auto& r : plan_runs(s, points)) {
+    const auto a = run_argv(s, points[r.point], r, "o.json");
+    const auto it = std::find(a.begin(), a.end(), "--cpu");
+    REQUIRE(it != a.end());
+    CHECK(*(it + 1) == "1");
+  }
+  SweepSpec u = parse_sweep(json::parse(R"({"workload": "churn"})"), "s.json");
+  const auto up = expand_points(u);
+  const auto a = run_argv(u, up[0], plan_runs(u, up)[0], "o.json");
+  CHECK(std::find(a.begin(), a.end(), "--cpu") == a.end());
+  CHECK(contains(config_error(json::parse(R"({"workload": "churn", "cpu": -1})")), "key \"cpu\": must be in"));
+  CHECK(contains(config_error(json::parse(R"({"workload": "churn", "cpu": "1"})")), "key \"cpu\": expected an integer"));
 }
 
 TEST_CASE("sweep: a relative workload is resolved against the sweep file's folder", "[sweep]") {

@@ -110,7 +110,6 @@ class TieredChurn : public Workload {
                   {"device_prealloc", true},
                   {"device_dir", ""},
                   {"keep_device", false},
-                  {"pin_cpu", false},
                   {"seed", 1}});
     return d;
   }
@@ -166,9 +165,6 @@ class TieredChurn : public Workload {
          "punches a hole, and the next writes allocate blocks and page-cache pages again)"},
         {"device_dir", "string", "", "folder of the default emulator or overflow region file (\"\": the working directory)"},
         {"keep_device", "boolean", "", "keep the default emulator or overflow region file after the run"},
-        {"pin_cpu", "boolean", "",
-         "run on one CPU: the run thread pins itself to the CPU it starts on (restored after the run), and the "
-         "io_uring workers its buffered zone writes are handed to inherit it (summary.io_worker_cpus)"},
         {"seed", "integer", "", "seed of sizes, mispredictions and accesses"},
     };
   }
@@ -203,7 +199,6 @@ class TieredChurn : public Workload {
     ro.device_dir = cfg_str(c, "device_dir");
     ro.keep_device = cfg_bool(c, "keep_device");
     ro.device_prealloc = cfg_bool(c, "device_prealloc");
-    ro.pin_cpu = cfg_bool(c, "pin_cpu");
     ro.mean_lifetime = z.mean_lifetime;
     ro.peak_live_bytes = z.peak_live_bytes;
     ro.peak_slab_bytes = z.peak_slab_bytes;

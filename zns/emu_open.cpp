@@ -477,15 +477,6 @@ Result<std::unique_ptr<EmuDevice>> EmuDevice::open_spec(std::string_view spec) {
   } else {
     d->data_fd_ = fd;
   }
-  // No access-time updates on reads: under relatime a read after a write
-  // (every fault-back of a rewritten zone) would dirty the inode
-  // (touch_atime was 4 % of the kernel's read path). Only the file's owner
-  // (or CAP_FOWNER) may set it; without it reads just keep updating atime.
-  for (int f : {fd, dfd}) {
-    if (f < 0) continue;
-    const int fl = ::fcntl(f, F_GETFL);
-    if (fl >= 0) (void)::fcntl(f, F_SETFL, fl | O_NOATIME);
-  }
 
   io::EngineOptions eo;
   eo.max_io_bytes = i.max_io_bytes;
