@@ -147,7 +147,8 @@ class DecommitRuns {
 };
 
 void decommit_written(SlabAllocator::Impl& im, const SpillMark* b, uint32_t n, bool* alive) noexcept {
-  DecommitRuns runs(im);
+  uint32_t ids[64];
+  uint32_t k = 0;
   for (uint32_t j = 0; j < n; ++j) {
     const uint32_t id = b[j].id;
     alive[j] = im.tags[id].load(std::memory_order_acquire) == b[j].tag &&
@@ -158,8 +159,13 @@ void decommit_written(SlabAllocator::Impl& im, const SpillMark* b, uint32_t n, b
     ch.backed--;
     im.committed_slabs.fetch_sub(1, std::memory_order_relaxed);
     im.epochs[ch.epoch_p1 - 1].committed_slabs.fetch_sub(1, std::memory_order_relaxed);
-    runs.add(id);
+    ids[k++] = id;
   }
+  // A batch holds several classes of one epoch (spill_group): in id order
+  // their pages form longer runs, fewer ranges for the kernel to walk.
+  std::sort(ids, ids + k);
+  DecommitRuns runs(im);
+  for (uint32_t j = 0; j < k; ++j) runs.add(ids[j]);
   runs.flush();
 }
 }  // namespace detail
@@ -280,7 +286,7 @@ void SlabAllocator::Impl::note_access(uint32_t id, uint32_t e) noexcept {
   }
 }
 
-// ---- the spill of one group of slabs (one bin), bin mutex held -------------------------
+// ---- the spill of groups of slabs (one bin at a time under its mutex) -------------------
 
 namespace {
 
@@ -438,9 +444,11 @@ bool flush_batch(Impl& im, std::vector<Marked>& batch, uint32_t owner) {
   return ok;
 }
 
-// Slabs whose device copy is still good: decommit only (no write).
-void evict_clean(Impl& im, const std::vector<Marked>& v) {
+// Slabs whose device copy is still good: decommit only (no write). Sorts
+// `v` by id (runs of consecutive pages) and clears it.
+void evict_clean(Impl& im, std::vector<Marked>& v) {
   if (v.empty()) return;
+  std::sort(v.begin(), v.end(), [](const Marked& a, const Marked& b) { return a.id < b.id; });
   Spill& s = *im.sp;
   {
     std::lock_guard<std::mutex> ag(im.arena_mu);
@@ -457,8 +465,7 @@ void evict_clean(Impl& im, const std::vector<Marked>& v) {
         continue;
       }
       ChunkMeta& ch = im.chunks[id / im.spc];
-      // Consecutive ids (the usual case: v is in id order) share a range,
-      // the batch one process_madvise.
+      // Consecutive ids share a range, the batch one process_madvise.
       runs.add(id);
       clear_bit(im.backed_bits, id);
       ch.backed--;
@@ -472,6 +479,7 @@ void evict_clean(Impl& im, const std::vector<Marked>& v) {
     }
     runs.flush();
   }
+  v.clear();
   s.cv.notify_all();
 }
 
@@ -479,16 +487,25 @@ void evict_clean(Impl& im, const std::vector<Marked>& v) {
 // slabs (a device copy whose CRC no longer matches), or only those.
 enum class Pick { kAll, kNoDirty, kOnlyDirty };
 
-// Spills the slabs `ids` of bin (e, c) picked by `pick` into owner's zone
-// (clean ones are evicted without a write whatever `pick`). Returns false
-// when the target refused (stop the pass).
+// Stages the slabs `ids` of bin (e, c) picked by `pick` for owner's zone,
+// appending to `batch`, which is written whenever the staging buffer is
+// full; clean ones (device copy still good) go to `clean`, which the
+// caller evicts (evict_clean: no write, whatever `pick`). The bin
+// mutex is held only while this group is marked and staged: the caller
+// goes on with the next class of the same owner and writes the rest with
+// flush_batch, so one write carries the slabs of several classes (one
+// io_uring write per staging buffer instead of one per class; docs/tiered.md
+// "Fewer, larger spill writes"). Marked slabs left in `batch` or `clean` are safe
+// without the bin mutex: refills skip or wait on them (kTagMoving), frees
+// do not cache their slots, and a slab detached and re-attached meanwhile
+// is not decommitted (finish_batch checks its tag; its staged copy is
+// what was written). Returns false when the target refused (stop the
+// pass; `batch` is then empty).
 bool spill_group(Impl& im, uint32_t e, uint32_t c, const std::vector<uint32_t>& ids, uint32_t owner,
-                 uint32_t exclude, Pick pick = Pick::kAll) {
+                 uint32_t exclude, std::vector<Marked>& batch, std::vector<Marked>& clean,
+                 Pick pick = Pick::kAll) {
   Spill& s = *im.sp;
   std::lock_guard<std::mutex> g(im.bins[e][c].mu);
-  std::vector<Marked> batch;
-  batch.reserve(s.stage_slabs);
-  std::vector<Marked> clean;
   for (uint32_t id : ids) {
     Marked mk;
     if (!mark(im, id, e, c, exclude, &mk)) continue;
@@ -523,13 +540,9 @@ bool spill_group(Impl& im, uint32_t e, uint32_t c, const std::vector<uint32_t>& 
     }
     std::memcpy(s.stage.base() + batch.size() * kSlabBytes, im.slab_addr(id), kSlabBytes);
     batch.push_back(mk);
-    if (batch.size() == s.stage_slabs && !flush_batch(im, batch, owner)) {
-      evict_clean(im, clean);
-      return false;
-    }
+    if (batch.size() == s.stage_slabs && !flush_batch(im, batch, owner)) return false;
   }
-  evict_clean(im, clean);
-  return batch.empty() || flush_batch(im, batch, owner);
+  return true;
 }
 
 struct Cand {
@@ -639,9 +652,14 @@ void spill_pass(Impl& im, uint32_t exclude) {
               im.epochs[e].state.load(std::memory_order_acquire) != uint8_t(EpochState::kActive))
             owner = kOwnerSparse;
           bool ok = true;
+          std::vector<Marked> batch, clean;
+          batch.reserve(s.stage_slabs);
           for (uint32_t c = 0; c < kNumClasses && ok; ++c)
             if (!by_class[c].empty())
-              ok = spill_group(im, e, c, by_class[c], owner, exclude, dirty ? Pick::kOnlyDirty : Pick::kNoDirty);
+              ok = spill_group(im, e, c, by_class[c], owner, exclude, batch, clean,
+                               dirty ? Pick::kOnlyDirty : Pick::kNoDirty);
+          if (ok && !batch.empty()) ok = flush_batch(im, batch, owner);
+          evict_clean(im, clean);
           if (!ok) return false;
         }
         return true;
@@ -678,9 +696,14 @@ void spill_pass(Impl& im, uint32_t exclude) {
         for (size_t j = i; j < end; ++j)
           groups[tag_epoch(cands[j].tag)][tag_class(cands[j].tag)].push_back(cands[j].id);
         bool ok = true;
+        std::vector<Marked> batch, clean;
+        batch.reserve(s.stage_slabs);
         for (uint32_t e = 0; e < kEpochCount && ok; ++e)
           for (uint32_t c = 0; c < kNumClasses && ok; ++c)
-            if (!groups[e][c].empty()) ok = spill_group(im, e, c, groups[e][c], kOwnerPage, exclude);
+            if (!groups[e][c].empty())
+              ok = spill_group(im, e, c, groups[e][c], kOwnerPage, exclude, batch, clean);
+        if (ok && !batch.empty()) ok = flush_batch(im, batch, kOwnerPage);
+        evict_clean(im, clean);
         if (!ok) break;
         i = end;
       }
