@@ -17,6 +17,7 @@ using namespace znslab::zns::test;
 
 namespace {
 
+
 void write_ok(ZonedDevice& dev, uint32_t z, uint64_t off, size_t len, uint64_t seed) {
   const uint64_t start = uint64_t(z) * dev.info().zone_size;
   auto b = pattern_buf(len, seed, start + off);
@@ -85,7 +86,7 @@ void write_read(Dut& d) {
   require_zeros(*dev, 0, len, 8 * lba);
   {
     auto r = zero_buf(2 * len);
-    REQUIRE(dev->read(0, 0, r.data(), 2 * len).is_ok());
+    REQUIRE_OK(dev->read(0, 0, r.data(), 2 * len));
     CHECK(io::verify_pattern(r.data(), len, 11, 0) == len);
     CHECK(all_zero(r.data() + len, len));
   }
@@ -119,7 +120,7 @@ void boundary_and_full(Dut& d) {
   auto b = pattern_buf(2 * lba, 21, uint64_t(1) * i.zone_size + cap - lba);
   CHECK(zone_err_is(*dev, dev->write(1, cap - lba, b.data(), 2 * lba), Code::kZoneBoundaryError));
   CHECK(zone_of(*dev, 1).state == ZoneState::kImplicitOpen);
-  REQUIRE(dev->write(1, cap - lba, b.data(), lba).is_ok());
+  REQUIRE_OK(dev->write(1, cap - lba, b.data(), lba));
   Zone z = zone_of(*dev, 1);
   CHECK(z.state == ZoneState::kFull);
   CHECK(z.write_pointer == z.start + cap);
@@ -137,63 +138,63 @@ void state_transitions(Dut& d) {
   auto b = pattern_buf(lba, 3, uint64_t(z) * dev->info().zone_size);
   // Empty: close is invalid, open -> Explicitly Opened (twice is fine).
   CHECK(zone_err_is(*dev, dev->close(z), Code::kInvalidZoneStateTransition));
-  REQUIRE(dev->open(z).is_ok());
+  REQUIRE_OK(dev->open(z));
   CHECK(st() == ZoneState::kExplicitOpen);
-  REQUIRE(dev->open(z).is_ok());
+  REQUIRE_OK(dev->open(z));
   CHECK(st() == ZoneState::kExplicitOpen);
   // Explicitly Opened -> Closed, even with nothing written (QEMU nvme_zrm_close).
-  REQUIRE(dev->close(z).is_ok());
+  REQUIRE_OK(dev->close(z));
   if (d.emulated) CHECK(st() == ZoneState::kClosed);
   else CHECK((st() == ZoneState::kClosed || st() == ZoneState::kEmpty));
   // Closed -> Closed is fine (null_blk turned the unwritten zone EMPTY instead).
-  if (st() == ZoneState::kClosed) REQUIRE(dev->close(z).is_ok());
+  if (st() == ZoneState::kClosed) REQUIRE_OK(dev->close(z));
   // Closed/Empty -> write -> Implicitly Opened -> open -> Explicitly Opened.
-  REQUIRE(dev->write(z, 0, b.data(), lba).is_ok());
+  REQUIRE_OK(dev->write(z, 0, b.data(), lba));
   CHECK(st() == ZoneState::kImplicitOpen);
-  REQUIRE(dev->open(z).is_ok());
+  REQUIRE_OK(dev->open(z));
   CHECK(st() == ZoneState::kExplicitOpen);
   // A write keeps an explicitly opened zone explicit.
   auto b2 = pattern_buf(lba, 3, uint64_t(z) * dev->info().zone_size + lba);
-  REQUIRE(dev->write(z, lba, b2.data(), lba).is_ok());
+  REQUIRE_OK(dev->write(z, lba, b2.data(), lba));
   CHECK(st() == ZoneState::kExplicitOpen);
-  REQUIRE(dev->close(z).is_ok());
+  REQUIRE_OK(dev->close(z));
   CHECK(st() == ZoneState::kClosed);
   CHECK(zone_of(*dev, z).written() == 2 * lba);
   // Closed -> finish -> Full (write pointer at the capacity); finish again is fine.
-  REQUIRE(dev->finish(z).is_ok());
+  REQUIRE_OK(dev->finish(z));
   Zone zz = zone_of(*dev, z);
   CHECK(zz.state == ZoneState::kFull);
   CHECK(zz.write_pointer == zz.start + zz.capacity);
-  REQUIRE(dev->finish(z).is_ok());
+  REQUIRE_OK(dev->finish(z));
   CHECK(zone_err_is(*dev, dev->open(z), Code::kInvalidZoneStateTransition));
   CHECK(zone_err_is(*dev, dev->close(z), Code::kInvalidZoneStateTransition));
   verify(*dev, z, 0, 2 * lba, 3);
   // Full -> reset -> Empty; reset of Empty is fine.
-  REQUIRE(dev->reset(z).is_ok());
+  REQUIRE_OK(dev->reset(z));
   zz = zone_of(*dev, z);
   CHECK(zz.state == ZoneState::kEmpty);
   CHECK(zz.write_pointer == zz.start);
-  REQUIRE(dev->reset(z).is_ok());
+  REQUIRE_OK(dev->reset(z));
   // Empty -> finish -> Full (QEMU: no resources needed).
-  REQUIRE(dev->finish(z).is_ok());
+  REQUIRE_OK(dev->finish(z));
   CHECK(st() == ZoneState::kFull);
-  REQUIRE(dev->reset(z).is_ok());
+  REQUIRE_OK(dev->reset(z));
   // Implicitly Opened -> finish / reset / close.
-  REQUIRE(dev->write(z, 0, b.data(), lba).is_ok());
-  REQUIRE(dev->finish(z).is_ok());
+  REQUIRE_OK(dev->write(z, 0, b.data(), lba));
+  REQUIRE_OK(dev->finish(z));
   CHECK(st() == ZoneState::kFull);
-  REQUIRE(dev->reset(z).is_ok());
-  REQUIRE(dev->write(z, 0, b.data(), lba).is_ok());
-  REQUIRE(dev->reset(z).is_ok());
+  REQUIRE_OK(dev->reset(z));
+  REQUIRE_OK(dev->write(z, 0, b.data(), lba));
+  REQUIRE_OK(dev->reset(z));
   CHECK(st() == ZoneState::kEmpty);
   // Explicitly Opened -> reset / finish.
-  REQUIRE(dev->open(z).is_ok());
-  REQUIRE(dev->reset(z).is_ok());
+  REQUIRE_OK(dev->open(z));
+  REQUIRE_OK(dev->reset(z));
   CHECK(st() == ZoneState::kEmpty);
-  REQUIRE(dev->open(z).is_ok());
-  REQUIRE(dev->finish(z).is_ok());
+  REQUIRE_OK(dev->open(z));
+  REQUIRE_OK(dev->finish(z));
   CHECK(st() == ZoneState::kFull);
-  REQUIRE(dev->reset(z).is_ok());
+  REQUIRE_OK(dev->reset(z));
   // Zone index past the end.
   const uint32_t past = dev->info().zone_count;
   CHECK(dev->open(past).code() == Code::kLbaOutOfRange);
@@ -217,29 +218,29 @@ void open_limits(Dut& d) {
   auto st = [&](uint32_t z) { return zone_of(*dev, z).state; };
   // Auto-transition: opening one more zone implicitly closes the zone that
   // was implicitly opened first.
-  for (uint32_t z = 0; z < mo; ++z) REQUIRE(one(z).is_ok());
+  for (uint32_t z = 0; z < mo; ++z) REQUIRE_OK(one(z));
   for (uint32_t z = 0; z < mo; ++z) CHECK(st(z) == ZoneState::kImplicitOpen);
-  REQUIRE(one(mo).is_ok());
+  REQUIRE_OK(one(mo));
   CHECK(st(0) == ZoneState::kClosed);
   CHECK(st(mo) == ZoneState::kImplicitOpen);
-  REQUIRE(one(0).is_ok());  // reopening zone 0 closes zone 1 (now the oldest)
+  REQUIRE_OK(one(0));  // reopening zone 0 closes zone 1 (now the oldest)
   CHECK(st(0) == ZoneState::kImplicitOpen);
   CHECK(st(1) == ZoneState::kClosed);
-  for (uint32_t z = 0; z <= mo; ++z) REQUIRE(dev->reset(z).is_ok());
+  for (uint32_t z = 0; z <= mo; ++z) REQUIRE_OK(dev->reset(z));
   // Every open zone explicit: Too Many Open Zones, for writes and opens.
-  for (uint32_t z = 0; z < mo; ++z) REQUIRE(dev->open(z).is_ok());
+  for (uint32_t z = 0; z < mo; ++z) REQUIRE_OK(dev->open(z));
   CHECK(zone_err_is(*dev, one(mo), Code::kTooManyOpenZones));
   CHECK(zone_err_is(*dev, dev->open(mo), Code::kTooManyOpenZones));
   CHECK(st(mo) == ZoneState::kEmpty);
-  REQUIRE(dev->close(0).is_ok());
-  REQUIRE(one(mo).is_ok());
+  REQUIRE_OK(dev->close(0));
+  REQUIRE_OK(one(mo));
   CHECK(st(mo) == ZoneState::kImplicitOpen);
   // One implicit among explicit ones: it is the one closed. (Reset zone 0
   // first: a Closed zone still holds an active resource.)
-  REQUIRE(dev->reset(0).is_ok());
-  REQUIRE(one(mo + 1 < i.zone_count ? mo + 1 : 0).is_ok());
+  REQUIRE_OK(dev->reset(0));
+  REQUIRE_OK(one(mo + 1 < i.zone_count ? mo + 1 : 0));
   CHECK(st(mo) == ZoneState::kClosed);
-  for (uint32_t z = 0; z < std::min<uint32_t>(i.zone_count, mo + 2); ++z) REQUIRE(dev->reset(z).is_ok());
+  for (uint32_t z = 0; z < std::min<uint32_t>(i.zone_count, mo + 2); ++z) REQUIRE_OK(dev->reset(z));
 }
 
 void active_limits(Dut& d) {
@@ -256,21 +257,21 @@ void active_limits(Dut& d) {
     return dev->write(z, zone_of(*dev, z).written(), b.data(), lba);
   };
   auto st = [&](uint32_t z) { return zone_of(*dev, z).state; };
-  for (uint32_t z = 0; z < ma; ++z) REQUIRE(one(z).is_ok());  // closed + open = ma active
+  for (uint32_t z = 0; z < ma; ++z) REQUIRE_OK(one(z));  // closed + open = ma active
   CHECK(zone_err_is(*dev, one(ma), Code::kTooManyActiveZones));
   CHECK(zone_err_is(*dev, dev->open(ma), Code::kTooManyActiveZones));
   CHECK(st(ma) == ZoneState::kEmpty);
   // Opening a Closed zone needs no new active resource.
   REQUIRE(st(0) == ZoneState::kClosed);
-  REQUIRE(dev->open(0).is_ok());
+  REQUIRE_OK(dev->open(0));
   CHECK(st(0) == ZoneState::kExplicitOpen);
   // Finishing an Empty zone needs none either; finishing an active zone frees one.
-  REQUIRE(dev->finish(ma + 1).is_ok());
+  REQUIRE_OK(dev->finish(ma + 1));
   CHECK(st(ma + 1) == ZoneState::kFull);
-  REQUIRE(dev->finish(1).is_ok());
-  REQUIRE(one(ma).is_ok());
+  REQUIRE_OK(dev->finish(1));
+  REQUIRE_OK(one(ma));
   CHECK(st(ma) == ZoneState::kImplicitOpen);
-  for (uint32_t z = 0; z < ma + 2; ++z) REQUIRE(dev->reset(z).is_ok());
+  for (uint32_t z = 0; z < ma + 2; ++z) REQUIRE_OK(dev->reset(z));
 }
 
 void zone_append(Dut& d) {
@@ -290,7 +291,7 @@ void zone_append(Dut& d) {
   CHECK(zone_of(*dev, z).state == ZoneState::kImplicitOpen);
   for (int k = 0; k < 4; ++k) {
     auto r = zero_buf(n);
-    REQUIRE(dev->read(z, uint64_t(k) * n, r.data(), n).is_ok());
+    REQUIRE_OK(dev->read(z, uint64_t(k) * n, r.data(), n));
     CHECK(io::verify_pattern(r.data(), n, 100 + k, 0) == n);
   }
   // Larger than the zone append size limit: Invalid Field.
@@ -324,7 +325,7 @@ void zone_append(Dut& d) {
     for (auto& [off, seed] : v) {
       offs.insert(off);
       auto r = zero_buf(lba);
-      REQUIRE(dev->read(zc, off, r.data(), lba).is_ok());
+      REQUIRE_OK(dev->read(zc, off, r.data(), lba));
       CHECK(io::verify_pattern(r.data(), lba, seed, 0) == lba);
     }
   CHECK(offs.size() == size_t(threads * per));
@@ -339,7 +340,7 @@ void zone_append(Dut& d) {
     bufs.push_back(pattern_buf(lba, 500 + k, 0));
     reqs.push_back(IoRequest{IoOp::kAppend, za, 0, bufs.back().data(), lba, uint64_t(k)});
   }
-  REQUIRE(dev->submit(reqs).is_ok());
+  REQUIRE_OK(dev->submit(reqs));
   std::vector<IoCompletion> cs(q);
   size_t done = 0;
   while (done < size_t(q)) {
@@ -355,12 +356,12 @@ void zone_append(Dut& d) {
     CHECK(c.bytes == lba);
     aoffs.insert(c.offset);
     auto r = zero_buf(lba);
-    REQUIRE(dev->read(za, c.offset, r.data(), lba).is_ok());
+    REQUIRE_OK(dev->read(za, c.offset, r.data(), lba));
     CHECK(io::verify_pattern(r.data(), lba, 500 + c.user_data, 0) == lba);
   }
   CHECK(aoffs.size() == size_t(q));
   CHECK(*aoffs.rbegin() == uint64_t(q - 1) * lba);
-  for (uint32_t zz : {z, zc, za}) REQUIRE(dev->reset(zz).is_ok());
+  for (uint32_t zz : {z, zc, za}) REQUIRE_OK(dev->reset(zz));
 }
 
 void reset_and_finish(Dut& d) {
@@ -368,16 +369,16 @@ void reset_and_finish(Dut& d) {
   const size_t lba = dev->info().lba_bytes, len = 16 * lba;
   const uint32_t z = 6;
   write_ok(*dev, z, 0, len, 61);
-  REQUIRE(dev->finish(z).is_ok());
+  REQUIRE_OK(dev->finish(z));
   verify(*dev, z, 0, len, 61);
   require_zeros(*dev, z, len, len);  // finished, never written: zeros
   auto b = pattern_buf(lba, 61, 0);
   CHECK(zone_err_is(*dev, dev->write(z, len, b.data(), lba), Code::kZoneIsFull));
-  REQUIRE(dev->reset(z).is_ok());
+  REQUIRE_OK(dev->reset(z));
   require_zeros(*dev, z, 0, len);  // reset discards the data
   write_ok(*dev, z, 0, len, 62);
   verify(*dev, z, 0, len, 62);
-  REQUIRE(dev->reset(z).is_ok());
+  REQUIRE_OK(dev->reset(z));
 }
 
 void async_io(Dut& d) {
@@ -394,7 +395,7 @@ void async_io(Dut& d) {
       bufs.push_back(pattern_buf(chunk, 71, uint64_t(z) * i.zone_size + off));
       reqs.push_back(IoRequest{IoOp::kWrite, z, off, bufs.back().data(), chunk, z * 100 + uint64_t(k)});
     }
-  REQUIRE(dev->submit(reqs).is_ok());
+  REQUIRE_OK(dev->submit(reqs));
   std::vector<IoCompletion> cs(reqs.size());
   size_t done = 0;
   while (done < reqs.size()) {
@@ -416,7 +417,7 @@ void async_io(Dut& d) {
   auto bad = pattern_buf(lba, 71, 0);
   IoRequest two[] = {{IoOp::kWrite, 0, per_zone * chunk, good.data(), lba, 1},
                      {IoOp::kWrite, 1, 0, bad.data(), lba, 2}};
-  REQUIRE(dev->submit(two).is_ok());
+  REQUIRE_OK(dev->submit(two));
   IoCompletion c2[2];
   size_t got = 0;
   while (got < 2) {
@@ -439,7 +440,7 @@ void async_io(Dut& d) {
   auto r1 = zero_buf(chunk), r2 = pattern_buf(chunk, 5, 0);
   IoRequest rd[] = {{IoOp::kRead, 1, 0, r1.data(), chunk, 10},
                     {IoOp::kRead, 1, per_zone * chunk, r2.data(), chunk, 11}};
-  REQUIRE(dev->submit(rd).is_ok());
+  REQUIRE_OK(dev->submit(rd));
   got = 0;
   while (got < 2) {
     auto r = dev->reap(std::span<IoCompletion>(c2 + got, 2 - got), 1);
@@ -455,7 +456,7 @@ void async_io(Dut& d) {
   auto none = dev->reap(std::span<IoCompletion>(c2, 2), 1);
   REQUIRE(none.is_ok());
   CHECK(*none == 0);
-  for (uint32_t z : zones) REQUIRE(dev->reset(z).is_ok());
+  for (uint32_t z : zones) REQUIRE_OK(dev->reset(z));
 }
 
 }  // namespace

@@ -31,12 +31,12 @@ void persistence(Dut& d) {
     lba = dev->info().lba_bytes;
     const uint64_t zs = dev->info().zone_size;
     auto b = pattern_buf(chunk, 5, 0);
-    REQUIRE(dev->write(0, 0, b.data(), chunk).is_ok());
-    REQUIRE(dev->open(1).is_ok());
+    REQUIRE_OK(dev->write(0, 0, b.data(), chunk));
+    REQUIRE_OK(dev->open(1));
     auto b2 = pattern_buf(2 * lba, 5, 2 * zs);
-    REQUIRE(dev->write(2, 0, b2.data(), 2 * lba).is_ok());
-    REQUIRE(dev->close(2).is_ok());
-    REQUIRE(dev->finish(3).is_ok());
+    REQUIRE_OK(dev->write(2, 0, b2.data(), 2 * lba));
+    REQUIRE_OK(dev->close(2));
+    REQUIRE_OK(dev->finish(3));
   }
   auto dev = d.open();
   const uint64_t zs = dev->info().zone_size;
@@ -48,27 +48,27 @@ void persistence(Dut& d) {
   CHECK(z2.written() == 2 * lba);
   CHECK(z3.state == ZoneState::kFull);
   auto r = zero_buf(chunk);
-  REQUIRE(dev->read(0, 0, r.data(), chunk).is_ok());
+  REQUIRE_OK(dev->read(0, 0, r.data(), chunk));
   CHECK(io::verify_pattern(r.data(), chunk, 5, 0) == chunk);
-  REQUIRE(dev->read(2, 0, r.data(), 2 * lba).is_ok());
+  REQUIRE_OK(dev->read(2, 0, r.data(), 2 * lba));
   CHECK(io::verify_pattern(r.data(), 2 * lba, 5, 2 * zs) == 2 * lba);
   // The write pointer carries on where the previous process left it.
   auto b = pattern_buf(lba, 5, chunk);
   CHECK(zone_err_is(*dev, dev->write(0, 0, b.data(), lba), Code::kZoneInvalidWrite));
-  REQUIRE(dev->write(0, chunk, b.data(), lba).is_ok());
+  REQUIRE_OK(dev->write(0, chunk, b.data(), lba));
   // Resource accounting survives too: the zone implicitly opened before the
   // reopen is still the oldest one (emulator limits: max_open 3).
   const auto& i = dev->info();
   if (d.emulated && i.max_open == 3) {
     auto c = pattern_buf(lba, 5, 4 * zs);
-    REQUIRE(dev->write(4, 0, c.data(), lba).is_ok());  // open: 0 (imp), 1 (exp), 4 (imp)
-    REQUIRE(dev->reset(2).is_ok());  // frees an active resource (Closed -> Empty)
+    REQUIRE_OK(dev->write(4, 0, c.data(), lba));  // open: 0 (imp), 1 (exp), 4 (imp)
+    REQUIRE_OK(dev->reset(2));  // frees an active resource (Closed -> Empty)
     auto e = pattern_buf(lba, 5, 5 * zs);
-    REQUIRE(dev->write(5, 0, e.data(), lba).is_ok());  // closes zone 0
+    REQUIRE_OK(dev->write(5, 0, e.data(), lba));  // closes zone 0
     CHECK(zone_of(*dev, 0).state == ZoneState::kClosed);
     CHECK(zone_of(*dev, 4).state == ZoneState::kImplicitOpen);
   }
-  for (uint32_t z = 0; z < 6; ++z) REQUIRE(dev->reset(z).is_ok());
+  for (uint32_t z = 0; z < 6; ++z) REQUIRE_OK(dev->reset(z));
 }
 
 struct Ack {
@@ -145,7 +145,7 @@ void crash_recovery(Dut& d) {
     INFO("zone " << k.zone << " offset " << k.offset << " append " << k.append);
     CHECK(z.write_pointer >= z.start + k.offset + k.len);
     auto r = zero_buf(k.len);
-    REQUIRE(dev->read(k.zone, k.offset, r.data(), k.len).is_ok());
+    REQUIRE_OK(dev->read(k.zone, k.offset, r.data(), k.len));
     uint64_t base = k.append ? 0 : uint64_t(k.zone) * i.zone_size + k.offset;
     CHECK(io::verify_pattern(r.data(), k.len, k.seed, base) == k.len);
   }
@@ -155,7 +155,7 @@ void crash_recovery(Dut& d) {
     auto b = pattern_buf(i.lba_bytes, 1, z0.write_pointer);
     CHECK(dev->write(0, z0.written(), b.data(), i.lba_bytes).is_ok());
   }
-  for (uint32_t z = 0; z < 4; ++z) REQUIRE(dev->reset(z).is_ok());
+  for (uint32_t z = 0; z < 4; ++z) REQUIRE_OK(dev->reset(z));
 }
 
 void fault_injection(Dut& d) {
@@ -333,18 +333,18 @@ TEST_CASE("emu: power-cycle closes open zones as QEMU does at shutdown", "[zns]"
   {
     auto dev = dut.open();
     auto b = pattern_buf(lba, 1, 0);
-    REQUIRE(dev->write(0, 0, b.data(), lba).is_ok());  // implicitly open, data
-    REQUIRE(dev->open(1).is_ok());                     // explicitly open, empty
+    REQUIRE_OK(dev->write(0, 0, b.data(), lba));  // implicitly open, data
+    REQUIRE_OK(dev->open(1));                     // explicitly open, empty
     auto b2 = pattern_buf(lba, 1, 2 << 20);
-    REQUIRE(dev->write(2, 0, b2.data(), lba).is_ok());
-    REQUIRE(dev->open(2).is_ok());                     // explicitly open, data
-    REQUIRE(dev->finish(3).is_ok());
-    REQUIRE(dev->open(4).is_ok());
-    REQUIRE(dev->close(4).is_ok());                    // closed, empty
+    REQUIRE_OK(dev->write(2, 0, b2.data(), lba));
+    REQUIRE_OK(dev->open(2));                     // explicitly open, data
+    REQUIRE_OK(dev->finish(3));
+    REQUIRE_OK(dev->open(4));
+    REQUIRE_OK(dev->close(4));                    // closed, empty
   }
   {
     auto dev = dut.open();
-    REQUIRE(dev->power_cycle().is_ok());
+    REQUIRE_OK(dev->power_cycle());
   }
   auto dev = dut.open();
   CHECK(zone_of(*dev, 0).state == ZoneState::kClosed);
@@ -354,11 +354,11 @@ TEST_CASE("emu: power-cycle closes open zones as QEMU does at shutdown", "[zns]"
   CHECK(zone_of(*dev, 3).state == ZoneState::kFull);
   CHECK(zone_of(*dev, 4).state == ZoneState::kEmpty);
   auto r = zero_buf(lba);
-  REQUIRE(dev->read(0, 0, r.data(), lba).is_ok());
+  REQUIRE_OK(dev->read(0, 0, r.data(), lba));
   CHECK(io::verify_pattern(r.data(), lba, 1, 0) == lba);
   // After the cycle the open resources are free again: 3 explicit opens fit.
-  for (uint32_t z : {5u, 6u}) REQUIRE(dev->open(z).is_ok());
-  REQUIRE(dev->open(0).is_ok());  // closed -> explicitly open, no new active resource
+  for (uint32_t z : {5u, 6u}) REQUIRE_OK(dev->open(z));
+  REQUIRE_OK(dev->open(0));  // closed -> explicitly open, no new active resource
 }
 
 TEST_CASE("emu: fault conditions persist and free resources", "[zns]") {
@@ -372,7 +372,7 @@ TEST_CASE("emu: fault conditions persist and free resources", "[zns]") {
   auto dev = dut.open();
   CHECK(zone_of(*dev, 0).state == ZoneState::kOffline);
   CHECK(zone_of(*dev, 1).state == ZoneState::kReadOnly);
-  for (uint32_t z : {2u, 3u, 4u}) REQUIRE(dev->open(z).is_ok());  // max_open 3 all free
+  for (uint32_t z : {2u, 3u, 4u}) REQUIRE_OK(dev->open(z));  // max_open 3 all free
 }
 
 TEST_CASE("emu: backing file exposes the data at data_offset; O_DIRECT where allowed", "[zns]") {
@@ -384,7 +384,7 @@ TEST_CASE("emu: backing file exposes the data at data_offset; O_DIRECT where all
   CHECK(bf->data_offset % 4096 == 0);
   const size_t len = 8192;
   auto b = pattern_buf(len, 42, 3 << 20);
-  REQUIRE(dev->write(3, 0, b.data(), len).is_ok());
+  REQUIRE_OK(dev->write(3, 0, b.data(), len));
   std::vector<uint8_t> got(len);
   REQUIRE(::pread(bf->fd, got.data(), len, off_t(bf->data_offset + 3 * (1 << 20))) == ssize_t(len));
   CHECK(std::memcmp(got.data(), b.data(), len) == 0);

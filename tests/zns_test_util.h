@@ -93,6 +93,12 @@ inline bool all_zero(const uint8_t* p, size_t n) {
   return true;
 }
 
+// status_of: the Status of a device call (Status or Result<T>), for
+// REQUIRE_OK below.
+inline Status status_of(const Status& s) { return s; }
+template <class T>
+Status status_of(const Result<T>& r) { return r.status(); }
+
 }  // namespace znslab::zns::test
 
 // Registers one conformance body twice: on a fresh emulator, and on the
@@ -114,3 +120,13 @@ inline bool all_zero(const uint8_t* p, size_t n) {
     }                                                                                        \
     body_fn(dut);                                                                            \
   }
+
+// REQUIRE_OK(call): a device call that must succeed. On failure the report
+// names the call and the status it returned (a bare REQUIRE(x.is_ok())
+// shows only "false", which left a guest-only failure undiagnosable).
+#define REQUIRE_OK(expr)                                                                 \
+  do {                                                                                   \
+    const auto& require_ok_v = (expr);                                                   \
+    INFO(#expr << " -> " << ::znslab::zns::test::status_of(require_ok_v).to_string());   \
+    REQUIRE(require_ok_v.is_ok());                                                       \
+  } while (0)
